@@ -1,0 +1,1 @@
+"""Hydra configuration tree of rlzoo, shipped as package data (``pkg://rlzoo.conf``)."""

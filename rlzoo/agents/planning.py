@@ -1,0 +1,208 @@
+"""Planners: dynamic programming on the env's exact model (S. Zhao, ch. 4).
+
+One loop serves all of them. Each iteration improves the policy greedily on the current
+``q`` (except policy evaluation, whose policy is fixed) and then evaluates it:
+
+- value iteration: one Bellman sweep, ``v ← max_a q`` (truncated PI with one sweep);
+- truncated policy iteration: ``eval_sweeps`` sweeps of ``v ← r_π + γ P_π v``;
+- policy iteration: exact evaluation (sparse linear solve) or iterative to ``eval_tol``;
+- policy evaluation: ``v_π`` of a fixed policy, exactly or by sweeps.
+
+Iteration stops when ``‖v_k − v_{k−1}‖∞ < tol`` or after ``total_steps`` iterations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlzoo.agents.registry import register_agent
+from rlzoo.agents.tabular import TabularAgent
+from rlzoo.bellman import (
+    bellman_expectation,
+    evaluate_exact,
+    evaluate_iterative,
+    greedy,
+    q_from_v,
+    uniform_policy,
+)
+from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.envs import model_of
+from rlzoo.logging import RunLogger
+from rlzoo.truth import GroundTruth
+
+
+@dataclass
+class PlannerConfig(AlgoConfig):
+    """Planners: stop when the max-norm value change is below ``tol``; ``total_steps`` caps iterations."""
+
+    tol: float = param(1e-8, gt=0.0)
+
+
+@dataclass
+class PolicyIterationConfig(PlannerConfig):
+    eval_method: str = param("exact", choices=("exact", "iterative"))
+    eval_tol: float = param(1e-10, gt=0.0)
+    eval_max_sweeps: int = param(100_000, ge=1)
+
+
+@dataclass
+class TruncatedPolicyIterationConfig(PlannerConfig):
+    eval_sweeps: int = param(5, ge=1)
+
+
+@dataclass
+class PolicyEvaluationConfig(PlannerConfig):
+    policy: str = param("uniform", help="uniform | optimal | path to a tables.npz with a 'policy' array")
+    method: str = param("exact", choices=("exact", "iterative"))
+
+
+class Planner(TabularAgent):
+    """Base of the dynamic-programming planners; needs an env that exposes ``model()``."""
+
+    family = "planning"
+
+    @classmethod
+    def check_env(cls, env: gym.Env) -> None:
+        super().check_env(env)
+        if model_of(env) is None:
+            raise ConfigError(
+                f"algo={cls.name} plans on the env's exact model, but {env.spec.id if env.spec else env} "
+                "exposes none (model() or tabular_model()); use a model-free algorithm"
+            )
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self.q = self.model.rewards.copy()
+        self.policy = self.initial_policy()
+        self.converged = False
+
+    def initial_policy(self) -> np.ndarray:
+        return uniform_policy(self.n_states, self.n_actions)
+
+    def improve(self, q: np.ndarray) -> np.ndarray:
+        """Policy improvement: greedy on ``q``."""
+        return greedy(q)
+
+    def evaluate(self, policy: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """(Partial) policy evaluation of ``policy`` starting from ``v`` (whose action values are ``q``)."""
+        raise NotImplementedError
+
+    def is_converged(self, delta: float) -> bool:
+        return delta < self.config.tol
+
+    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> Planner:
+        logger = logger or RunLogger()
+        gamma = self.config.gamma
+        while self.num_timesteps < total_steps and not self.converged:
+            policy = self.improve(self.q)
+            v = self.evaluate(policy, self.v, self.q)
+            delta = float(np.max(np.abs(v - self.v)))
+            self.v, self.q = v, q_from_v(self.model, v, gamma)
+            self.policy = self.improve(self.q)
+            self.num_timesteps += 1
+            self.converged = self.is_converged(delta)
+            step = self.num_timesteps
+            logger.scalar("losses/value_change", delta, step)
+            self.log_truth(logger, step)
+            logger.step(step)
+            if checkpointer is not None:
+                checkpointer.maybe_save(self, step)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "converged": self.converged, "iterations": self.num_timesteps}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "converged": self.converged}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.converged = bool(state["converged"])
+
+
+@register_agent
+class ValueIteration(Planner):
+    """Value iteration: ``v_{k+1}(s) = max_a [R(s,a) + γ Σ_s' P(s'|s,a) v_k(s')]`` (Bellman optimality)."""
+
+    name = "value_iteration"
+    Config = PlannerConfig
+
+    def evaluate(self, policy: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+        return (policy * q).sum(axis=1)  # = max_a q for the greedy policy
+
+
+@register_agent
+class TruncatedPolicyIteration(Planner):
+    """Truncated policy iteration: greedy improvement, then ``eval_sweeps`` sweeps of ``v ← r_π + γ P_π v``."""
+
+    name = "truncated_policy_iteration"
+    Config = TruncatedPolicyIterationConfig
+
+    def evaluate(self, policy: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+        v = (policy * q).sum(axis=1)
+        for _ in range(self.config.eval_sweeps - 1):
+            v = bellman_expectation(self.model, policy, v, self.config.gamma)
+        return v
+
+
+@register_agent
+class PolicyIteration(Planner):
+    """Policy iteration: exact ``v_π = (I − γ P_π)⁻¹ r_π`` (or iterative) then greedy improvement."""
+
+    name = "policy_iteration"
+    Config = PolicyIterationConfig
+
+    def evaluate(self, policy: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        if cfg.eval_method == "exact":
+            return evaluate_exact(self.model, policy, cfg.gamma)
+        return evaluate_iterative(self.model, policy, cfg.gamma, cfg.eval_tol, cfg.eval_max_sweeps, v0=v)[0]
+
+
+@register_agent
+class PolicyEvaluation(Planner):
+    """Policy evaluation of a fixed policy: solve ``v = r_π + γ P_π v`` exactly, or by sweeps."""
+
+    name = "policy_evaluation"
+    Config = PolicyEvaluationConfig
+
+    def initial_policy(self) -> np.ndarray:
+        return self.fixed_policy
+
+    @cached_property
+    def fixed_policy(self) -> np.ndarray:
+        spec = self.config.policy
+        if spec == "uniform":
+            return uniform_policy(self.n_states, self.n_actions)
+        if spec == "optimal":
+            return greedy(GroundTruth.optimal(self.model, self.config.gamma).q)
+        path = Path(spec)
+        if not path.is_file():
+            raise ConfigError(f"algo.policy={spec!r} is not allowed: use uniform, optimal or a tables.npz path")
+        with np.load(path) as tables:
+            policy = np.asarray(tables["policy"], dtype=float) if "policy" in tables else None
+        expected = (self.n_states, self.n_actions)
+        if policy is None or policy.shape != expected or not np.allclose(policy.sum(axis=1), 1.0):
+            raise ConfigError(f"algo.policy={spec!r} must hold a 'policy' array of shape {expected} with rows summing to 1")
+        return policy
+
+    @cached_property
+    def truth(self) -> GroundTruth:
+        return GroundTruth.of_policy(self.model, self.fixed_policy, self.config.gamma)
+
+    def improve(self, q: np.ndarray) -> np.ndarray:
+        return self.fixed_policy
+
+    def evaluate(self, policy: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+        if self.config.method == "exact":
+            return evaluate_exact(self.model, policy, self.config.gamma)
+        return (policy * q).sum(axis=1)
+
+    def is_converged(self, delta: float) -> bool:
+        return self.config.method == "exact" or super().is_converged(delta)

@@ -1,0 +1,34 @@
+"""Name → agent class registry and ``make_agent``."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import gymnasium as gym
+
+from rlzoo.agents.base import Agent
+from rlzoo.config import ConfigError
+
+AGENTS: dict[str, type[Agent]] = {}
+A = TypeVar("A", bound=type[Agent])
+
+
+def register_agent(cls: A) -> A:
+    """Class decorator: make ``cls`` available as ``algo=<cls.name>``."""
+    if cls.name in AGENTS and AGENTS[cls.name] is not cls:
+        raise ValueError(f"two agents are registered as {cls.name!r}: {AGENTS[cls.name]} and {cls}")
+    AGENTS[cls.name] = cls
+    return cls
+
+
+def agent_class(name: str) -> type[Agent]:
+    """The agent class registered as ``name``; ``ConfigError`` listing the known names otherwise."""
+    try:
+        return AGENTS[name]
+    except KeyError:
+        raise ConfigError(f"algo.name={name!r} is not a known algorithm: choose one of {', '.join(sorted(AGENTS))}") from None
+
+
+def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> Agent:
+    """Build the agent ``name`` on ``env``; ``hyperparams`` override its config (validated)."""
+    return agent_class(name)(env, config=config, seed=seed, **hyperparams)

@@ -1,0 +1,108 @@
+"""Checkpoints: atomic save/load of an agent's state and periodic checkpointing during training.
+
+A checkpoint is a ``torch.save`` of a dict; numpy arrays are stored as tensors so that loading
+works with ``weights_only=True`` (no arbitrary pickles are executed on load).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rlzoo.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from rlzoo.agents.base import Agent
+
+FORMAT_VERSION = 1
+_ND = "__ndarray__"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that is missing, truncated, corrupted or not an rlzoo checkpoint."""
+
+
+def _pack(obj: Any) -> Any:
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return {_ND: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: _pack(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_pack(v) for v in obj)
+    return obj
+
+
+def _unpack(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {_ND}:
+            return obj[_ND].numpy()
+        return {k: _unpack(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unpack(v) for v in obj)
+    return obj
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename)."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"rlzoo_checkpoint": FORMAT_VERSION, **_pack(payload)}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` if unreadable."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict) or data.get("rlzoo_checkpoint") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: not an rlzoo checkpoint (format {FORMAT_VERSION} expected)")
+    data.pop("rlzoo_checkpoint")
+    return _unpack(data)
+
+
+class Checkpointer:
+    """Saves ``step_<n>.pt`` every ``every`` steps (0 = never), keeps the newest ``keep``, and ``final.pt``."""
+
+    _PATTERN = re.compile(r"step_(\d+)\.pt$")
+
+    def __init__(self, directory: str | Path, every: int = 0, keep: int = 3) -> None:
+        self.directory = Path(directory)
+        self.every = int(every)
+        self.keep = int(keep)
+        self._next = self.every
+
+    def maybe_save(self, agent: Agent, step: int) -> Path | None:
+        """Save when ``step`` has reached the next multiple of ``every``."""
+        if self.every <= 0 or step < self._next:
+            return None
+        self._next = (step // self.every + 1) * self.every
+        path = agent.save(self.directory / f"step_{step:010d}.pt")
+        for old in self.periodic()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def save_final(self, agent: Agent) -> Path:
+        return agent.save(self.directory / "final.pt")
+
+    def periodic(self) -> list[Path]:
+        """Periodic checkpoints, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := self._PATTERN.match(p.name))]
+        return [p for _, p in sorted(found)]

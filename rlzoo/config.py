@@ -1,0 +1,228 @@
+"""Structured config schemas (dataclasses) and their validation.
+
+Every config node is merged into its dataclass schema with OmegaConf, so a wrong key or type
+is caught, then each field's declared range or choices is checked. Every problem becomes one
+``ConfigError`` line naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+from rlzoo.envs import DEFAULT_LAYOUT, GRIDWORLD_ID, Layout, LayoutError
+from rlzoo.envs.gridworld import OBS_MODES
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A user mistake in a config or its use: one line naming the key, the bad value and what is allowed."""
+
+
+def param(
+    default: Any = MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    help: str = "",
+) -> Any:
+    """A dataclass field with a declared range (``ge``/``gt``/``le``/``lt``) or set of ``choices``."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "help": help}
+    if isinstance(default, (list, dict, tuple)):
+        value = list(default) if isinstance(default, tuple) else default
+        return field(default_factory=lambda: copy.deepcopy(value), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _interval(m: Mapping[str, Any]) -> str:
+    lo = f"[{m['ge']}" if m["ge"] is not None else (f"({m['gt']}" if m["gt"] is not None else "(-inf")
+    hi = f"{m['le']}]" if m["le"] is not None else (f"{m['lt']})" if m["lt"] is not None else "inf)")
+    return f"{lo}, {hi}"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Check every field of dataclass ``obj`` against its declared range/choices, recursively."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        key = _join(prefix, f.name)
+        if is_dataclass(value):
+            check_fields(value, key)
+            continue
+        m = f.metadata
+        if value is None or not m:
+            continue
+        if m.get("choices") is not None and value not in m["choices"]:
+            allowed = ", ".join(map(str, m["choices"]))
+            raise ConfigError(f"{key}={value!r} is not allowed: choose one of {allowed}")
+        bounds = [(m.get("ge"), lambda v, b: v >= b), (m.get("gt"), lambda v, b: v > b)]
+        bounds += [(m.get("le"), lambda v, b: v <= b), (m.get("lt"), lambda v, b: v < b)]
+        for bound, ok in bounds:
+            if bound is not None and not ok(value, bound):
+                raise ConfigError(f"{key}={value!r} is out of range: allowed {_interval(m)}")
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate(prefix)
+
+
+def _schema_at(schema: type, path: list[str]) -> type | None:
+    hints = typing.get_type_hints(schema)
+    for part in path:
+        t = hints.get(part)
+        if not (isinstance(t, type) and is_dataclass(t)):
+            return None
+        schema, hints = t, typing.get_type_hints(t)
+    return schema
+
+
+def _describe(err: OmegaConfBaseException, schema: type, prefix: str) -> str:
+    full_key = str(getattr(err, "full_key", "") or getattr(err, "key", "") or "")
+    key = _join(prefix, full_key) if full_key else prefix or "config"
+    if isinstance(err, ConfigKeyError):
+        parts = full_key.split(".")
+        parent = _schema_at(schema, parts[:-1])
+        allowed = ", ".join(f.name for f in fields(parent)) if parent else "see the schema"
+        return f"{key} is not a known key; allowed keys here: {allowed}"
+    if isinstance(err, MissingMandatoryValue):
+        return f"{key} is required but missing"
+    parts = full_key.split(".")
+    parent = _schema_at(schema, parts[:-1])
+    expected = ""
+    if parent is not None:
+        hint = typing.get_type_hints(parent).get(parts[-1])
+        if hint is not None:
+            expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+    value = getattr(err, "value", None)
+    msg = str(getattr(err, "msg", err)).splitlines()[0]
+    return f"{key}={value!r} has the wrong type: expected {expected or 'another type'} ({msg})"
+
+
+def build(schema: type[T], values: Any = None, prefix: str = "", overrides: Mapping[str, Any] | None = None) -> T:
+    """Merge ``values`` (mapping, DictConfig or a ``schema`` instance) and ``overrides`` into ``schema``.
+
+    Returns a validated dataclass instance; raises ``ConfigError`` with one clear line.
+    """
+    layers: list[Any] = [OmegaConf.structured(schema)]
+    if values is not None:
+        layers.append(OmegaConf.structured(values) if is_dataclass(values) else values)
+    if overrides:
+        layers.append(dict(overrides))
+    try:
+        obj = OmegaConf.to_object(OmegaConf.merge(*layers))
+    except OmegaConfBaseException as err:
+        raise ConfigError(_describe(err, schema, prefix)) from None
+    check_fields(obj, prefix)
+    return obj  # type: ignore[return-value]
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A plain (JSON-able) dict of a config dataclass."""
+    return dataclasses.asdict(obj)
+
+
+# ---- run-level schemas -----------------------------------------------------------------------
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation after (and before) training."""
+
+    episodes: int = param(10, ge=1)
+    deterministic: bool = True
+    max_episode_steps: int = param(1000, ge=1, help="cap for envs without a time limit")
+
+
+@dataclass
+class CheckpointConfig:
+    """Periodic checkpoints (``every`` env steps; 0 = only the final one) and how many to keep."""
+
+    every: int = param(10000, ge=0)
+    keep: int = param(3, ge=1)
+
+
+@dataclass
+class LogConfig:
+    """TensorBoard event files and the console progress bar (null = only on a terminal)."""
+
+    tensorboard: bool = True
+    progress: bool | None = None
+
+
+@dataclass
+class RunConfig:
+    """Top-level keys of ``conf/config.yaml`` (``algo`` and ``env`` have their own schemas)."""
+
+    seed: int = param(0, ge=0)
+    total_steps: int = param(MISSING, ge=1)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+@dataclass
+class AlgoConfig:
+    """Keys every algorithm has: the discount factor and its default budget in env steps."""
+
+    gamma: float = param(0.9, ge=0.0, lt=1.0)
+    total_steps: int = param(1000, ge=1)
+
+
+# ---- env schemas -----------------------------------------------------------------------------
+
+
+@dataclass
+class GymEnvConfig:
+    """Any registered gymnasium env: its id, optional time limit and constructor kwargs."""
+
+    id: str = MISSING
+    max_episode_steps: int | None = param(None, ge=1)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GridWorldEnvConfig:
+    """The GridWorld of DESIGN §3 (``rlzoo/GridWorld-v0``)."""
+
+    id: str = GRIDWORLD_ID
+    layout: list[str] = param(DEFAULT_LAYOUT)
+    r_boundary: float = -1.0
+    r_forbidden: float = -1.0
+    r_target: float = 1.0
+    r_other: float = 0.0
+    slip: float = param(0.0, ge=0.0, le=1.0)
+    episodic: bool = False
+    start: list[int] | None = None
+    max_episode_steps: int | None = param(None, ge=1)
+    obs: str = param("index", choices=OBS_MODES)
+
+    def validate(self, prefix: str) -> None:
+        try:
+            Layout.parse(self.layout, self.start)
+        except LayoutError as err:
+            key = "start" if str(err).startswith("start") else "layout"
+            raise ConfigError(f"{_join(prefix, key)}: {err}") from None
+
+
+ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig}
+
+
+def build_env_config(values: Mapping[str, Any], prefix: str = "env") -> Any:
+    """Validate an env config against the schema registered for its ``id`` (else ``GymEnvConfig``)."""
+    env_id = values.get("id") if isinstance(values, Mapping) else None
+    if not env_id:
+        raise ConfigError(f"{prefix}.id is required: the gymnasium id of the env, e.g. {GRIDWORLD_ID}")
+    return build(ENV_SCHEMAS.get(env_id, GymEnvConfig), values, prefix)

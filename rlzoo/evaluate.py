@@ -1,0 +1,94 @@
+"""Evaluate an agent: run episodes and report the (undiscounted) return.
+
+Command line: ``python -m rlzoo.evaluate <run_dir | checkpoint.pt> [--episodes N] [--render ansi]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gymnasium as gym
+import numpy as np
+
+if TYPE_CHECKING:
+    from rlzoo.agents.base import Agent
+
+
+@dataclass
+class EvalResult:
+    """Returns and lengths of evaluation episodes."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+def evaluate(
+    agent: Agent,
+    env: gym.Env,
+    episodes: int = 10,
+    *,
+    seed: int = 0,
+    deterministic: bool = True,
+    max_episode_steps: int = 1000,
+    render: bool = False,
+) -> EvalResult:
+    """Run ``episodes`` episodes (episode ``i`` reset with ``seed + i``); each capped at ``max_episode_steps``."""
+    result = EvalResult()
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        total, length, done = 0.0, 0, False
+        while not done and length < max_episode_steps:
+            obs, reward, terminated, truncated, _ = env.step(agent.act(obs, deterministic=deterministic))
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+            if render:
+                print(env.render())
+        result.returns.append(total)
+        result.lengths.append(length)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: load a run's final checkpoint (or a given checkpoint file) and evaluate it."""
+    import rlzoo  # noqa: F401  (registers envs)
+    from rlzoo.agents import Agent
+    from rlzoo.checkpoint import CheckpointError
+
+    parser = argparse.ArgumentParser(prog="python -m rlzoo.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path, help="a run directory (uses checkpoints/final.pt) or a checkpoint file")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
+    parser.add_argument("--render", choices=["none", "ansi"], default="none")
+    parser.add_argument("--max-episode-steps", type=int, default=1000)
+    args = parser.parse_args(argv)
+    path = args.path / "checkpoints" / "final.pt" if args.path.is_dir() else args.path
+    try:
+        agent = Agent.load(path)
+    except (CheckpointError, ValueError) as err:
+        print(f"rlzoo.evaluate: {err}", file=sys.stderr)
+        return 2
+    env = agent.env
+    if args.render == "ansi":
+        env = gym.make(env.spec, render_mode="ansi")
+    res = evaluate(agent, env, args.episodes, seed=args.seed, deterministic=not args.stochastic,
+                   max_episode_steps=args.max_episode_steps, render=args.render == "ansi")
+    print(f"{agent.name}: return {res.mean:.3f} ± {res.std:.3f} over {args.episodes} episodes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

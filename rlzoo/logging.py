@@ -1,0 +1,74 @@
+"""Run logging: TensorBoard scalars with the shared tags of DESIGN §5 and a console progress bar.
+
+Shared tags: ``charts/episodic_return``, ``charts/episodic_length``, ``charts/SPS``,
+``eval/return_mean``, ``losses/<name>``, ``truth/value_error``; the x-axis is env steps.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+class RunLogger:
+    """Writes TensorBoard scalars into ``run_dir`` and drives a progress bar (steps, return, steps/s).
+
+    ``RunLogger()`` with no directory and no progress is a silent logger that only remembers the
+    latest value of each tag (``last``), which is what library calls of ``learn`` get by default.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path | None = None,
+        total_steps: int | None = None,
+        *,
+        tensorboard: bool = True,
+        progress: bool | None = False,
+        start_step: int = 0,
+        sps_interval_s: float = 1.0,
+    ) -> None:
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.writer = None
+        if self.run_dir is not None and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=10)
+        show = sys.stderr.isatty() if progress is None else progress
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not show, dynamic_ncols=True)
+        self.last: dict[str, float] = {}
+        self._sps_interval = sps_interval_s
+        self._sps_t = time.perf_counter()
+        self._sps_step = start_step
+        self._step = start_step
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """Log one scalar against env step ``step``."""
+        value = float(value)
+        self.last[tag] = value
+        if self.writer is not None:
+            self.writer.add_scalar(tag, value, step)
+
+    def episode(self, episodic_return: float, length: int, step: int) -> None:
+        """Log a finished episode's return and length."""
+        self.scalar("charts/episodic_return", episodic_return, step)
+        self.scalar("charts/episodic_length", length, step)
+        self.bar.set_postfix(ret=f"{episodic_return:.3g}", refresh=False)
+
+    def step(self, step: int) -> None:
+        """Advance the progress bar to ``step`` and log ``charts/SPS`` about once per interval."""
+        if step > self._step:
+            self.bar.update(step - self._step)
+            self._step = step
+        now = time.perf_counter()
+        if now - self._sps_t >= self._sps_interval:
+            self.scalar("charts/SPS", (step - self._sps_step) / (now - self._sps_t), step)
+            self._sps_t, self._sps_step = now, step
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()

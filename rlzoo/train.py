@@ -1,0 +1,153 @@
+"""Hydra entry point: ``python -m rlzoo.train algo=<name> env=<name> seed=<n> [overrides]``.
+
+Composes ``conf/config.yaml`` + ``conf/algo/<name>.yaml`` + ``conf/env/<name>.yaml`` (+ the
+``conf/experiment/<algo>_<env>.yaml`` preset when present), validates it, trains, evaluates and
+writes the run directory: TensorBoard events, ``summary.json``, checkpoints and, for tabular
+agents, ``tables.npz`` with a picture of values and policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+import rlzoo
+from rlzoo.agents import Agent, TabularAgent, agent_class, make_agent
+from rlzoo.atomic import atomic_write_json
+from rlzoo.checkpoint import Checkpointer
+from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
+from rlzoo.envs import make as make_env
+from rlzoo.evaluate import evaluate
+from rlzoo.logging import RunLogger
+from rlzoo.seeding import seed_everything
+from rlzoo.tables import write_tables
+
+log = logging.getLogger("rlzoo")
+
+
+@dataclass
+class RunSpec:
+    """A validated run: top-level settings, the algorithm's name and config, and the env config."""
+
+    run: RunConfig
+    algo_name: str
+    algo: Any
+    env: Any
+
+
+def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
+    """Validate a composed config against the schemas; ``ConfigError`` on the first problem."""
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{getattr(err, 'full_key', '') or 'config'}: {str(err).splitlines()[0]}") from None
+    algo_raw, env_raw = dict(raw.pop("algo", None) or {}), dict(raw.pop("env", None) or {})
+    run = build(RunConfig, raw)
+    name = algo_raw.pop("name", None)
+    if name is None:
+        raise ConfigError("algo.name is required: choose an algorithm with algo=<name>")
+    algo = build(agent_class(name).Config, algo_raw, "algo")
+    return RunSpec(run, name, algo, build_env_config(env_raw))
+
+
+def _make_env(env_cfg: Any):
+    try:
+        return make_env(env_cfg)
+    except (ValueError, TypeError) as err:  # constructor rejected an argument
+        raise ConfigError(f"env: {err}") from None
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse to write into a directory that already holds a run's results (nothing is overwritten)."""
+    taken = [p.name for p in (run_dir / "summary.json", run_dir / "checkpoints") if p.exists()]
+    if taken:
+        raise ConfigError(
+            f"hydra.run.dir={run_dir} already holds a run ({', '.join(taken)}); choose another hydra.run.dir"
+        )
+
+
+def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train, evaluate and write the run directory; returns the summary dict."""
+    run, run_dir = spec.run, Path(run_dir)
+    names = names or {"algo": spec.algo_name, "env": spec.env.id}
+    check_run_dir(run_dir)
+    seed_everything(run.seed)
+    env, eval_env = _make_env(spec.env), _make_env(spec.env)
+    env.reset(seed=run.seed)
+    env.action_space.seed(run.seed)
+    agent: Agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
+
+    def run_eval():
+        return evaluate(agent, eval_env, run.eval.episodes, seed=run.seed + 1_000_000,
+                        deterministic=run.eval.deterministic, max_episode_steps=run.eval.max_episode_steps)
+
+    initial = run_eval()
+    log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)
+    logger = RunLogger(run_dir, run.total_steps, tensorboard=run.log.tensorboard, progress=run.log.progress)
+    logger.scalar("eval/return_mean", initial.mean, 0)
+    checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep)
+    start = time.perf_counter()
+    try:
+        agent.learn(run.total_steps, logger=logger, checkpointer=checkpointer)
+        wall = time.perf_counter() - start
+        final = run_eval()
+        logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
+        logger.scalar("eval/return_std", final.std, agent.num_timesteps)
+    finally:
+        logger.close()
+    checkpointer.save_final(agent)
+    title = f"{names['algo']} on {names['env']}"
+    if isinstance(agent, TabularAgent):
+        write_tables(agent, run_dir, env, title)
+    summary = {
+        "algo": names["algo"],
+        "env": names["env"],
+        "env_id": spec.env.id,
+        "seed": run.seed,
+        "total_steps": run.total_steps,
+        "steps": agent.num_timesteps,
+        "wall_seconds": wall,
+        "sps": agent.num_timesteps / wall if wall > 0 else float("inf"),
+        "eval_episodes": run.eval.episodes,
+        "eval_return_mean": final.mean,
+        "eval_return_std": final.std,
+        "eval_return_initial": initial.mean,
+        **agent.summary(),
+        "algo_config": to_dict(spec.algo),
+        "rlzoo_version": rlzoo.__version__,
+    }
+    atomic_write_json(run_dir / "summary.json", summary)
+    extra = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
+    log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial.mean, extra)
+    return summary
+
+
+@hydra.main(config_path="pkg://rlzoo.conf", config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    try:
+        spec = resolve(cfg)
+        summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+    except ConfigError as err:
+        print(f"rlzoo: config error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return summary["eval_return_mean"]
+
+
+def main() -> None:
+    """Console entry point (``rlzoo-train``), same as ``python -m rlzoo.train``."""
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""rlzoo test suite (fast tier by default; `pytest -m slow` for the slow tier)."""

@@ -1,0 +1,207 @@
+"""GridWorld dynamics against DESIGN §3, cell by cell, and model() against step()."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlzoo.envs import DEFAULT_LAYOUT, GRIDWORLD_ID, GridWorld, Layout, LayoutError, TabularModel
+
+from .conftest import layouts
+
+UP, RIGHT, DOWN, LEFT, STAY = range(5)
+
+
+def step_from(env: GridWorld, row: int, col: int, action: int):
+    env.reset(options={"state": row * env.layout.n_cols + col})
+    s, r, term, trunc, _ = env.step(action)
+    return divmod(s, env.layout.n_cols), r, term, trunc
+
+
+def test_default_layout_is_the_books():
+    lay = Layout.parse(DEFAULT_LAYOUT)
+    forbidden_1based = {(2, 2), (2, 3), (3, 3), (4, 2), (4, 4), (5, 2)}
+    got = {(r + 1, c + 1) for r in range(5) for c in range(5) if lay.forbidden[lay.index(r, c)]}
+    assert got == forbidden_1based
+    assert lay.cell(lay.target) == (3, 2)  # (4, 3) 1-based
+
+
+@pytest.mark.parametrize(
+    ("cell", "action", "expected_cell", "reward"),
+    [
+        ((0, 0), UP, (0, 0), -1.0),  # off the top: stay, r_boundary
+        ((0, 0), LEFT, (0, 0), -1.0),  # off the left
+        ((4, 4), DOWN, (4, 4), -1.0),  # off the bottom
+        ((4, 4), RIGHT, (4, 4), -1.0),  # off the right
+        ((0, 1), DOWN, (1, 1), -1.0),  # enters a forbidden cell
+        ((1, 1), STAY, (1, 1), -1.0),  # staying in a forbidden cell
+        ((1, 1), RIGHT, (1, 2), -1.0),  # forbidden -> forbidden
+        ((1, 1), LEFT, (1, 0), 0.0),  # leaving a forbidden cell to an ordinary one
+        ((4, 2), UP, (3, 2), 1.0),  # into the target
+        ((3, 2), STAY, (3, 2), 1.0),  # staying at the target
+        ((3, 2), DOWN, (4, 2), 0.0),  # leaving the target (continuing task)
+        ((0, 0), STAY, (0, 0), 0.0),  # staying in an ordinary cell
+        ((0, 0), RIGHT, (0, 1), 0.0),  # ordinary move
+    ],
+)
+def test_dynamics_cell_by_cell(book_env, cell, action, expected_cell, reward):
+    got_cell, r, term, trunc = step_from(book_env, *cell, action)
+    assert (got_cell, r, term, trunc) == (expected_cell, reward, False, False)
+
+
+def test_rewards_are_configurable():
+    env = GridWorld(r_boundary=-3, r_forbidden=-10, r_target=5, r_other=-0.5)
+    assert step_from(env, 0, 0, UP)[1] == -3
+    assert step_from(env, 0, 1, DOWN)[1] == -10
+    assert step_from(env, 3, 2, STAY)[1] == 5
+    assert step_from(env, 0, 0, RIGHT)[1] == -0.5
+
+
+def test_episodic_terminates_at_target_and_truncates():
+    env = GridWorld(episodic=True, start=[4, 2], max_episode_steps=3)
+    assert env.reset()[0] == 4 * 5 + 2
+    _, r, term, trunc, _ = env.step(UP)
+    assert (r, term, trunc) == (1.0, True, False)
+    env.reset()
+    for t in range(3):
+        _, _, term, trunc, _ = env.step(STAY)
+        assert not term and trunc == (t == 2)
+
+
+def test_continuing_target_is_not_terminal():
+    env = GridWorld(start=[3, 2])
+    env.reset()
+    for _ in range(10):
+        _, r, term, trunc, _ = env.step(STAY)
+        assert (r, term, trunc) == (1.0, False, False)
+
+
+def test_random_start_covers_all_cells_and_excludes_terminal_target():
+    env = GridWorld(episodic=True)
+    starts = {env.reset(seed=i)[0] for i in range(400)}
+    assert starts == set(range(25)) - {env.layout.target}
+    env = GridWorld()
+    assert {env.reset(seed=i)[0] for i in range(400)} == set(range(25))
+
+
+@pytest.mark.parametrize("obs", ["index", "onehot", "coords"])
+def test_check_env_passes_without_warnings(obs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make(GRIDWORLD_ID, obs=obs).unwrapped, skip_render_check=False)
+        check_env(gym.make(GRIDWORLD_ID, obs=obs, slip=0.2, episodic=True, render_mode="rgb_array").unwrapped)
+
+
+def test_observation_modes():
+    s = 2 * 5 + 3
+    for obs, expected in [("index", s), ("onehot", np.eye(25, dtype=np.float32)[s]), ("coords", np.array([2.0, 3.0]))]:
+        env = GridWorld(obs=obs)
+        o, _ = env.reset(options={"state": s})
+        np.testing.assert_array_equal(o, expected)
+        assert env.observation_space.contains(o)
+
+
+def test_render_ansi_and_rgb():
+    env = GridWorld(render_mode="ansi", start=[0, 0])
+    env.reset()
+    text = env.render()
+    assert text.splitlines()[0].startswith("A .") and "T" in text and "#" in text
+    env = GridWorld(render_mode="rgb_array", start=[0, 0])
+    env.reset()
+    img = env.render()
+    assert img.shape == (5 * 32, 5 * 32, 3) and img.dtype == np.uint8
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) >= 4  # grid, ordinary, forbidden, target, agent
+
+
+@pytest.mark.parametrize(
+    ("layout", "start", "message"),
+    [
+        (["...", ".."], None, "row 1 has 2 cells"),
+        (["...", "..."], None, "no target"),
+        (["T..", "..T"], None, "2 target cells"),
+        (["T..", ".x."], None, "unknown character 'x'"),
+        (["T#."], [0, 1], "forbidden"),
+        (["T..", ".#."], [5, 0], "outside the 2x3 grid"),
+        (["TSS"], None, "2 start cells"),
+        ([], None, "empty"),
+    ],
+)
+def test_invalid_layouts_are_named(layout, start, message):
+    with pytest.raises(LayoutError, match=message):
+        GridWorld(layout=layout, start=start)
+
+
+def test_invalid_action_is_named(book_env):
+    book_env.reset(seed=0)
+    with pytest.raises(ValueError, match="action 7 is not valid"):
+        book_env.step(7)
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.2, 1.0])
+def test_slip_model_rows_sum_to_one_and_match_the_spec(slip):
+    env = GridWorld(slip=slip)
+    P, R = env.model()
+    assert P.shape == (25, 5, 25) and R.shape == (25, 5)
+    np.testing.assert_allclose(P.sum(axis=2), 1.0)
+    nxt, rew = env.dynamics.tables
+    for a in range(5):
+        # from the centre (2, 2) every executed action lands in a distinct cell
+        s = 12
+        assert P[s, a, nxt[s, a]] == pytest.approx(1 - slip)
+        for other in set(range(5)) - {a}:
+            assert P[s, a, nxt[s, other]] == pytest.approx(slip / 4)
+        assert R[s, a] == pytest.approx((1 - slip) * rew[s, a] + slip / 4 * (rew[s].sum() - rew[s, a]))
+
+
+def test_slip_sampling_matches_model():
+    env = GridWorld(slip=0.4)
+    P, _ = env.model()
+    env.reset(seed=1)
+    counts = np.zeros(25)
+    n = 20_000
+    for _ in range(n):
+        env.reset(options={"state": 12})
+        counts[env.step(RIGHT)[0]] += 1
+    np.testing.assert_allclose(counts / n, P[12, RIGHT], atol=0.015)
+
+
+def test_dense_and_compact_models_agree():
+    env = GridWorld(slip=0.3, episodic=True)
+    P, R = env.model()
+    again = TabularModel.from_dense(P, R).dense()
+    np.testing.assert_allclose(again[0], P)
+    np.testing.assert_allclose(again[1], R)
+    t = env.layout.target
+    assert P[t, :, t].min() == 1.0 and np.all(R[t] == 0)  # terminal target is absorbing, reward 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(layout=layouts(), actions=st.lists(st.integers(0, 4), min_size=1, max_size=40), seed=st.integers(0, 2**16))
+def test_model_agrees_with_step(layout, actions, seed):
+    env = GridWorld(layout=layout)
+    P, R = env.model()
+    s, _ = env.reset(seed=seed)
+    for a in actions:
+        s2, r, term, trunc, _ = env.step(a)
+        assert P[s, a, s2] == 1.0
+        assert r == R[s, a]
+        assert not term and not trunc
+        s = s2
+
+
+@settings(max_examples=30, deadline=None)
+@given(layout=layouts(max_side=4), slip=st.floats(0.05, 0.9), seed=st.integers(0, 2**16))
+def test_slip_steps_only_reach_model_successors(layout, slip, seed):
+    env = GridWorld(layout=layout, slip=slip)
+    P, _ = env.model()
+    s, _ = env.reset(seed=seed)
+    for a in np.random.default_rng(seed).integers(0, 5, 30):
+        s2 = env.step(int(a))[0]
+        assert P[s, a, s2] > 0
+        s = s2
