@@ -107,9 +107,8 @@ class Layout:
                 raise LayoutError(f"start must be [row, col], got {list(start)!r}")
             r, c = (int(x) for x in start)
             if not (0 <= r < n_rows and 0 <= c < n_cols):
-                raise LayoutError(
-                    f"start [{r}, {c}] is outside the {n_rows}x{n_cols} grid (rows 0..{n_rows - 1}, cols 0..{n_cols - 1})"
-                )
+                allowed = f"rows 0..{n_rows - 1}, cols 0..{n_cols - 1}"
+                raise LayoutError(f"start [{r}, {c}] is outside the {n_rows}x{n_cols} grid ({allowed})")
             start_idx = r * n_cols + c
         elif starts:
             start_idx = starts[0][0] * n_cols + starts[0][1]

@@ -31,7 +31,9 @@ def render_ansi(layout: Layout, agent: int | None = None) -> str:
         chars = []
         for c in range(layout.n_cols):
             s = layout.index(r, c)
-            chars.append("A" if s == agent else {"target": "T", "forbidden": "#", "ordinary": "."}[_cell_kind(layout, s)])
+            chars.append(
+                "A" if s == agent else {"target": "T", "forbidden": "#", "ordinary": "."}[_cell_kind(layout, s)]
+            )
         rows.append(" ".join(chars))
     return "\n".join(rows) + "\n"
 
@@ -95,11 +97,21 @@ def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str
                     p = float(policy[s, a])
                     if p > 1e-6:
                         ax.add_patch(
-                            FancyArrow(c + 0.5 - 0.2 * p * dc, r + 0.5 - 0.2 * p * dr, 0.4 * p * dc, 0.4 * p * dr, width=0.03, head_width=0.15 * p + 0.02,
-                                       length_includes_head=True, color="black")
+                            FancyArrow(
+                                c + 0.5 - 0.2 * p * dc,
+                                r + 0.5 - 0.2 * p * dr,
+                                0.4 * p * dc,
+                                0.4 * p * dr,
+                                width=0.03,
+                                head_width=0.15 * p + 0.02,
+                                length_includes_head=True,
+                                color="black",
+                            )
                         )
                 if policy[s, 4] > 1e-6:
-                    ax.add_patch(Circle((c + 0.5, r + 0.5), 0.12 * float(policy[s, 4]) + 0.03, fill=False, color="black"))
+                    ax.add_patch(
+                        Circle((c + 0.5, r + 0.5), 0.12 * float(policy[s, 4]) + 0.03, fill=False, color="black")
+                    )
         if panel == 1 and not dense:
             im = ax.imshow(np.asarray(v).reshape(n_r, n_c), extent=(0, n_c, n_r, 0), cmap="viridis")
             fig.colorbar(im, ax=ax, fraction=0.046)

@@ -84,8 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     env = agent.env
     if args.render == "ansi":
         env = gym.make(env.spec, render_mode="ansi")
-    res = evaluate(agent, env, args.episodes, seed=args.seed, deterministic=not args.stochastic,
-                   max_episode_steps=args.max_episode_steps, render=args.render == "ansi")
+    res = evaluate(
+        agent,
+        env,
+        args.episodes,
+        seed=args.seed,
+        deterministic=not args.stochastic,
+        max_episode_steps=args.max_episode_steps,
+        render=args.render == "ansi",
+    )
     print(f"{agent.name}: return {res.mean:.3f} ± {res.std:.3f} over {args.episodes} episodes")
     return 0
 

@@ -86,8 +86,14 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     agent: Agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
 
     def run_eval():
-        return evaluate(agent, eval_env, run.eval.episodes, seed=run.seed + 1_000_000,
-                        deterministic=run.eval.deterministic, max_episode_steps=run.eval.max_episode_steps)
+        return evaluate(
+            agent,
+            eval_env,
+            run.eval.episodes,
+            seed=run.seed + 1_000_000,
+            deterministic=run.eval.deterministic,
+            max_episode_steps=run.eval.max_episode_steps,
+        )
 
     initial = run_eval()
     log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from rlzoo.envs import GRIDWORLD_ID, GridWorld, GridWorldVectorEnv
 
 
@@ -56,7 +55,7 @@ def test_make_vec_uses_the_numpy_batch():
 def test_bad_actions_are_named():
     vec = GridWorldVectorEnv(2)
     vec.reset(seed=0)
-    with pytest.raises(ValueError, match="must be in 0..4"):
+    with pytest.raises(ValueError, match=r"must be in 0\.\.4"):
         vec.step(np.array([0, 9]))
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         vec.step(np.array([0, 1, 2]))

@@ -26,8 +26,14 @@ class Agent(ABC):
     family: ClassVar[str]
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
 
-    def __init__(self, env: gym.Env, config: AlgoConfig | dict[str, Any] | None = None, *, seed: int | None = None,
-                 **hyperparams: Any) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        config: AlgoConfig | dict[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        **hyperparams: Any,
+    ) -> None:
         self.config = build(self.Config, config, "algo", hyperparams)
         self.check_env(env)
         self.env = env
@@ -37,7 +43,8 @@ class Agent(ABC):
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
-        """Raise ``ConfigError`` if ``env`` cannot be used by this algorithm."""
+        """Raise ``ConfigError`` if ``env`` cannot be used by this algorithm (default: any env)."""
+        return
 
     @abstractmethod
     def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> Agent:
@@ -66,8 +73,13 @@ class Agent(ABC):
             spec_json = spec.to_json() if spec is not None else None
         except (ValueError, TypeError):
             spec_json = None
-        payload = {"algo": self.name, "config": to_dict(self.config), "env_spec": spec_json, "seed": self.seed,
-                   "state": self.state_dict()}
+        payload = {
+            "algo": self.name,
+            "config": to_dict(self.config),
+            "env_spec": spec_json,
+            "seed": self.seed,
+            "state": self.state_dict(),
+        }
         return save_checkpoint(path, payload)
 
     @classmethod
@@ -95,8 +107,7 @@ def require_discrete(cls: type[Agent], env: gym.Env) -> None:
     """``ConfigError`` unless ``env`` has Discrete observation and action spaces."""
     obs, act = env.observation_space, env.action_space
     if not isinstance(obs, gym.spaces.Discrete):
-        raise ConfigError(
-            f"algo={cls.name} needs Discrete observations (state indices); the env has {obs} (for GridWorld use env.obs=index)"
-        )
+        hint = " (for GridWorld use env.obs=index)"
+        raise ConfigError(f"algo={cls.name} needs Discrete observations (state indices); the env has {obs}{hint}")
     if not isinstance(act, gym.spaces.Discrete):
         raise ConfigError(f"algo={cls.name} needs a Discrete action space; the env has {act}")

@@ -69,12 +69,12 @@ class Planner(TabularAgent):
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
-        super().check_env(env)
         if model_of(env) is None:
             raise ConfigError(
                 f"algo={cls.name} plans on the env's exact model, but {env.spec.id if env.spec else env} "
                 "exposes none (model() or tabular_model()); use a model-free algorithm"
             )
+        super().check_env(env)
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
@@ -189,7 +189,9 @@ class PolicyEvaluation(Planner):
             policy = np.asarray(tables["policy"], dtype=float) if "policy" in tables else None
         expected = (self.n_states, self.n_actions)
         if policy is None or policy.shape != expected or not np.allclose(policy.sum(axis=1), 1.0):
-            raise ConfigError(f"algo.policy={spec!r} must hold a 'policy' array of shape {expected} with rows summing to 1")
+            raise ConfigError(
+                f"algo.policy={spec!r} must hold a 'policy' array of shape {expected} with rows summing to 1"
+            )
         return policy
 
     @cached_property

@@ -26,7 +26,9 @@ def agent_class(name: str) -> type[Agent]:
     try:
         return AGENTS[name]
     except KeyError:
-        raise ConfigError(f"algo.name={name!r} is not a known algorithm: choose one of {', '.join(sorted(AGENTS))}") from None
+        raise ConfigError(
+            f"algo.name={name!r} is not a known algorithm: choose one of {', '.join(sorted(AGENTS))}"
+        ) from None
 
 
 def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> Agent:

@@ -1,0 +1,127 @@
+"""End-to-end: ``python -m rlzoo.train`` in a subprocess and the run directory it leaves."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rlzoo.agents import Agent
+from rlzoo.checkpoint import load_checkpoint
+
+from .helpers import run_cli, scalars
+
+SUMMARY_KEYS = {
+    "algo",
+    "env",
+    "seed",
+    "total_steps",
+    "wall_seconds",
+    "sps",
+    "eval_return_mean",
+    "eval_return_std",
+    "eval_return_initial",
+    "value_error",
+}
+
+
+def test_default_command_writes_the_whole_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli("algo=value_iteration", "env=gridworld", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_KEYS
+    assert (summary["algo"], summary["env"], summary["seed"]) == ("value_iteration", "gridworld", 0)
+    assert summary["value_error"] < 1e-6 and summary["optimal_action_fraction"] == 1.0
+    assert summary["eval_return_mean"] > summary["eval_return_initial"]
+    with np.load(run_dir / "tables.npz") as t:
+        assert t["v"].shape == (25,) and t["q"].shape == (25, 5) and t["policy"].shape == (25, 5)
+    assert (run_dir / "values_policy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    tags = scalars(run_dir)
+    assert {"truth/value_error", "truth/optimal_action_fraction", "eval/return_mean", "losses/value_change"} <= set(
+        tags
+    )
+    errors = [v for _, v in tags["truth/value_error"]]
+    assert errors[-1] < 1e-6 < errors[0]
+    assert [s for s, _ in tags["truth/value_error"]] == list(range(1, summary["steps"] + 1))
+    agent = Agent.load(run_dir / "checkpoints" / "final.pt")
+    assert [agent.act(s) for s in range(25)] == list(np.argmax(np.load(run_dir / "tables.npz")["policy"], axis=1))
+    assert "it/s" not in proc.stderr and "step/s" not in proc.stderr  # no progress bar without a TTY
+    assert str(run_dir) in proc.stdout + proc.stderr  # tells where the TensorBoard logs are
+
+
+@pytest.mark.parametrize("algo", ["policy_iteration", "truncated_policy_iteration", "policy_evaluation"])
+def test_each_planner_through_the_cli_with_overrides(tmp_path, algo):
+    run_dir = tmp_path / algo
+    proc = run_cli(
+        f"algo={algo}",
+        "seed=3",
+        "total_steps=40",
+        "algo.gamma=0.8",
+        "algo.tol=1e-30",
+        "env.slip=0.1",
+        "checkpoint.every=5",
+        "checkpoint.keep=2",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["algo_config"]["gamma"] == 0.8
+    assert summary["value_error_target"] == ("v_pi" if algo == "policy_evaluation" else "v*")
+    periodic = sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt"))
+    last = summary["steps"] // 5 * 5  # every 5 iterations, the newest two kept
+    if last >= 10:
+        assert periodic == [f"step_{last - 5:010d}.pt", f"step_{last:010d}.pt"]
+        assert load_checkpoint(run_dir / "checkpoints" / periodic[-1])["state"]["num_timesteps"] == last
+
+
+def test_progress_bar_on_request(tmp_path):
+    proc = run_cli("log.progress=true", "total_steps=20", "algo.tol=1e-30", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 0 and "20/20" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["algo.gamma=2"], "algo.gamma=2.0 is out of range"),
+        (["env.layout=[T..,..x]"], "unknown character 'x'"),
+        (["algo=nope"], "nope"),
+        (["algo.nope=1"], "nope"),
+        (["env.obs=coords"], "needs Discrete observations"),
+    ],
+)
+def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle):
+    proc = run_cli(*args, f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode != 0
+    assert needle in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    run_dir = tmp_path / "r"
+    assert run_cli(f"hydra.run.dir={run_dir}").returncode == 0
+    before = (run_dir / "summary.json").read_bytes()
+    proc = run_cli("seed=5", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert (run_dir / "summary.json").read_bytes() == before
+
+
+def test_multirun_sweep_writes_one_run_per_job(tmp_path):
+    proc = run_cli("--multirun", "algo=value_iteration,policy_iteration", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    summaries = sorted(tmp_path.glob("*/summary.json"))
+    assert len(summaries) == 4
+    got = {(json.loads(p.read_text())["algo"], json.loads(p.read_text())["seed"]) for p in summaries}
+    assert got == {(a, s) for a in ("value_iteration", "policy_iteration") for s in (0, 1)}
+
+
+def test_evaluate_cli_on_a_run_directory(tmp_path):
+    run_dir = tmp_path / "r"
+    assert run_cli(f"hydra.run.dir={run_dir}").returncode == 0
+    proc = run_cli(str(run_dir), "--episodes", "3", module="rlzoo.evaluate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("value_iteration: return ")
+    bad = run_cli(str(tmp_path / "missing.pt"), module="rlzoo.evaluate")
+    assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
