@@ -40,14 +40,42 @@ def make(env_cfg: Mapping[str, Any] | Any, **overrides: Any) -> gym.Env:
 
 
 def model_of(env: gym.Env) -> TabularModel | None:
-    """The exact model of ``env`` if it exposes one (``tabular_model()`` or dense ``model()``), else None."""
+    """The exact model of ``env`` if it exposes one, else None.
+
+    Understood: ``tabular_model()`` (compact), ``model()`` returning dense ``(P, R)``, and the
+    toy-text ``P[s][a]`` transition lists of FrozenLake, CliffWalking and Taxi.
+    """
     base = env.unwrapped
     if hasattr(base, "tabular_model"):
         return base.tabular_model()
     if hasattr(base, "model"):
         P, R = base.model()
         return TabularModel.from_dense(P, R)
+    P = getattr(base, "P", None)
+    if isinstance(P, dict) and isinstance(env.observation_space, gym.spaces.Discrete):
+        return TabularModel.from_transitions(P, int(env.observation_space.n), int(env.action_space.n))
     return None
+
+
+def supports_state_reset(env: gym.Env) -> bool:
+    """Whether ``reset_to_state`` can start an episode of ``env`` in a chosen state."""
+    base = env.unwrapped
+    return isinstance(base, GridWorld) or isinstance(getattr(base, "P", None), dict)
+
+
+def reset_to_state(env: gym.Env, state: int) -> int:
+    """Reset the unwrapped ``env`` and put it in ``state`` (exploring starts); returns the observation.
+
+    GridWorld takes ``options={"state": s}``; toy-text envs keep their state in ``.s``.
+    """
+    base = env.unwrapped
+    if isinstance(base, GridWorld):
+        return base.reset(options={"state": int(state)})[0]
+    if isinstance(getattr(base, "P", None), dict):
+        base.reset()
+        base.s = int(state)
+        return int(state)
+    raise ValueError(f"{env} cannot be reset to a chosen state (needed for exploring starts)")
 
 
 __all__ = [
@@ -64,4 +92,6 @@ __all__ = [
     "make",
     "model_of",
     "random_layout",
+    "reset_to_state",
+    "supports_state_reset",
 ]

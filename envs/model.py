@@ -55,6 +55,29 @@ class TabularModel:
         return P, self.rewards.copy()
 
     @classmethod
+    def from_transitions(cls, P: dict, n_states: int, n_actions: int) -> TabularModel:
+        """Build from gymnasium toy-text ``P[s][a] = [(prob, next_state, reward, terminated), ...]``.
+
+        A state entered by a terminating transition is made absorbing with reward 0, so values are
+        those of the episodic task (v = 0 after termination) even where the env's own ``P`` lets the
+        terminal state move on (CliffWalking's goal does).
+        """
+        terminal = {int(ns) for s in range(n_states) for a in range(n_actions) for _, ns, _, done in P[s][a] if done}
+        K = max(len(P[s][a]) for s in range(n_states) for a in range(n_actions))
+        next_states = np.zeros((n_states, n_actions, K), dtype=np.int64)
+        probs = np.zeros((n_states, n_actions, K))
+        rewards = np.zeros((n_states, n_actions))
+        for s in range(n_states):
+            for a in range(n_actions):
+                if s in terminal:
+                    next_states[s, a, 0], probs[s, a, 0] = s, 1.0
+                    continue
+                for k, (p, ns, r, _) in enumerate(P[s][a]):
+                    next_states[s, a, k], probs[s, a, k] = int(ns), p
+                    rewards[s, a] += p * r
+        return cls(next_states, probs, rewards)
+
+    @classmethod
     def from_dense(cls, P: np.ndarray, R: np.ndarray) -> TabularModel:
         """Build the compact form from a dense ``P`` (S, A, S) and ``R`` (S, A)."""
         P = np.asarray(P, dtype=float)

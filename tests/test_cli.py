@@ -45,7 +45,7 @@ def test_default_command_writes_the_whole_run_directory(tmp_path):
     )
     errors = [v for _, v in tags["truth/value_error"]]
     assert errors[-1] < 1e-6 < errors[0]
-    assert [s for s, _ in tags["truth/value_error"]] == list(range(1, summary["steps"] + 1))
+    assert [s for s, _ in tags["truth/value_error"]] == list(range(summary["steps"] + 1))  # 0: untrained
     agent = Agent.load(run_dir / "checkpoints" / "final.pt")
     assert [agent.act(s) for s in range(25)] == list(np.argmax(np.load(run_dir / "tables.npz")["policy"], axis=1))
     assert "it/s" not in proc.stderr and "step/s" not in proc.stderr  # no progress bar without a TTY
@@ -125,3 +125,29 @@ def test_evaluate_cli_on_a_run_directory(tmp_path):
     assert proc.stdout.startswith("value_iteration: return ")
     bad = run_cli(str(tmp_path / "missing.pt"), module="rlzoo.evaluate")
     assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
+
+
+def test_tabular_learner_on_the_book_episodic_preset(tmp_path):
+    run_dir = tmp_path / "sarsa"
+    proc = run_cli("algo=sarsa", "experiment=book_episodic", "total_steps=20000", "algo.log_every=500",
+                   f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    tags = scalars(run_dir)
+    for tag in ("charts/episodic_return", "charts/episodic_length", "truth/value_error",
+                "truth/optimal_action_fraction", "eval/return_mean"):  # fmt: skip
+        assert tag in tags, tag
+    assert [s for s, _ in tags["truth/value_error"]] == list(range(0, 20001, 500))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["eval_return_mean"] > summary["eval_return_initial"]
+    assert (run_dir / "tables.npz").is_file() and (run_dir / "values_policy.png").is_file()
+
+
+def test_tabular_learner_on_a_gymnasium_toy_text_env(tmp_path):
+    run_dir = tmp_path / "lake"
+    proc = run_cli("algo=qlearning", "env=frozenlake", "total_steps=5000", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_id"] == "FrozenLake-v1" and "value_error" in summary
+    with np.load(run_dir / "tables.npz") as t:
+        assert t["q"].shape == (16, 4)
+    assert not (run_dir / "values_policy.png").exists()  # pictures are drawn for GridWorld layouts only

@@ -1,21 +1,34 @@
 """Agents: one module per family; importing this package registers every algorithm."""
 
-from rlzoo.agents import planning
+from rlzoo.agents import monte_carlo, planning, td
 from rlzoo.agents.base import Agent
+from rlzoo.agents.monte_carlo import MCBasic, MCEpsilonGreedy, MCExploringStarts
 from rlzoo.agents.planning import PolicyEvaluation, PolicyIteration, TruncatedPolicyIteration, ValueIteration
 from rlzoo.agents.registry import AGENTS, agent_class, make_agent, register_agent
-from rlzoo.agents.tabular import TabularAgent
+from rlzoo.agents.tabular import TabularAgent, TabularLearner
+from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa
 
 __all__ = [
     "AGENTS",
+    "TD0",
     "Agent",
+    "ExpectedSarsa",
+    "MCBasic",
+    "MCEpsilonGreedy",
+    "MCExploringStarts",
+    "NStepSarsa",
     "PolicyEvaluation",
     "PolicyIteration",
+    "QLearning",
+    "Sarsa",
     "TabularAgent",
+    "TabularLearner",
     "TruncatedPolicyIteration",
     "ValueIteration",
     "agent_class",
     "make_agent",
+    "monte_carlo",
     "planning",
     "register_agent",
+    "td",
 ]

@@ -14,15 +14,13 @@ Iteration stops when ``‖v_k − v_{k−1}‖∞ < tol`` or after ``total_steps
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from rlzoo.agents.registry import register_agent
-from rlzoo.agents.tabular import TabularAgent
+from rlzoo.agents.tabular import FixedPolicyEvaluation, TabularAgent
 from rlzoo.bellman import (
     bellman_expectation,
     evaluate_exact,
@@ -34,7 +32,6 @@ from rlzoo.bellman import (
 from rlzoo.config import AlgoConfig, ConfigError, param
 from rlzoo.envs import model_of
 from rlzoo.logging import RunLogger
-from rlzoo.truth import GroundTruth
 
 
 @dataclass
@@ -99,6 +96,8 @@ class Planner(TabularAgent):
     def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> Planner:
         logger = logger or RunLogger()
         gamma = self.config.gamma
+        if self.num_timesteps == 0:
+            self.log_truth(logger, 0)
         while self.num_timesteps < total_steps and not self.converged:
             policy = self.improve(self.q)
             v = self.evaluate(policy, self.v, self.q)
@@ -166,7 +165,7 @@ class PolicyIteration(Planner):
 
 
 @register_agent
-class PolicyEvaluation(Planner):
+class PolicyEvaluation(FixedPolicyEvaluation, Planner):
     """Policy evaluation of a fixed policy: solve ``v = r_π + γ P_π v`` exactly, or by sweeps."""
 
     name = "policy_evaluation"
@@ -174,29 +173,6 @@ class PolicyEvaluation(Planner):
 
     def initial_policy(self) -> np.ndarray:
         return self.fixed_policy
-
-    @cached_property
-    def fixed_policy(self) -> np.ndarray:
-        spec = self.config.policy
-        if spec == "uniform":
-            return uniform_policy(self.n_states, self.n_actions)
-        if spec == "optimal":
-            return greedy(GroundTruth.optimal(self.model, self.config.gamma).q)
-        path = Path(spec)
-        if not path.is_file():
-            raise ConfigError(f"algo.policy={spec!r} is not allowed: use uniform, optimal or a tables.npz path")
-        with np.load(path) as tables:
-            policy = np.asarray(tables["policy"], dtype=float) if "policy" in tables else None
-        expected = (self.n_states, self.n_actions)
-        if policy is None or policy.shape != expected or not np.allclose(policy.sum(axis=1), 1.0):
-            raise ConfigError(
-                f"algo.policy={spec!r} must hold a 'policy' array of shape {expected} with rows summing to 1"
-            )
-        return policy
-
-    @cached_property
-    def truth(self) -> GroundTruth:
-        return GroundTruth.of_policy(self.model, self.fixed_policy, self.config.gamma)
 
     def improve(self, q: np.ndarray) -> np.ndarray:
         return self.fixed_policy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -10,9 +12,12 @@ import numpy as np
 
 from rlzoo.agents.base import Agent, require_discrete
 from rlzoo.bellman import uniform_policy
+from rlzoo.config import AlgoConfig, param
 from rlzoo.envs import model_of
 from rlzoo.envs.model import TabularModel
 from rlzoo.logging import RunLogger
+from rlzoo.policies import BEHAVIOURS, Behaviour, load_policy
+from rlzoo.schedules import SCHEDULES, LinearSchedule, StepSize
 from rlzoo.truth import GroundTruth
 
 
@@ -78,3 +83,107 @@ class TabularAgent(Agent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.v, self.q, self.policy = (np.asarray(state[k], dtype=float) for k in ("v", "q", "policy"))
+
+
+@dataclass
+class TabularLearnerConfig(AlgoConfig):
+    """Model-free tabular learners: budget and how often (env steps) ground truth is logged."""
+
+    total_steps: int = param(100_000, ge=1)
+    log_every: int = param(1000, ge=1)
+
+
+@dataclass
+class StepSizeConfig:
+    """Step size: constant ``alpha`` or Robbins–Monro ``alpha / N(s, a)^alpha_power``."""
+
+    alpha: float = param(0.1, gt=0.0, le=1.0)
+    alpha_schedule: str = param("constant", choices=SCHEDULES)
+    alpha_power: float = param(1.0, gt=0.5, le=1.0)
+
+
+@dataclass
+class ExplorationConfig:
+    """Behaviour policy: ε-greedy (ε decays linearly to ``epsilon_final`` over ``epsilon_decay_steps``),
+    softmax with ``temperature``, or uniform."""
+
+    behavior: str = param("epsilon_greedy", choices=BEHAVIOURS)
+    epsilon: float = param(0.1, ge=0.0, le=1.0)
+    epsilon_final: float | None = param(None, ge=0.0, le=1.0)
+    epsilon_decay_steps: int = param(0, ge=0)
+    temperature: float = param(1.0, gt=0.0)
+
+
+class TabularLearner(TabularAgent):
+    """Base of model-free tabular agents: a chunked learn loop around ``_run(n_steps, logger)``.
+
+    Subclasses implement ``_run`` (advance ``num_timesteps`` by about ``n_steps`` env steps) and
+    ``sync_tables`` (refresh the numpy ``v``, ``q``, ``policy`` from their working tables).
+    Between chunks of ``log_every`` steps the loop logs ground truth, progress and checkpoints.
+    """
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        cfg = self.config
+        self.py_rng = random.Random(seed)
+        size = self.n_states * self.n_actions
+        self.step_size = (
+            StepSize(cfg.alpha, cfg.alpha_schedule, cfg.alpha_power, size) if hasattr(cfg, "alpha") else None
+        )
+        self.converged = False
+        self._obs: int | None = None
+        self._episode = (0.0, 0)  # return and length of the running episode
+
+    def make_behaviour(self) -> Behaviour:
+        cfg = self.config
+        eps = LinearSchedule(cfg.epsilon, cfg.epsilon_final, cfg.epsilon_decay_steps)
+        return Behaviour(cfg.behavior, self.n_actions, eps, cfg.temperature)
+
+    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> TabularLearner:
+        """Run ``_run`` in chunks of ``log_every`` env steps until ``total_steps`` (or convergence)."""
+        logger = logger or RunLogger()
+        if self._obs is None:
+            self._obs = int(self.env.reset(seed=self.seed)[0])
+        if self.num_timesteps == 0:
+            self.log_truth(logger, 0)
+        while self.num_timesteps < total_steps and not self.converged:
+            self._run(min(self.config.log_every, total_steps - self.num_timesteps), logger)
+            self.sync_tables()
+            self.log_truth(logger, self.num_timesteps)
+            logger.step(self.num_timesteps)
+            if checkpointer is not None:
+                checkpointer.maybe_save(self, self.num_timesteps)
+        return self
+
+    def _run(self, n_steps: int, logger: RunLogger) -> None:
+        raise NotImplementedError
+
+    def sync_tables(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "py_rng": self.py_rng.getstate(),
+            "step_counts": np.asarray(self.step_size.counts if self.step_size else [], dtype=np.int64),
+            "converged": self.converged,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.py_rng.setstate(state["py_rng"])
+        if self.step_size is not None:
+            self.step_size.counts = [int(c) for c in state["step_counts"]]
+        self.converged = bool(state["converged"])
+
+
+class FixedPolicyEvaluation:
+    """Mixin for evaluation algorithms: the policy named by ``algo.policy`` and its exact ``v_π`` as truth."""
+
+    @cached_property
+    def fixed_policy(self) -> np.ndarray:
+        return load_policy(self.config.policy, self.model, self.n_states, self.n_actions, self.config.gamma)
+
+    @cached_property
+    def truth(self) -> GroundTruth | None:
+        return None if self.model is None else GroundTruth.of_policy(self.model, self.fixed_policy, self.config.gamma)

@@ -1,0 +1,238 @@
+"""Temporal-difference learning on tables (S. Zhao, ch. 7; Sutton & Barto, ch. 6–7).
+
+- TD(0) evaluation:  v(s) ← v(s) + α [r + γ v(s') − v(s)]  for a fixed policy π.
+- Sarsa:             q(s,a) ← q(s,a) + α [r + γ q(s',a') − q(s,a)],  a' ~ π(s') (on-policy).
+- Expected Sarsa:    target r + γ Σ_a' π(a'|s') q(s',a').
+- Q-learning:        target r + γ max_a' q(s',a')  (off-policy: any behaviour, e.g. uniform).
+- n-step Sarsa:      target Σ_{i<n} γ^i r_{t+i} + γ^n q(s_{t+n}, a_{t+n}).
+
+Termination ends bootstrapping (q = 0 after a terminal state); truncation (time limit) bootstraps.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from rlzoo.agents.registry import register_agent
+from rlzoo.agents.tabular import (
+    ExplorationConfig,
+    FixedPolicyEvaluation,
+    StepSizeConfig,
+    TabularLearner,
+    TabularLearnerConfig,
+)
+from rlzoo.approximators import TabularQ, TabularV
+from rlzoo.bellman import greedy, q_from_v
+from rlzoo.config import param
+from rlzoo.logging import RunLogger
+from rlzoo.policies import TablePolicy
+
+
+@dataclass
+class TD0Config(StepSizeConfig, TabularLearnerConfig):
+    policy: str = param("uniform", help="uniform | optimal | path to a tables.npz with a 'policy' array")
+
+
+@dataclass
+class TDControlConfig(ExplorationConfig, StepSizeConfig, TabularLearnerConfig):
+    pass
+
+
+@dataclass
+class NStepSarsaConfig(TDControlConfig):
+    n: int = param(3, ge=1)
+
+
+@register_agent
+class TD0(FixedPolicyEvaluation, TabularLearner):
+    """TD(0) evaluation of the fixed policy ``algo.policy``; ``truth/value_error`` is to ``v_π``."""
+
+    name = "td0"
+    Config = TD0Config
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self.table = TabularV(self.n_states)
+        self.sampler = TablePolicy(self.fixed_policy)
+        self.policy = self.fixed_policy.copy()
+
+    def _run(self, n_steps: int, logger: RunLogger) -> None:
+        values, env, rng, gamma = self.table.values, self.env, self.py_rng, self.config.gamma
+        sample, alpha = self.sampler.sample, self.step_size
+        s, t, end = self._obs, self.num_timesteps, self.num_timesteps + n_steps
+        ep_return, ep_length = self._episode
+        while t < end:
+            s2, r, term, trunc, _ = env.step(sample(s, rng))
+            t += 1
+            target = r if term else r + gamma * values[s2]
+            values[s] += alpha(s) * (target - values[s])
+            ep_return += r
+            ep_length += 1
+            if term or trunc:
+                logger.episode(ep_return, ep_length, t)
+                ep_return, ep_length = 0.0, 0
+                s = int(env.reset()[0])
+            else:
+                s = s2
+        self._obs, self.num_timesteps, self._episode = s, t, (ep_return, ep_length)
+
+    def sync_tables(self) -> None:
+        self.v = self.table.array()
+        self.q = q_from_v(self.model, self.v, self.config.gamma) if self.model is not None else self.q
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "v": self.table.array()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.table.load(state["v"])
+
+
+class TDControl(TabularLearner):
+    """One-step TD control on a shared Q-table; subclasses choose the bootstrap value of s'."""
+
+    Config = TDControlConfig
+    samples_next_action: ClassVar[bool] = False  # Sarsa draws a' before updating
+    policy_is_behaviour: ClassVar[bool] = True  # on-policy: the learned policy is the behaviour
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self.table = TabularQ(self.n_states, self.n_actions)
+        self.behaviour = self.make_behaviour()
+        self._action: int | None = None
+
+    def bootstrap(self, row: list[float], next_action: int | None, t: int) -> float:
+        """Estimate of the value of s' from its action values ``row``."""
+        raise NotImplementedError
+
+    def _run(self, n_steps: int, logger: RunLogger) -> None:
+        rows, env, rng, gamma = self.table.rows, self.env, self.py_rng, self.config.gamma
+        sample, alpha, bootstrap, n_actions = self.behaviour.sample, self.step_size, self.bootstrap, self.n_actions
+        on_policy = self.samples_next_action
+        s, a, t = self._obs, self._action, self.num_timesteps
+        end = t + n_steps
+        ep_return, ep_length = self._episode
+        while t < end:
+            if a is None:
+                a = sample(rows[s], t, rng)
+            s2, r, term, trunc, _ = env.step(a)
+            t += 1
+            a2 = sample(rows[s2], t, rng) if on_policy and not term else None
+            target = r if term else r + gamma * bootstrap(rows[s2], a2, t)
+            row = rows[s]
+            row[a] += alpha(s * n_actions + a) * (target - row[a])
+            ep_return += r
+            ep_length += 1
+            if term or trunc:
+                logger.episode(ep_return, ep_length, t)
+                ep_return, ep_length = 0.0, 0
+                s, a = int(env.reset()[0]), None
+            else:
+                s, a = s2, a2
+        self._obs, self._action, self.num_timesteps, self._episode = s, a, t, (ep_return, ep_length)
+
+    def sync_tables(self) -> None:
+        self.q = self.table.array()
+        self.v = self.q.max(axis=1)
+        self.policy = self.behaviour.table(self.q, self.num_timesteps) if self.policy_is_behaviour else greedy(self.q)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "q": self.table.array()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.table.load(state["q"])
+
+
+@register_agent
+class Sarsa(TDControl):
+    """Sarsa: on-policy TD control, target ``r + γ q(s', a')`` with ``a' ~ π(s')``."""
+
+    name = "sarsa"
+    samples_next_action = True
+
+    def bootstrap(self, row: list[float], next_action: int | None, t: int) -> float:
+        return row[next_action]
+
+
+@register_agent
+class ExpectedSarsa(TDControl):
+    """Expected Sarsa: target ``r + γ Σ_a' π(a'|s') q(s', a')``."""
+
+    name = "expected_sarsa"
+
+    def bootstrap(self, row: list[float], next_action: int | None, t: int) -> float:
+        return sum(p * q for p, q in zip(self.behaviour.probs(row, t), row, strict=True))
+
+
+@register_agent
+class QLearning(TDControl):
+    """Q-learning: target ``r + γ max_a' q(s', a')``; learns q* under any behaviour (``algo.behavior``)."""
+
+    name = "qlearning"
+    policy_is_behaviour = False
+
+    def bootstrap(self, row: list[float], next_action: int | None, t: int) -> float:
+        return max(row)
+
+
+@register_agent
+class NStepSarsa(TDControl):
+    """n-step Sarsa: q(s_t, a_t) moves toward ``Σ_{i<n} γ^i r_{t+i} + γ^n q(s_{t+n}, a_{t+n})``."""
+
+    name = "nstep_sarsa"
+    Config = NStepSarsaConfig
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self._pending: deque[tuple[int, int, float]] = deque()
+
+    def _update_oldest(self, tail: float) -> None:
+        """Update the oldest pending (s, a) with the discounted rewards after it plus ``γ^k · tail``."""
+        rows, gamma, pending = self.table.rows, self.config.gamma, self._pending
+        g = tail
+        for _, _, r in reversed(pending):
+            g = r + gamma * g
+        s, a, _ = pending.popleft()
+        row = rows[s]
+        row[a] += self.step_size(s * self.n_actions + a) * (g - row[a])
+
+    def _run(self, n_steps: int, logger: RunLogger) -> None:
+        rows, env, rng, n, pending = self.table.rows, self.env, self.py_rng, self.config.n, self._pending
+        sample = self.behaviour.sample
+        s, a, t = self._obs, self._action, self.num_timesteps
+        end = t + n_steps
+        ep_return, ep_length = self._episode
+        while t < end:
+            if a is None:
+                a = sample(rows[s], t, rng)
+            s2, r, term, trunc, _ = env.step(a)
+            t += 1
+            a2 = None if term else sample(rows[s2], t, rng)
+            pending.append((s, a, r))
+            tail = 0.0 if term else rows[s2][a2]
+            if len(pending) == n:
+                self._update_oldest(tail)
+            ep_return += r
+            ep_length += 1
+            if term or trunc:
+                while pending:
+                    self._update_oldest(tail)
+                logger.episode(ep_return, ep_length, t)
+                ep_return, ep_length = 0.0, 0
+                s, a = int(env.reset()[0]), None
+            else:
+                s, a = s2, a2
+        self._obs, self._action, self.num_timesteps, self._episode = s, a, t, (ep_return, ep_length)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "pending": np.asarray(list(self._pending), dtype=float).reshape(-1, 3)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._pending = deque((int(s), int(a), float(r)) for s, a, r in state["pending"])
