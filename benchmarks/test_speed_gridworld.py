@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-from rlzoo.envs import GridWorld, GridWorldVectorEnv, random_layout
 
 from rlzoo import make_agent
 from rlzoo.bellman import value_iteration
+from rlzoo.envs import GridWorld, GridWorldVectorEnv, random_layout
 
 N_STEPS = 20_000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import strategies as st
-from rlzoo.envs import GridWorld
 
 import rlzoo  # noqa: F401  (registers envs)
+from rlzoo.envs import GridWorld
 
 
 @st.composite

@@ -10,6 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from rlzoo.envs import DEFAULT_LAYOUT, GRIDWORLD_ID, GridWorld, Layout, LayoutError, TabularModel
 
 from .conftest import layouts

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rlzoo.envs import GridWorld
 
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent, PolicyEvaluation, ValueIteration
 from rlzoo.bellman import uniform_policy
+from rlzoo.envs import GridWorld
 from rlzoo.logging import RunLogger
 from rlzoo.truth import GroundTruth
 

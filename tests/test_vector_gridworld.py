@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from rlzoo.envs import GRIDWORLD_ID, GridWorld, GridWorldVectorEnv
 
 
