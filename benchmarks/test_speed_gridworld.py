@@ -19,8 +19,7 @@ from rlzoo.envs import GridWorld, GridWorldVectorEnv, random_layout
 N_STEPS = 20_000
 
 
-def test_gridworld_step_raw(benchmark):
-    env = GridWorld()
+def _bench_steps(benchmark, env) -> None:
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 5, N_STEPS).tolist()
     step = env.step
@@ -31,21 +30,15 @@ def test_gridworld_step_raw(benchmark):
 
     benchmark(run)
     benchmark.extra_info["steps_per_s"] = N_STEPS / benchmark.stats["median"]
+
+
+def test_gridworld_step_raw(benchmark):
+    _bench_steps(benchmark, GridWorld())
 
 
 def test_gridworld_step_gym_make(benchmark):
     """Through ``gymnasium.make`` (order-enforcing and passive-checker wrappers), for reference."""
-    env = gym.make("rlzoo/GridWorld-v0")
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 5, N_STEPS).tolist()
-    step = env.step
-
-    def run():
-        for a in actions:
-            step(a)
-
-    benchmark(run)
-    benchmark.extra_info["steps_per_s"] = N_STEPS / benchmark.stats["median"]
+    _bench_steps(benchmark, gym.make("rlzoo/GridWorld-v0"))
 
 
 def test_vector_gridworld_4096(benchmark):

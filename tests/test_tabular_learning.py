@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ GLIE = {"epsilon": 0.2, "epsilon_final": 0.0, "epsilon_decay_steps": 40_000}
 
 
 def grid(**kw):
-    return gym.make("rlzoo/GridWorld-v0", max_episode_steps=100, **kw)
+    return gym.make("rlzoo/GridWorld-v0", **{"max_episode_steps": 100, **kw})
 
 
 class Recorder(RunLogger):
@@ -109,20 +111,93 @@ def test_td0_with_robbins_monro_steps_reaches_v_pi():
     assert errors[0] > 4.0 and errors[-1] < 0.1
 
 
-def test_nstep_sarsa_with_n_1_is_sarsa_step_for_step():
-    sarsa = make_agent("sarsa", grid(), seed=3, log_every=1, epsilon=0.3)
-    nstep = make_agent("nstep_sarsa", grid(), seed=3, log_every=1, epsilon=0.3, n=1)
+def textbook_sarsa(env, seed: int, alpha: float, gamma: float, epsilon: float):
+    """Sutton & Barto's Sarsa written out plainly; yields Q after every step."""
+    rng = random.Random(seed)
+    n_s, n_a = env.observation_space.n, env.action_space.n
+    q = [[0.0] * n_a for _ in range(n_s)]
+
+    def pick(s):
+        return rng.randrange(n_a) if rng.random() < epsilon else q[s].index(max(q[s]))
+
+    s = env.reset(seed=seed)[0]
+    a = pick(s)
+    while True:
+        s2, r, term, trunc, _ = env.step(a)
+        a2 = None if term else pick(s2)
+        target = r if term else r + gamma * q[s2][a2]
+        q[s][a] += alpha * (target - q[s][a])
+        yield np.array(q)
+        if term or trunc:
+            s = env.reset()[0]
+            a = pick(s)
+        else:
+            s, a = s2, a2
+
+
+def test_sarsa_and_nstep_sarsa_with_n_1_match_textbook_sarsa_step_for_step():
+    kw = {"seed": 3, "log_every": 1, "epsilon": 0.3, "alpha": 0.2, "gamma": 0.8}
+    sarsa = make_agent("sarsa", grid(episodic=True), **kw)
+    nstep = make_agent("nstep_sarsa", grid(episodic=True), n=1, **kw)
+    reference = textbook_sarsa(grid(episodic=True), seed=3, alpha=0.2, gamma=0.8, epsilon=0.3)
     for t in range(1, 3001):
         sarsa.learn(t)
         nstep.learn(t)
-        np.testing.assert_array_equal(sarsa.q, nstep.q)
-    assert np.abs(sarsa.q).sum() > 0
+        expected = next(reference)
+        np.testing.assert_array_equal(sarsa.q, expected)
+        np.testing.assert_array_equal(nstep.q, expected)
+    assert np.abs(expected).sum() > 0
 
 
-def test_nstep_sarsa_differs_for_larger_n():
-    one = make_agent("nstep_sarsa", grid(), seed=3, n=1).learn(3000)
-    four = make_agent("nstep_sarsa", grid(), seed=3, n=4).learn(3000)
-    assert not np.array_equal(one.q, four.q)
+def textbook_nstep_sarsa(env, seed: int, n: int, alpha: float, gamma: float, epsilon: float):
+    """Sutton & Barto §7.2 n-step Sarsa for episodic tasks; yields Q after every env step
+    (the updates owed after termination are done before yielding that step)."""
+    rng = random.Random(seed)
+    n_s, n_a = env.observation_space.n, env.action_space.n
+    q = [[0.0] * n_a for _ in range(n_s)]
+
+    def pick(s):
+        return rng.randrange(n_a) if rng.random() < epsilon else q[s].index(max(q[s]))
+
+    def update(tau, states, actions, rewards, T):
+        g = sum(gamma ** (i - tau - 1) * rewards[i] for i in range(tau + 1, min(tau + n, T) + 1))
+        if tau + n < T:
+            g += gamma**n * q[states[tau + n]][actions[tau + n]]
+        s, a = states[tau], actions[tau]
+        q[s][a] += alpha * (g - q[s][a])
+
+    first = True
+    while True:
+        s = env.reset(seed=seed)[0] if first else env.reset()[0]
+        first = False
+        states, actions, rewards, T, t = [s], [pick(s)], [0.0], float("inf"), 0
+        while True:
+            s2, r, term, trunc, _ = env.step(actions[t])
+            assert not trunc
+            states.append(s2)
+            rewards.append(r)
+            if term:
+                T = t + 1
+            else:
+                actions.append(pick(s2))
+            if t - n + 1 >= 0:
+                update(t - n + 1, states, actions, rewards, T)
+            if term:
+                for tau in range(max(t - n + 2, 0), T):
+                    update(tau, states, actions, rewards, T)
+                yield np.array(q)
+                break
+            yield np.array(q)
+            t += 1
+
+
+def test_nstep_sarsa_matches_textbook_nstep_sarsa():
+    env_kw = {"episodic": True, "max_episode_steps": 10**6}
+    agent = make_agent("nstep_sarsa", grid(**env_kw), seed=5, n=3, log_every=1, epsilon=0.3, alpha=0.2, gamma=0.8)
+    reference = textbook_nstep_sarsa(grid(**env_kw), seed=5, n=3, alpha=0.2, gamma=0.8, epsilon=0.3)
+    for t in range(1, 2001):
+        agent.learn(t)
+        np.testing.assert_allclose(agent.q, next(reference), rtol=0, atol=1e-12)
 
 
 # One fast learning test per algorithm on the default (continuing) world: ground-truth error falls

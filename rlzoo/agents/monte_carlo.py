@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from rlzoo.agents.registry import register_agent
-from rlzoo.agents.tabular import ExplorationConfig, StepSizeConfig, TabularLearner, TabularLearnerConfig
-from rlzoo.approximators import TabularQ
-from rlzoo.bellman import greedy
+from rlzoo.agents.tabular import ExplorationConfig, QTableLearner, StepSizeConfig, TabularLearnerConfig
 from rlzoo.buffers import EpisodeBuffer
 from rlzoo.config import ConfigError, param
 from rlzoo.envs import reset_to_state, supports_state_reset
@@ -60,7 +59,7 @@ class MCEpsilonGreedyConfig(ExplorationConfig, MCStepSizeConfig, MonteCarloConfi
     visit: str = param("every", choices=("first", "every"))
 
 
-class MonteCarlo(TabularLearner):
+class MonteCarlo(QTableLearner):
     """Shared episode generation and return updates of the Monte Carlo agents."""
 
     needs_state_reset = False
@@ -73,8 +72,20 @@ class MonteCarlo(TabularLearner):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        self.table = TabularQ(self.n_states, self.n_actions)
         self.buffer = EpisodeBuffer()
+
+    def episode_start(self) -> tuple[int | None, int | None]:
+        """First state and action of the next episode (None: the env's reset / the policy's choice)."""
+        return None, None
+
+    def choose(self, s: int) -> int:
+        """The action taken in ``s`` after the first one."""
+        return greedy_action(self.table.rows[s])
+
+    def _run(self, n_steps: int, logger: RunLogger) -> None:
+        end = self.num_timesteps + n_steps
+        while self.num_timesteps < end:
+            self.update_from_returns(self.rollout(*self.episode_start(), self.choose, logger), self.config.visit)
 
     def rollout(self, state: int | None, action: int | None, choose: Callable[[int], int], logger: RunLogger):
         """One episode of at most ``episode_length`` steps from ``state`` (None: the env's reset) taking
@@ -103,22 +114,6 @@ class MonteCarlo(TabularLearner):
             if use:
                 row = rows[s]
                 row[a] += self.step_size(s * n_actions + a) * (g - row[a])
-
-    def greedy_choice(self) -> Callable[[int], int]:
-        rows = self.table.rows
-        return lambda s: greedy_action(rows[s])
-
-    def sync_tables(self) -> None:
-        self.q = self.table.array()
-        self.v = self.q.max(axis=1)
-        self.policy = greedy(self.q)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "q": self.table.array()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.table.load(state["q"])
 
 
 @register_agent
@@ -153,11 +148,8 @@ class MCExploringStarts(MonteCarlo):
     Config = MCExploringStartsConfig
     needs_state_reset = True
 
-    def _run(self, n_steps: int, logger: RunLogger) -> None:
-        end, rng, choose = self.num_timesteps + n_steps, self.py_rng, self.greedy_choice()
-        while self.num_timesteps < end:
-            buf = self.rollout(rng.randrange(self.n_states), rng.randrange(self.n_actions), choose, logger)
-            self.update_from_returns(buf, self.config.visit)
+    def episode_start(self) -> tuple[int | None, int | None]:
+        return self.py_rng.randrange(self.n_states), self.py_rng.randrange(self.n_actions)
 
 
 @register_agent
@@ -171,12 +163,8 @@ class MCEpsilonGreedy(MonteCarlo):
         super().__init__(env, config, seed=seed, **hyperparams)
         self.behaviour = self.make_behaviour()
 
-    def _run(self, n_steps: int, logger: RunLogger) -> None:
-        end, rng, rows, sample = self.num_timesteps + n_steps, self.py_rng, self.table.rows, self.behaviour.sample
-        while self.num_timesteps < end:
-            buf = self.rollout(None, None, lambda s: sample(rows[s], self.num_timesteps, rng), logger)
-            self.update_from_returns(buf, self.config.visit)
+    def choose(self, s: int) -> int:
+        return self.behaviour.sample(self.table.rows[s], self.num_timesteps, self.py_rng)
 
-    def sync_tables(self) -> None:
-        super().sync_tables()
-        self.policy = self.behaviour.table(self.q, self.num_timesteps)
+    def current_policy(self) -> np.ndarray:
+        return self.behaviour.table(self.q, self.num_timesteps)

@@ -11,7 +11,8 @@ import gymnasium as gym
 import numpy as np
 
 from rlzoo.agents.base import Agent, require_discrete
-from rlzoo.bellman import uniform_policy
+from rlzoo.approximators import TabularQ
+from rlzoo.bellman import greedy, uniform_policy
 from rlzoo.config import AlgoConfig, param
 from rlzoo.envs import model_of
 from rlzoo.envs.model import TabularModel
@@ -175,6 +176,30 @@ class TabularLearner(TabularAgent):
         if self.step_size is not None:
             self.step_size.counts = [int(c) for c in state["step_counts"]]
         self.converged = bool(state["converged"])
+
+
+class QTableLearner(TabularLearner):
+    """A tabular learner whose working table is Q(s, a) (``TabularQ``); ``v = max_a q``."""
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self.table = TabularQ(self.n_states, self.n_actions)
+
+    def current_policy(self) -> np.ndarray:
+        """The policy table reported as ``policy``: greedy on q unless a subclass learns its behaviour."""
+        return greedy(self.q)
+
+    def sync_tables(self) -> None:
+        self.q = self.table.array()
+        self.v = self.q.max(axis=1)
+        self.policy = self.current_policy()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "q": self.table.array()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.table.load(state["q"])
 
 
 class FixedPolicyEvaluation:

@@ -22,11 +22,12 @@ from rlzoo.agents.registry import register_agent
 from rlzoo.agents.tabular import (
     ExplorationConfig,
     FixedPolicyEvaluation,
+    QTableLearner,
     StepSizeConfig,
     TabularLearner,
     TabularLearnerConfig,
 )
-from rlzoo.approximators import TabularQ, TabularV
+from rlzoo.approximators import TabularV
 from rlzoo.bellman import greedy, q_from_v
 from rlzoo.config import param
 from rlzoo.logging import RunLogger
@@ -93,8 +94,14 @@ class TD0(FixedPolicyEvaluation, TabularLearner):
         self.table.load(state["v"])
 
 
-class TDControl(TabularLearner):
-    """One-step TD control on a shared Q-table; subclasses choose the bootstrap value of s'."""
+class TDControl(QTableLearner):
+    """TD control on the shared Q-table with an n-step return (one step unless ``algo.n``).
+
+    q(s_t, a_t) moves toward ``Σ_{i<n} γ^i r_{t+i} + γ^n b(s_{t+n})``; subclasses choose the
+    bootstrap value ``b`` of a state from its action values (Sarsa: q(s', a'), expected Sarsa:
+    E_π q(s', ·), Q-learning: max q(s', ·)). At the end of an episode the pending updates are
+    flushed with the shorter returns (no bootstrap after termination).
+    """
 
     Config = TDControlConfig
     samples_next_action: ClassVar[bool] = False  # Sarsa draws a' before updating
@@ -102,17 +109,29 @@ class TDControl(TabularLearner):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        self.table = TabularQ(self.n_states, self.n_actions)
         self.behaviour = self.make_behaviour()
+        self.n = int(getattr(self.config, "n", 1))
         self._action: int | None = None
+        self._pending: deque[tuple[int, int, float]] = deque()
 
     def bootstrap(self, row: list[float], next_action: int | None, t: int) -> float:
         """Estimate of the value of s' from its action values ``row``."""
         raise NotImplementedError
 
+    def _update_oldest(self, tail: float) -> None:
+        """Update the oldest pending (s, a) with the discounted rewards after it plus ``γ^k · tail``."""
+        pending, gamma = self._pending, self.config.gamma
+        g = tail
+        for _, _, r in reversed(pending):
+            g = r + gamma * g
+        s, a, _ = pending.popleft()
+        row = self.table.rows[s]
+        row[a] += self.step_size(s * self.n_actions + a) * (g - row[a])
+
     def _run(self, n_steps: int, logger: RunLogger) -> None:
-        rows, env, rng, gamma = self.table.rows, self.env, self.py_rng, self.config.gamma
-        sample, alpha, bootstrap, n_actions = self.behaviour.sample, self.step_size, self.bootstrap, self.n_actions
+        rows, env, rng, n, pending = self.table.rows, self.env, self.py_rng, self.n, self._pending
+        sample, bootstrap, update = self.behaviour.sample, self.bootstrap, self._update_oldest
+        alpha, gamma, n_actions = self.step_size, self.config.gamma, self.n_actions
         on_policy = self.samples_next_action
         s, a, t = self._obs, self._action, self.num_timesteps
         end = t + n_steps
@@ -123,12 +142,19 @@ class TDControl(TabularLearner):
             s2, r, term, trunc, _ = env.step(a)
             t += 1
             a2 = sample(rows[s2], t, rng) if on_policy and not term else None
-            target = r if term else r + gamma * bootstrap(rows[s2], a2, t)
-            row = rows[s]
-            row[a] += alpha(s * n_actions + a) * (target - row[a])
+            tail = 0.0 if term else bootstrap(rows[s2], a2, t)
+            if n == 1:  # one-step target r + γ·tail, without the queue
+                row = rows[s]
+                row[a] += alpha(s * n_actions + a) * (r + gamma * tail - row[a])
+            else:
+                pending.append((s, a, r))
+                if len(pending) == n:
+                    update(tail)
             ep_return += r
             ep_length += 1
             if term or trunc:
+                while pending:
+                    update(tail)
                 logger.episode(ep_return, ep_length, t)
                 ep_return, ep_length = 0.0, 0
                 s, a = int(env.reset()[0]), None
@@ -136,17 +162,15 @@ class TDControl(TabularLearner):
                 s, a = s2, a2
         self._obs, self._action, self.num_timesteps, self._episode = s, a, t, (ep_return, ep_length)
 
-    def sync_tables(self) -> None:
-        self.q = self.table.array()
-        self.v = self.q.max(axis=1)
-        self.policy = self.behaviour.table(self.q, self.num_timesteps) if self.policy_is_behaviour else greedy(self.q)
+    def current_policy(self) -> np.ndarray:
+        return self.behaviour.table(self.q, self.num_timesteps) if self.policy_is_behaviour else greedy(self.q)
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "q": self.table.array()}
+        return {**super().state_dict(), "pending": np.asarray(list(self._pending), dtype=float).reshape(-1, 3)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.table.load(state["q"])
+        self._pending = deque((int(s), int(a), float(r)) for s, a, r in state["pending"])
 
 
 @register_agent
@@ -182,57 +206,8 @@ class QLearning(TDControl):
 
 
 @register_agent
-class NStepSarsa(TDControl):
+class NStepSarsa(Sarsa):
     """n-step Sarsa: q(s_t, a_t) moves toward ``Σ_{i<n} γ^i r_{t+i} + γ^n q(s_{t+n}, a_{t+n})``."""
 
     name = "nstep_sarsa"
     Config = NStepSarsaConfig
-
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        self._pending: deque[tuple[int, int, float]] = deque()
-
-    def _update_oldest(self, tail: float) -> None:
-        """Update the oldest pending (s, a) with the discounted rewards after it plus ``γ^k · tail``."""
-        rows, gamma, pending = self.table.rows, self.config.gamma, self._pending
-        g = tail
-        for _, _, r in reversed(pending):
-            g = r + gamma * g
-        s, a, _ = pending.popleft()
-        row = rows[s]
-        row[a] += self.step_size(s * self.n_actions + a) * (g - row[a])
-
-    def _run(self, n_steps: int, logger: RunLogger) -> None:
-        rows, env, rng, n, pending = self.table.rows, self.env, self.py_rng, self.config.n, self._pending
-        sample = self.behaviour.sample
-        s, a, t = self._obs, self._action, self.num_timesteps
-        end = t + n_steps
-        ep_return, ep_length = self._episode
-        while t < end:
-            if a is None:
-                a = sample(rows[s], t, rng)
-            s2, r, term, trunc, _ = env.step(a)
-            t += 1
-            a2 = None if term else sample(rows[s2], t, rng)
-            pending.append((s, a, r))
-            tail = 0.0 if term else rows[s2][a2]
-            if len(pending) == n:
-                self._update_oldest(tail)
-            ep_return += r
-            ep_length += 1
-            if term or trunc:
-                while pending:
-                    self._update_oldest(tail)
-                logger.episode(ep_return, ep_length, t)
-                ep_return, ep_length = 0.0, 0
-                s, a = int(env.reset()[0]), None
-            else:
-                s, a = s2, a2
-        self._obs, self._action, self.num_timesteps, self._episode = s, a, t, (ep_return, ep_length)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "pending": np.asarray(list(self._pending), dtype=float).reshape(-1, 3)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._pending = deque((int(s), int(a), float(r)) for s, a, r in state["pending"])
