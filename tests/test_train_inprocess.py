@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rlzoo.train import resolve, train
 
 from .helpers import composed, scalars
@@ -25,3 +27,25 @@ def test_same_seed_same_numbers(tmp_path):
     assert first == second
     other = _run(tmp_path, "c", *args[:-2], "seed=5", "eval.deterministic=false")
     assert other[0]["eval_return_mean"] != first[0]["eval_return_mean"]  # the seed matters (stochastic eval)
+
+
+PLANNERS = ["value_iteration", "policy_iteration", "truncated_policy_iteration", "policy_evaluation"]
+LEARNERS = ["td0", "sarsa", "expected_sarsa", "nstep_sarsa", "qlearning"]
+MONTE_CARLO = ["mc_basic", "mc_exploring_starts", "mc_epsilon_greedy"]
+
+
+@pytest.mark.parametrize("algo", PLANNERS + LEARNERS + MONTE_CARLO)
+def test_every_algorithm_runs_the_whole_pipeline(tmp_path, algo):
+    summary, tags = _run(tmp_path, algo, f"algo={algo}", "total_steps=3000", "checkpoint.every=1000")
+    # planners stop at convergence; MC finishes its last episode (MC Basic: its last sweep of S·A episodes)
+    limit = {"mc_basic": 3000 + 25 * 5 * 100, "mc_exploring_starts": 3100, "mc_epsilon_greedy": 3100}.get(algo, 3000)
+    assert summary["algo"] == algo and summary["steps"] <= limit
+    assert "truth/value_error" in tags and "eval/return_mean" in tags
+    assert (tmp_path / algo / "tables.npz").is_file() and (tmp_path / algo / "checkpoints" / "final.pt").is_file()
+
+
+def test_learner_runs_are_reproducible_down_to_tensorboard(tmp_path):
+    args = ("algo=sarsa", "env.slip=0.1", "total_steps=5000", "algo.log_every=250", "seed=2")
+    first, second = _run(tmp_path, "a", *args), _run(tmp_path, "b", *args)
+    assert first == second
+    assert len(first[1]["charts/episodic_return"]) == 50
