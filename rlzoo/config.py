@@ -168,6 +168,7 @@ class RunConfig:
 
     seed: int = param(0, ge=0)
     total_steps: int = param(MISSING, ge=1)
+    torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)

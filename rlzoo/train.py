@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import rlzoo
-from rlzoo.agents import Agent, TabularAgent, agent_class, make_agent
+from rlzoo.agents import Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.atomic import atomic_write_json
 from rlzoo.checkpoint import Checkpointer
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
@@ -79,7 +79,7 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     run, run_dir = spec.run, Path(run_dir)
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
     check_run_dir(run_dir)
-    seed_everything(run.seed)
+    seed_everything(run.seed, run.torch_threads)
     env, eval_env = _make_env(spec.env), _make_env(spec.env)
     env.reset(seed=run.seed)
     env.action_space.seed(run.seed)
@@ -147,6 +147,9 @@ def _hydra_main(cfg: DictConfig) -> float:
     except ConfigError as err:
         print(f"rlzoo: config error: {err}", file=sys.stderr)
         sys.exit(2)
+    except NumericalError as err:
+        print(f"rlzoo: training stopped: {err}; the last good checkpoint is kept", file=sys.stderr)
+        sys.exit(3)
     return summary["eval_return_mean"]
 
 

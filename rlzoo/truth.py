@@ -18,6 +18,7 @@ class GroundTruth:
     q: np.ndarray
     optimal_actions: np.ndarray | None  # (S, A) bool; None when the target is v_π of a fixed policy
     target: str  # "v*" or "v_pi"
+    live: np.ndarray  # (S,) bool: states an agent acts from (not absorbing with zero reward)
 
     @classmethod
     def optimal(cls, model: TabularModel, gamma: float, atol: float = 1e-8) -> GroundTruth:
@@ -35,21 +36,58 @@ class GroundTruth:
             policy[better] = greedy(q[better])
         q = q_from_v(model, v, gamma)
         best = q.max(axis=1, keepdims=True)
-        return cls(v, q, q >= best - atol * np.maximum(1.0, np.abs(best)), "v*")
+        return cls(v, q, q >= best - atol * np.maximum(1.0, np.abs(best)), "v*", live_states(model))
 
     @classmethod
     def of_policy(cls, model: TabularModel, policy: np.ndarray, gamma: float) -> GroundTruth:
         """``v_π`` and ``q_π`` of a fixed policy, by an exact linear solve."""
         v = evaluate_exact(model, policy, gamma)
-        return cls(v, q_from_v(model, v, gamma), None, "v_pi")
+        return cls(v, q_from_v(model, v, gamma), None, "v_pi", live_states(model))
 
     def value_error(self, v: np.ndarray) -> float:
-        """‖v − v_target‖∞."""
-        return float(np.max(np.abs(np.asarray(v) - self.v)))
+        """‖v − v_target‖∞ over the live (non-terminal) states."""
+        return float(np.max(np.abs(np.asarray(v) - self.v)[self.live]))
 
     def optimal_action_fraction(self, policy: np.ndarray) -> float:
-        """Share of states whose greedy action under ``policy`` is optimal."""
+        """Share of live states whose greedy action under ``policy`` is optimal."""
         if self.optimal_actions is None:
             raise ValueError("optimal actions are only known for a v* ground truth")
         actions = np.argmax(policy, axis=1)
-        return float(self.optimal_actions[np.arange(len(actions)), actions].mean())
+        return float(self.optimal_actions[np.arange(len(actions)), actions][self.live].mean())
+
+
+def live_states(model: TabularModel) -> np.ndarray:
+    """States that are not terminal; terminal = absorbing with zero reward under every action."""
+    stays = (model.next_states[..., 0] == np.arange(model.n_states)[:, None]) & (model.probs[..., 0] == 1.0)
+    terminal = np.all(stays & (model.rewards == 0.0), axis=1)
+    return ~terminal
+
+
+@dataclass(frozen=True)
+class FunctionTruth:
+    """Ground truth for function-approximation agents: ``v*`` plus every state's observation."""
+
+    truth: GroundTruth
+    observations: np.ndarray  # (S, obs_dim): what the agent sees in each state
+
+    @classmethod
+    def for_env(cls, env, gamma: float) -> FunctionTruth | None:
+        """Available when the env exposes its model and can render any state's observation."""
+        from rlzoo.envs import model_of
+
+        base = env.unwrapped
+        model = model_of(env)
+        if model is None or not hasattr(base, "observation_of"):
+            return None
+        obs = np.asarray(base.observation_of(np.arange(model.n_states)), dtype=np.float32)
+        return cls(GroundTruth.optimal(model, gamma), obs.reshape(model.n_states, -1))
+
+    def summary(self, q: np.ndarray) -> dict[str, float | str]:
+        policy = np.eye(q.shape[1])[np.argmax(q, axis=1)]
+        return {"value_error": self.truth.value_error(q.max(axis=1)), "value_error_target": self.truth.target,
+                "optimal_action_fraction": self.truth.optimal_action_fraction(policy)}  # fmt: skip
+
+    def log(self, logger, q: np.ndarray, step: int) -> None:
+        s = self.summary(q)
+        logger.scalar("truth/value_error", s["value_error"], step)
+        logger.scalar("truth/optimal_action_fraction", s["optimal_action_fraction"], step)

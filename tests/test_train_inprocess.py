@@ -49,3 +49,14 @@ def test_learner_runs_are_reproducible_down_to_tensorboard(tmp_path):
     first, second = _run(tmp_path, "a", *args), _run(tmp_path, "b", *args)
     assert first == second
     assert len(first[1]["charts/episodic_return"]) == 50
+
+
+def test_dqn_pipeline_logs_losses_episodes_and_truth(tmp_path):
+    summary, tags = _run(tmp_path, "dqn", "algo=dqn", "env=gridworld", "total_steps=1500", "algo.learning_starts=500",
+                         "algo.hidden=[16]", "algo.log_every=500", "checkpoint.every=500")  # fmt: skip
+    assert summary["env_id"] == "rlzoo/GridWorld-v0" and summary["algo_config"]["double"] is True  # dqn_gridworld preset
+    for tag in ("losses/td_loss", "losses/q_values", "charts/epsilon", "charts/episodic_return", "truth/value_error",
+                "truth/optimal_action_fraction", "eval/return_mean"):  # fmt: skip
+        assert tag in tags, tag
+    assert [s for s, _ in tags["truth/value_error"]] == [0, 500, 1000, 1500]
+    assert sorted(p.name for p in (tmp_path / "dqn" / "checkpoints").iterdir())[-1] == "step_0000001500.pt"

@@ -15,6 +15,10 @@ from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.logging import RunLogger
 
 
+class NumericalError(RuntimeError):
+    """A loss or parameter became NaN/inf: training stops, naming the quantity and the step."""
+
+
 class Agent(ABC):
     """An RL agent bound to an env, configured by a validated dataclass ``Config``.
 

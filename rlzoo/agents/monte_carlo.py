@@ -80,7 +80,7 @@ class MonteCarlo(QTableLearner):
 
     def choose(self, s: int) -> int:
         """The action taken in ``s`` after the first one."""
-        return greedy_action(self.table.rows[s])
+        return greedy_action(self.table.row(s))
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
         end = self.num_timesteps + n_steps
@@ -107,13 +107,12 @@ class MonteCarlo(QTableLearner):
 
     def update_from_returns(self, buf: EpisodeBuffer, visit: str) -> None:
         """q(s_t, a_t) += α (G_t − q(s_t, a_t)) at first or every visits."""
-        rows, n_actions = self.table.rows, self.n_actions
+        update, n_actions = self.table.update, self.n_actions
         returns = buf.returns(self.config.gamma)
         take = buf.first_visits() if visit == "first" else [True] * len(buf)
         for s, a, g, use in zip(buf.states, buf.actions, returns, take, strict=True):
             if use:
-                row = rows[s]
-                row[a] += self.step_size(s * n_actions + a) * (g - row[a])
+                update(s, a, g, self.step_size(s * n_actions + a))
 
 
 @register_agent
@@ -164,7 +163,7 @@ class MCEpsilonGreedy(MonteCarlo):
         self.behaviour = self.make_behaviour()
 
     def choose(self, s: int) -> int:
-        return self.behaviour.sample(self.table.rows[s], self.num_timesteps, self.py_rng)
+        return self.behaviour.sample(self.table.row(s), self.num_timesteps, self.py_rng)
 
     def current_policy(self) -> np.ndarray:
         return self.behaviour.table(self.q, self.num_timesteps)

@@ -11,11 +11,12 @@ import gymnasium as gym
 import numpy as np
 
 from rlzoo.agents.base import Agent, require_discrete
-from rlzoo.approximators import TabularQ
+from rlzoo.approximators import LinearQ, LinearV, TabularQ, TabularV
 from rlzoo.bellman import greedy, uniform_policy
-from rlzoo.config import AlgoConfig, param
+from rlzoo.config import AlgoConfig, ConfigError, param
 from rlzoo.envs import model_of
 from rlzoo.envs.model import TabularModel
+from rlzoo.features import FEATURES, state_feature_table
 from rlzoo.logging import RunLogger
 from rlzoo.policies import BEHAVIOURS, Behaviour, load_policy
 from rlzoo.schedules import SCHEDULES, LinearSchedule, StepSize
@@ -104,6 +105,17 @@ class StepSizeConfig:
 
 
 @dataclass
+class ApproximatorConfig:
+    """Value function: a table, or linear in features of the state (one-hot = tabular)."""
+
+    approximator: str = param("tabular", choices=("tabular", "linear"))
+    features: str = param("onehot", choices=FEATURES)
+    feature_order: int = param(3, ge=1, help="polynomial degree / Fourier order")
+    tilings: int = param(8, ge=1)
+    tiles: int = param(4, ge=1)
+
+
+@dataclass
 class ExplorationConfig:
     """Behaviour policy: ε-greedy (ε decays linearly to ``epsilon_final`` over ``epsilon_decay_steps``),
     softmax with ``temperature``, or uniform."""
@@ -134,6 +146,18 @@ class TabularLearner(TabularAgent):
         self.converged = False
         self._obs: int | None = None
         self._episode = (0.0, 0)  # return and length of the running episode
+
+    def make_approximator(self, kind: str = "q"):
+        """The Q (or V) approximator named by ``algo.approximator`` (tabular when the config has none)."""
+        cfg = self.config
+        if getattr(cfg, "approximator", "tabular") == "tabular":
+            return TabularQ(self.n_states, self.n_actions) if kind == "q" else TabularV(self.n_states)
+        try:
+            phi = state_feature_table(self.env, cfg.features, order=cfg.feature_order, tilings=cfg.tilings,
+                                      tiles=cfg.tiles)  # fmt: skip
+        except ValueError as err:
+            raise ConfigError(f"algo.features={cfg.features!r}: {err}") from None
+        return LinearQ(phi, self.n_actions) if kind == "q" else LinearV(phi)
 
     def make_behaviour(self) -> Behaviour:
         cfg = self.config
@@ -183,7 +207,7 @@ class QTableLearner(TabularLearner):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        self.table = TabularQ(self.n_states, self.n_actions)
+        self.table = self.make_approximator("q")
 
     def current_policy(self) -> np.ndarray:
         """The policy table reported as ``policy``: greedy on q unless a subclass learns its behaviour."""
@@ -195,11 +219,11 @@ class QTableLearner(TabularLearner):
         self.policy = self.current_policy()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "q": self.table.array()}
+        return {**super().state_dict(), "approximator": self.table.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.table.load(state["q"])
+        self.table.load_state(state["approximator"])
 
 
 class FixedPolicyEvaluation:

@@ -20,6 +20,7 @@ import numpy as np
 
 from rlzoo.agents.registry import register_agent
 from rlzoo.agents.tabular import (
+    ApproximatorConfig,
     ExplorationConfig,
     FixedPolicyEvaluation,
     QTableLearner,
@@ -27,20 +28,26 @@ from rlzoo.agents.tabular import (
     TabularLearner,
     TabularLearnerConfig,
 )
-from rlzoo.approximators import TabularV
 from rlzoo.bellman import greedy, q_from_v
 from rlzoo.config import param
+from rlzoo.features import FEATURES
 from rlzoo.logging import RunLogger
 from rlzoo.policies import TablePolicy
 
 
 @dataclass
-class TD0Config(StepSizeConfig, TabularLearnerConfig):
+class TD0Config(ApproximatorConfig, StepSizeConfig, TabularLearnerConfig):
     policy: str = param("uniform", help="uniform | optimal | path to a tables.npz with a 'policy' array")
 
 
 @dataclass
-class TDControlConfig(ExplorationConfig, StepSizeConfig, TabularLearnerConfig):
+class TDLinearConfig(TD0Config):
+    approximator: str = param("linear", choices=("tabular", "linear"))
+    features: str = param("fourier", choices=FEATURES)
+
+
+@dataclass
+class TDControlConfig(ApproximatorConfig, ExplorationConfig, StepSizeConfig, TabularLearnerConfig):
     pass
 
 
@@ -58,20 +65,19 @@ class TD0(FixedPolicyEvaluation, TabularLearner):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        self.table = TabularV(self.n_states)
+        self.table = self.make_approximator("v")
         self.sampler = TablePolicy(self.fixed_policy)
         self.policy = self.fixed_policy.copy()
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
-        values, env, rng, gamma = self.table.values, self.env, self.py_rng, self.config.gamma
+        value, update, env, rng, gamma = self.table.value, self.table.update, self.env, self.py_rng, self.config.gamma
         sample, alpha = self.sampler.sample, self.step_size
         s, t, end = self._obs, self.num_timesteps, self.num_timesteps + n_steps
         ep_return, ep_length = self._episode
         while t < end:
             s2, r, term, trunc, _ = env.step(sample(s, rng))
             t += 1
-            target = r if term else r + gamma * values[s2]
-            values[s] += alpha(s) * (target - values[s])
+            update(s, r if term else r + gamma * value(s2), alpha(s))
             ep_return += r
             ep_length += 1
             if term or trunc:
@@ -87,11 +93,19 @@ class TD0(FixedPolicyEvaluation, TabularLearner):
         self.q = q_from_v(self.model, self.v, self.config.gamma) if self.model is not None else self.q
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "v": self.table.array()}
+        return {**super().state_dict(), "approximator": self.table.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.table.load(state["v"])
+        self.table.load_state(state["approximator"])
+
+
+@register_agent
+class TDLinear(TD0):
+    """TD-linear evaluation: v̂(s) = φ(s)ᵀw, w ← w + α [r + γ v̂(s') − v̂(s)] φ(s) (semi-gradient TD(0))."""
+
+    name = "td_linear"
+    Config = TDLinearConfig
 
 
 class TDControl(QTableLearner):
@@ -125,12 +139,11 @@ class TDControl(QTableLearner):
         for _, _, r in reversed(pending):
             g = r + gamma * g
         s, a, _ = pending.popleft()
-        row = self.table.rows[s]
-        row[a] += self.step_size(s * self.n_actions + a) * (g - row[a])
+        self.table.update(s, a, g, self.step_size(s * self.n_actions + a))
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
-        rows, env, rng, n, pending = self.table.rows, self.env, self.py_rng, self.n, self._pending
-        sample, bootstrap, update = self.behaviour.sample, self.bootstrap, self._update_oldest
+        row, env, rng, n, pending = self.table.row, self.env, self.py_rng, self.n, self._pending
+        sample, bootstrap, flush, update = self.behaviour.sample, self.bootstrap, self._update_oldest, self.table.update
         alpha, gamma, n_actions = self.step_size, self.config.gamma, self.n_actions
         on_policy = self.samples_next_action
         s, a, t = self._obs, self._action, self.num_timesteps
@@ -138,23 +151,26 @@ class TDControl(QTableLearner):
         ep_return, ep_length = self._episode
         while t < end:
             if a is None:
-                a = sample(rows[s], t, rng)
+                a = sample(row(s), t, rng)
             s2, r, term, trunc, _ = env.step(a)
             t += 1
-            a2 = sample(rows[s2], t, rng) if on_policy and not term else None
-            tail = 0.0 if term else bootstrap(rows[s2], a2, t)
+            if term:
+                a2, tail = None, 0.0
+            else:
+                next_row = row(s2)
+                a2 = sample(next_row, t, rng) if on_policy else None
+                tail = bootstrap(next_row, a2, t)
             if n == 1:  # one-step target r + γ·tail, without the queue
-                row = rows[s]
-                row[a] += alpha(s * n_actions + a) * (r + gamma * tail - row[a])
+                update(s, a, r + gamma * tail, alpha(s * n_actions + a))
             else:
                 pending.append((s, a, r))
                 if len(pending) == n:
-                    update(tail)
+                    flush(tail)
             ep_return += r
             ep_length += 1
             if term or trunc:
                 while pending:
-                    update(tail)
+                    flush(tail)
                 logger.episode(ep_return, ep_length, t)
                 ep_return, ep_length = 0.0, 0
                 s, a = int(env.reset()[0]), None

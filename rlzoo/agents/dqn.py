@@ -1,0 +1,208 @@
+"""DQN (Mnih et al., 2015) with Double DQN (van Hasselt et al., 2016), dueling heads (Wang et al.,
+2016) and n-step returns as options, on the shared MLP approximator and replay buffer.
+
+Loss: Huber(Q(s, a) − y) with y = R + d · Q_target(s', argmax_a' Q_•(s', a')), where R is the
+(n-step) return, d = γ^k (0 after termination) and • is the target network (DQN) or the online
+network (Double DQN). The target network follows the online one every ``target_update_interval``
+env steps by θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: a hard copy).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.registry import register_agent
+from rlzoo.approximators import ACTIVATIONS, q_network
+from rlzoo.buffers import ReplayBuffer
+from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.logging import RunLogger
+from rlzoo.schedules import LinearSchedule
+from rlzoo.truth import FunctionTruth
+
+
+@dataclass
+class DQNConfig(AlgoConfig):
+    gamma: float = param(0.99, ge=0.0, lt=1.0)
+    total_steps: int = param(50_000, ge=1)
+    learning_rate: float = param(1e-4, gt=0.0)
+    buffer_size: int = param(100_000, ge=1)
+    learning_starts: int = param(1000, ge=0)
+    batch_size: int = param(32, ge=1)
+    train_freq: int = param(4, ge=1, help="env steps between training phases")
+    gradient_steps: int = param(1, ge=1, help="gradient steps per training phase")
+    target_update_interval: int = param(1000, ge=1, help="env steps between target updates")
+    tau: float = param(1.0, gt=0.0, le=1.0, help="target update coefficient; 1 = hard copy")
+    exploration_fraction: float = param(0.1, ge=0.0, le=1.0)
+    exploration_initial_eps: float = param(1.0, ge=0.0, le=1.0)
+    exploration_final_eps: float = param(0.05, ge=0.0, le=1.0)
+    max_grad_norm: float = param(10.0, gt=0.0)
+    double: bool = False
+    dueling: bool = False
+    n_step: int = param(1, ge=1)
+    hidden: list[int] = param([64, 64])
+    activation: str = param("relu", choices=ACTIVATIONS)
+    log_every: int = param(1000, ge=1, help="env steps between loss / truth logs")
+
+
+def td_targets(rewards, discounts, next_q_target, next_q_online=None):
+    """y = R + d · Q_target(s', a*) with a* = argmax Q_target(s', ·) (DQN) or argmax Q_online(s', ·) (Double)."""
+    if next_q_online is None:
+        next_v = next_q_target.max(dim=1).values
+    else:
+        next_v = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True)).squeeze(1)
+    return rewards + discounts * next_v
+
+
+@register_agent
+class DQN(Agent):
+    """Deep Q-network agent for Box observations and Discrete actions."""
+
+    name = "dqn"
+    family = "value_approximation"
+    Config = DQNConfig
+
+    @classmethod
+    def check_env(cls, env: gym.Env) -> None:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ConfigError(f"algo=dqn needs a Discrete action space; the env has {env.action_space}")
+        obs = env.observation_space
+        if not (isinstance(obs, gym.spaces.Box) and len(obs.shape) == 1):
+            hint = (
+                " (for GridWorld use env.obs=onehot or env.obs=coords)" if isinstance(obs, gym.spaces.Discrete) else ""
+            )
+            raise ConfigError(f"algo=dqn needs flat Box observations; the env has {obs}{hint}")
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        cfg = self.config
+        self.obs_dim = int(env.observation_space.shape[0])
+        self.n_actions = int(env.action_space.n)
+        self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
+        self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_step=cfg.n_step, gamma=cfg.gamma)
+        self.truth = FunctionTruth.for_env(env, cfg.gamma)
+        self._obs: np.ndarray | None = None
+        self._episode = (0.0, 0)
+        self._last_loss = float("nan")
+        self._last_q = float("nan")
+        self.n_updates = 0
+
+    def epsilon(self, total_steps: int) -> LinearSchedule:
+        cfg = self.config
+        steps = max(1, int(cfg.exploration_fraction * total_steps))
+        return LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps, steps)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q(s, ·) for a batch of observations (B, obs_dim) → (B, A)."""
+        with torch.inference_mode():
+            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+
+    def act(self, obs: Any, deterministic: bool = True) -> int:
+        if not deterministic and self.rng.random() < self.config.exploration_final_eps:
+            return int(self.rng.integers(self.n_actions))
+        with torch.inference_mode():
+            return int(self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]).argmax())
+
+    def train_step(self) -> float:
+        """One gradient step on a uniform minibatch; returns the Huber TD loss."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, self.rng)
+        obs, next_obs = torch.from_numpy(batch.obs), torch.from_numpy(batch.next_obs)
+        actions = torch.from_numpy(batch.actions)
+        with torch.no_grad():
+            online = self.q_net(next_obs) if cfg.double else None
+            target = td_targets(torch.from_numpy(batch.rewards), torch.from_numpy(batch.discounts),
+                                self.target_net(next_obs), online)  # fmt: skip
+        q = self.q_net(obs).gather(1, actions[:, None]).squeeze(1)
+        loss = F.smooth_l1_loss(q, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.n_updates += 1
+        self._last_q = float(q.detach().mean())
+        return loss.item()
+
+    def update_target(self) -> None:
+        tau = self.config.tau
+        with torch.no_grad():
+            for p_t, p in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
+                if tau == 1.0:
+                    p_t.copy_(p)
+                else:
+                    p_t.mul_(1.0 - tau).add_(p, alpha=tau)
+
+    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> DQN:
+        logger = logger or RunLogger()
+        cfg, env = self.config, self.env
+        eps = self.epsilon(total_steps)
+        if self._obs is None:
+            self._obs = np.asarray(env.reset(seed=self.seed)[0], dtype=np.float32)
+            env.action_space.seed(self.seed)
+        if self.num_timesteps == 0:
+            self.log(logger, 0)
+        obs, (ep_return, ep_length), t = self._obs, self._episode, self.num_timesteps
+        while t < total_steps:
+            explore = self.rng.random() < eps(t)
+            action = int(self.rng.integers(self.n_actions)) if explore else self.act(obs)
+            next_obs, reward, term, trunc, _ = env.step(action)
+            next_obs = np.asarray(next_obs, dtype=np.float32)
+            self.buffer.add(obs[None], (action,), (reward,), next_obs[None], (term,), (trunc,))
+            t += 1
+            ep_return += float(reward)
+            ep_length += 1
+            if term or trunc:
+                logger.episode(ep_return, ep_length, t)
+                ep_return, ep_length = 0.0, 0
+                next_obs = np.asarray(env.reset()[0], dtype=np.float32)
+            obs = next_obs
+            if t > cfg.learning_starts and t % cfg.train_freq == 0:
+                for _ in range(cfg.gradient_steps):
+                    self._last_loss = self.train_step()
+                if not np.isfinite(self._last_loss):
+                    raise NumericalError(f"losses/td_loss is {self._last_loss} at step {t}")
+            if t % cfg.target_update_interval == 0:
+                self.update_target()
+            if t % cfg.log_every == 0 or t == total_steps:
+                self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
+                logger.scalar("charts/epsilon", eps(t), t)
+                self.log(logger, t)
+                logger.step(t)
+                if checkpointer is not None:
+                    checkpointer.maybe_save(self, t)
+        self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
+        return self
+
+    def log(self, logger: RunLogger, step: int) -> None:
+        """Losses and, on an env with a known model, ground truth of the greedy policy."""
+        if self.n_updates:
+            logger.scalar("losses/td_loss", self._last_loss, step)
+            logger.scalar("losses/q_values", self._last_q, step)
+        if self.truth is not None:
+            self.truth.log(logger, self.q_values(self.truth.observations), step)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gradient_steps": self.n_updates}
+        if self.truth is not None:
+            out.update(self.truth.summary(self.q_values(self.truth.observations)))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.q_net.load_state_dict(state["q_net"])
+        self.target_net.load_state_dict(state["target_net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.n_updates = int(state["n_updates"])
