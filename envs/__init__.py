@@ -39,6 +39,32 @@ def make(env_cfg: Mapping[str, Any] | Any, **overrides: Any) -> gym.Env:
     return gym.make(env_id, **kwargs)
 
 
+VECTOR_MODES = ("sync", "async", "numpy")
+
+
+def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") -> gym.vector.VectorEnv:
+    """``n_envs`` copies of the env of ``env_cfg`` as one gymnasium ``VectorEnv``.
+
+    Every mode autoresets in the same step: a finished copy returns the next episode's first
+    observation and ``infos["final_obs"]`` (mask ``infos["_final_obs"]``) holds the true last one,
+    which is what a value target must bootstrap from after a truncation. ``numpy`` is the batch
+    GridWorld (one array step for all copies); ``sync``/``async`` wrap any env (async: processes).
+    """
+    from gymnasium.vector import AutoresetMode
+
+    if mode not in VECTOR_MODES:
+        raise ValueError(f"vector mode {mode!r} is not allowed: choose one of {', '.join(VECTOR_MODES)}")
+    cfg = dict(env_cfg) if isinstance(env_cfg, Mapping) else dict(vars(env_cfg))
+    env_id = cfg.pop("id")
+    kwargs = {**(cfg.pop("kwargs", None) or {}), **cfg}
+    if mode == "numpy":
+        if env_id != GRIDWORLD_ID:
+            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {env_id}")
+        return GridWorldVectorEnv(n_envs, **kwargs)
+    return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode,
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)  # fmt: skip
+
+
 def model_of(env: gym.Env) -> TabularModel | None:
     """The exact model of ``env`` if it exposes one, else None.
 
@@ -90,6 +116,7 @@ __all__ = [
     "Rewards",
     "TabularModel",
     "make",
+    "make_vec",
     "model_of",
     "random_layout",
     "reset_to_state",

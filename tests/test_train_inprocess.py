@@ -54,7 +54,9 @@ def test_learner_runs_are_reproducible_down_to_tensorboard(tmp_path):
 def test_dqn_pipeline_logs_losses_episodes_and_truth(tmp_path):
     summary, tags = _run(tmp_path, "dqn", "algo=dqn", "env=gridworld", "total_steps=1500", "algo.learning_starts=500",
                          "algo.hidden=[16]", "algo.log_every=500", "checkpoint.every=500")  # fmt: skip
-    assert summary["env_id"] == "rlzoo/GridWorld-v0" and summary["algo_config"]["double"] is True  # dqn_gridworld preset
+    assert (
+        summary["env_id"] == "rlzoo/GridWorld-v0" and summary["algo_config"]["double"] is True
+    )  # dqn_gridworld preset
     for tag in ("losses/td_loss", "losses/q_values", "charts/epsilon", "charts/episodic_return", "truth/value_error",
                 "truth/optimal_action_fraction", "eval/return_mean"):  # fmt: skip
         assert tag in tags, tag

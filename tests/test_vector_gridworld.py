@@ -68,3 +68,31 @@ def test_slip_distribution_matches_model():
     obs = vec.step(np.full(20_000, 1))[0]
     P, _ = GridWorld(slip=0.4).model()
     np.testing.assert_allclose(np.bincount(obs, minlength=25) / 20_000, P[12, 1], atol=0.015)
+
+
+@pytest.mark.parametrize("mode", ["numpy", "sync", "async"])
+def test_make_vec_autoresets_in_the_same_step_with_final_obs(mode):
+    from rlzoo.envs import make_vec
+
+    cfg = {"id": GRIDWORLD_ID, "episodic": True, "start": [4, 2], "max_episode_steps": 3, "obs": "onehot"}
+    vec = make_vec(cfg, 2, mode)
+    try:
+        obs, _ = vec.reset(seed=0)
+        obs, rew, term, _, info = vec.step(np.array([0, 4]))  # copy 0 enters the target
+        assert term.tolist() == [True, False] and rew[0] == 1.0
+        assert info["_final_obs"][0] and np.argmax(info["final_obs"][0]) == 3 * 5 + 2  # true last observation
+        assert np.argmax(obs[0]) == 4 * 5 + 2  # already the next episode's first
+    finally:
+        vec.close()
+
+
+def test_make_vec_wraps_any_registered_env():
+    from rlzoo.envs import make_vec
+
+    vec = make_vec({"id": "CartPole-v1", "max_episode_steps": 2}, 3, "sync")
+    vec.reset(seed=0)
+    vec.step(np.zeros(3, dtype=np.int64))
+    _, _, _, trunc, info = vec.step(np.zeros(3, dtype=np.int64))
+    assert trunc.all() and info["_final_obs"].all() and np.stack(list(info["final_obs"])).shape == (3, 4)
+    with pytest.raises(ValueError, match="'numpy' exists for rlzoo/GridWorld-v0 only"):
+        make_vec({"id": "CartPole-v1"}, 2, "numpy")
