@@ -7,6 +7,7 @@ works with ``weights_only=True`` (no arbitrary pickles are executed on load).
 from __future__ import annotations
 
 import io
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,11 +82,11 @@ class Checkpointer:
 
     _PATTERN = re.compile(r"step_(\d+)\.pt$")
 
-    def __init__(self, directory: str | Path, every: int = 0, keep: int = 3) -> None:
+    def __init__(self, directory: str | Path, every: int = 0, keep: int = 3, start_step: int = 0) -> None:
         self.directory = Path(directory)
         self.every = int(every)
         self.keep = int(keep)
-        self._next = self.every
+        self._next = (start_step // self.every + 1) * self.every if self.every > 0 else 0
 
     def maybe_save(self, agent: Agent, step: int) -> Path | None:
         """Save when ``step`` has reached the next multiple of ``every``."""
@@ -99,6 +100,17 @@ class Checkpointer:
 
     def save_final(self, agent: Agent) -> Path:
         return agent.save(self.directory / "final.pt")
+
+    def latest_valid(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest periodic checkpoint that loads; unreadable ones are skipped with a warning naming them."""
+        for path in reversed(self.periodic()):
+            try:
+                return path, load_checkpoint(path)
+            except CheckpointError as err:
+                logging.getLogger("rlzoo").warning(
+                    "skipping corrupted checkpoint %s (using an older one): %s", path, err
+                )
+        return None
 
     def periodic(self) -> list[Path]:
         """Periodic checkpoints, oldest first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -63,6 +64,8 @@ def check_fields(obj: Any, prefix: str = "") -> None:
         if is_dataclass(value):
             check_fields(value, key)
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value!r} is not allowed: give a finite number")
         m = f.metadata
         if value is None or not m:
             continue
@@ -169,6 +172,7 @@ class RunConfig:
     seed: int = param(0, ge=0)
     total_steps: int = param(MISSING, ge=1)
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
+    resume: bool = False
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)

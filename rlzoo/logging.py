@@ -35,7 +35,10 @@ class RunLogger:
         if self.run_dir is not None and tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=10)
+            # on resume, TensorBoard drops what the interrupted run logged after its checkpoint (steps > start_step;
+            # everything at start_step itself was logged before that checkpoint was written)
+            purge = start_step + 1 if start_step > 0 else None
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=10, purge_step=purge)
         show = sys.stderr.isatty() if progress is None else progress
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not show, dynamic_ncols=True)
         self.last: dict[str, float] = {}

@@ -8,6 +8,7 @@ agents, ``tables.npz`` with a picture of values and policy.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -21,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 import rlzoo
 from rlzoo.agents import Agent, NumericalError, TabularAgent, agent_class, make_agent
+from rlzoo.agents.base import set_global_rng_state
 from rlzoo.atomic import atomic_write_json
 from rlzoo.checkpoint import Checkpointer
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
@@ -65,41 +67,65 @@ def _make_env(env_cfg: Any):
         raise ConfigError(f"env: {err}") from None
 
 
-def check_run_dir(run_dir: Path) -> None:
-    """Refuse to write into a directory that already holds a run's results (nothing is overwritten)."""
-    taken = [p.name for p in (run_dir / "summary.json", run_dir / "checkpoints") if p.exists()]
-    if taken:
+def check_run_dir(run_dir: Path, resume: bool = False) -> None:
+    """Refuse to write into a directory holding a finished run, or an unfinished one without ``resume``."""
+    if (run_dir / "summary.json").exists():
+        raise ConfigError(f"hydra.run.dir={run_dir} already holds a finished run (summary.json); choose another")
+    if not resume and (run_dir / "checkpoints").exists():
         raise ConfigError(
-            f"hydra.run.dir={run_dir} already holds a run ({', '.join(taken)}); choose another hydra.run.dir"
+            f"hydra.run.dir={run_dir} already holds a run's checkpoints; add resume=true to continue it, "
+            "or choose another hydra.run.dir"
         )
+
+
+def _resume_agent(run_dir: Path, env: Any) -> Agent | None:
+    """The agent of the newest readable checkpoint in ``run_dir`` (global RNGs restored), or None."""
+    found = Checkpointer(run_dir / "checkpoints").latest_valid()
+    if found is None:
+        log.warning("resume=true but %s holds no readable checkpoint: starting from step 0", run_dir / "checkpoints")
+        return None
+    path, payload = found
+    agent = Agent.from_payload(payload, env, source=str(path))
+    set_global_rng_state(payload["global_rng"])
+    log.info("resuming from %s at step %d", path, agent.num_timesteps)
+    return agent
 
 
 def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
-    """Train, evaluate and write the run directory; returns the summary dict."""
+    """Train, evaluate and write the run directory; returns the summary dict.
+
+    With ``resume=true`` the run continues from the newest readable checkpoint in ``run_dir``
+    (a corrupted one is skipped with a warning) and TensorBoard drops anything an interrupted
+    process logged after that checkpoint, so curves have neither gaps nor duplicate steps.
+    """
     run, run_dir = spec.run, Path(run_dir)
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
-    check_run_dir(run_dir)
+    check_run_dir(run_dir, run.resume)
     seed_everything(run.seed, run.torch_threads)
     env, eval_env = _make_env(spec.env), _make_env(spec.env)
-    env.reset(seed=run.seed)
     env.action_space.seed(run.seed)
-    agent: Agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
+    agent = _resume_agent(run_dir, env) if run.resume else None
+    resumed_from = agent.num_timesteps if agent is not None else None
+    if agent is None:
+        agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
 
     def run_eval():
-        return evaluate(
-            agent,
-            eval_env,
-            run.eval.episodes,
-            seed=run.seed + 1_000_000,
-            deterministic=run.eval.deterministic,
-            max_episode_steps=run.eval.max_episode_steps,
-        )
+        return evaluate(agent, eval_env, run.eval.episodes, seed=run.seed + 1_000_000,
+                        deterministic=run.eval.deterministic, max_episode_steps=run.eval.max_episode_steps)  # fmt: skip
 
-    initial = run_eval()
+    initial_file = run_dir / "initial_eval.json"
+    if resumed_from is not None and initial_file.exists():
+        initial_mean = json.loads(initial_file.read_text())["eval_return_mean"]
+    else:
+        initial_mean = run_eval().mean
+        atomic_write_json(initial_file, {"eval_return_mean": initial_mean})
     log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)
-    logger = RunLogger(run_dir, run.total_steps, tensorboard=run.log.tensorboard, progress=run.log.progress)
-    logger.scalar("eval/return_mean", initial.mean, 0)
-    checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep)
+    start_step = resumed_from or 0
+    logger = RunLogger(run_dir, run.total_steps, tensorboard=run.log.tensorboard, progress=run.log.progress,
+                       start_step=start_step)  # fmt: skip
+    if start_step == 0:
+        logger.scalar("eval/return_mean", initial_mean, 0)
+    checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
     start = time.perf_counter()
     try:
         agent.learn(run.total_steps, logger=logger, checkpointer=checkpointer)
@@ -113,6 +139,7 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     title = f"{names['algo']} on {names['env']}"
     if isinstance(agent, TabularAgent):
         write_tables(agent, run_dir, env, title)
+    steps_here = agent.num_timesteps - start_step
     summary = {
         "algo": names["algo"],
         "env": names["env"],
@@ -121,18 +148,19 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         "total_steps": run.total_steps,
         "steps": agent.num_timesteps,
         "wall_seconds": wall,
-        "sps": agent.num_timesteps / wall if wall > 0 else float("inf"),
+        "sps": steps_here / wall if wall > 0 else float("inf"),
         "eval_episodes": run.eval.episodes,
         "eval_return_mean": final.mean,
         "eval_return_std": final.std,
-        "eval_return_initial": initial.mean,
+        "eval_return_initial": initial_mean,
+        "resumed_from_step": resumed_from,
         **agent.summary(),
-        "algo_config": to_dict(spec.algo),
+        "algo_config": to_dict(agent.config),
         "rlzoo_version": rlzoo.__version__,
     }
     atomic_write_json(run_dir / "summary.json", summary)
     extra = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
-    log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial.mean, extra)
+    log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial_mean, extra)
     return summary
 
 

@@ -90,6 +90,8 @@ def test_progress_bar_on_request(tmp_path):
         (["algo=nope"], "nope"),
         (["algo.nope=1"], "nope"),
         (["env.obs=coords"], "needs Discrete observations"),
+        (["env=cartpole"], "algo=value_iteration plans on the env's exact model, but CartPole-v1 exposes none"),
+        (["algo=dqn", "env=gridworld", "env.obs=index"], "algo=dqn needs flat Box observations"),
     ],
 )
 def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle):
@@ -104,7 +106,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert run_cli(f"hydra.run.dir={run_dir}").returncode == 0
     before = (run_dir / "summary.json").read_bytes()
     proc = run_cli("seed=5", f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
     assert (run_dir / "summary.json").read_bytes() == before
 
 

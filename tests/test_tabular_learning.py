@@ -228,9 +228,9 @@ def test_every_tabular_algorithm_learns(algo):
     assert "charts/episodic_return" in rec.series and "charts/episodic_length" in rec.series
 
 
-@pytest.mark.parametrize("algo", TABULAR)
+@pytest.mark.parametrize("algo", [*TABULAR, "td_linear"])
 def test_seeded_runs_are_reproducible(algo):
-    hp = {"alpha_schedule": "robbins_monro", "alpha": 1.0, "alpha_power": 0.7} if algo == "td0" else {}
+    hp = {"alpha_schedule": "robbins_monro", "alpha": 1.0, "alpha_power": 0.7} if algo.startswith("td") else {}
     runs = [make_agent(algo, grid(slip=0.1), seed=seed, **hp).learn(5_000) for seed in (7, 7, 8)]
     np.testing.assert_array_equal(runs[0].q, runs[1].q)
     np.testing.assert_array_equal(runs[0].v, runs[1].v)

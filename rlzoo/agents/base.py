@@ -83,21 +83,26 @@ class Agent(ABC):
             "env_spec": spec_json,
             "seed": self.seed,
             "state": self.state_dict(),
+            "global_rng": global_rng_state(),
         }
         return save_checkpoint(path, payload)
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | None = None) -> Agent:
         """Rebuild an agent saved with ``save``; the env is re-made from its saved spec if not given."""
+        return cls.from_payload(load_checkpoint(path), env, source=str(path))
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint") -> Agent:
+        """Rebuild an agent from a loaded checkpoint payload (see ``load``)."""
         from rlzoo.agents.registry import agent_class
 
-        payload = load_checkpoint(path)
         klass = agent_class(payload["algo"])
         if cls is not Agent and not issubclass(klass, cls):
-            raise TypeError(f"{path} holds a {klass.__name__} agent, not a {cls.__name__}")
+            raise TypeError(f"{source} holds a {klass.__name__} agent, not a {cls.__name__}")
         if env is None:
             if payload.get("env_spec") is None:
-                raise ValueError(f"{path} has no env spec (env not made by gymnasium.make): pass env=")
+                raise ValueError(f"{source} has no env spec (env not made by gymnasium.make): pass env=")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(payload["env_spec"]))
         agent = klass(env, config=payload["config"], seed=payload.get("seed"))
         agent.load_state_dict(payload["state"])
@@ -105,6 +110,27 @@ class Agent(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(to_dict(self.config))})"
+
+
+def global_rng_state() -> dict[str, Any]:
+    """States of Python's, numpy's global and torch's CPU random generators."""
+    import random
+
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (kind, keys, pos, has_gauss, cached), "torch": torch.get_rng_state()}
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``global_rng_state`` returned (used when a run resumes)."""
+    import random
+
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(tuple(state["numpy"]))
+    torch.set_rng_state(state["torch"])
 
 
 def require_discrete(cls: type[Agent], env: gym.Env) -> None:

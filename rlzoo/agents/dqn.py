@@ -198,7 +198,8 @@ class DQN(Agent):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates}  # fmt: skip
+                "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates,
+                "buffer": self.buffer.state_dict()}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -206,3 +207,4 @@ class DQN(Agent):
         self.target_net.load_state_dict(state["target_net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.n_updates = int(state["n_updates"])
+        self.buffer.load_state_dict(state["buffer"])

@@ -107,6 +107,7 @@ class Planner(TabularAgent):
             self.num_timesteps += 1
             self.converged = self.is_converged(delta)
             step = self.num_timesteps
+            self.check_finite(step)
             logger.scalar("losses/value_change", delta, step)
             self.log_truth(logger, step)
             logger.step(step)

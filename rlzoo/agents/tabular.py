@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlzoo.agents.base import Agent, require_discrete
+from rlzoo.agents.base import Agent, NumericalError, require_discrete
 from rlzoo.approximators import LinearQ, LinearV, TabularQ, TabularV
 from rlzoo.bellman import greedy, uniform_policy
 from rlzoo.config import AlgoConfig, ConfigError, param
@@ -48,7 +48,17 @@ class TabularAgent(Agent):
     @cached_property
     def truth(self) -> GroundTruth | None:
         """Exact ``v*`` (control) to measure against; None when the env has no model."""
-        return None if self.model is None else GroundTruth.optimal(self.model, self.config.gamma)
+        if self.model is None:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing world is reported by check_finite
+            return GroundTruth.optimal(self.model, self.config.gamma)
+
+    def check_finite(self, step: int) -> None:
+        """``NumericalError`` naming the table and step if ``v`` or ``q`` holds NaN/inf."""
+        for name in ("v", "q"):
+            table = getattr(self, name)
+            if not np.all(np.isfinite(table)):
+                raise NumericalError(f"parameters {name} hold {table[~np.isfinite(table)][0]} at step {step}")
 
     def log_truth(self, logger: RunLogger, step: int) -> None:
         """Log ``truth/value_error`` (and ``truth/optimal_action_fraction`` for v*) at ``step``."""
@@ -174,6 +184,7 @@ class TabularLearner(TabularAgent):
         while self.num_timesteps < total_steps and not self.converged:
             self._run(min(self.config.log_every, total_steps - self.num_timesteps), logger)
             self.sync_tables()
+            self.check_finite(self.num_timesteps)
             self.log_truth(logger, self.num_timesteps)
             logger.step(self.num_timesteps)
             if checkpointer is not None:
