@@ -13,61 +13,74 @@ from __future__ import annotations
 import numpy as np
 
 
-class TabularQ:
-    """Q(s, a) table: ``rows[s][a]``."""
+class _ListTable:
+    """Tabular storage in (nested) Python lists, ``data``; numpy in and out."""
+
+    data: list
+
+    def array(self) -> np.ndarray:
+        """Estimates for every state: (S,) or (S, A)."""
+        return np.array(self.data, dtype=float)
+
+    def state(self) -> np.ndarray:
+        return self.array()
+
+    def load_state(self, values: np.ndarray) -> None:
+        self.data = np.asarray(values, dtype=float).tolist()
+
+
+class TabularQ(_ListTable):
+    """Q(s, a) table: ``data[s][a]``."""
 
     def __init__(self, n_states: int, n_actions: int, init: float = 0.0) -> None:
-        self.rows = [[float(init)] * n_actions for _ in range(n_states)]
+        self.data = [[float(init)] * n_actions for _ in range(n_states)]
 
     def row(self, s: int) -> list[float]:
-        """q(s, ·)."""
-        return self.rows[s]
+        """q(s, ·) (the stored list itself)."""
+        return self.data[s]
 
     def update(self, s: int, a: int, target: float, alpha: float) -> None:
         """q(s, a) ← q(s, a) + α (target − q(s, a))."""
-        row = self.rows[s]
+        row = self.data[s]
         row[a] += alpha * (target - row[a])
 
-    def array(self) -> np.ndarray:
-        """q for every state: (S, A)."""
-        return np.array(self.rows, dtype=float)
 
-    def state(self) -> np.ndarray:
-        return self.array()
-
-    def load_state(self, q: np.ndarray) -> None:
-        self.rows = np.asarray(q, dtype=float).tolist()
-
-
-class TabularV:
-    """V(s) table: ``values[s]``."""
+class TabularV(_ListTable):
+    """V(s) table: ``data[s]``."""
 
     def __init__(self, n_states: int, init: float = 0.0) -> None:
-        self.values = [float(init)] * n_states
+        self.data = [float(init)] * n_states
 
     def value(self, s: int) -> float:
-        return self.values[s]
+        return self.data[s]
 
     def update(self, s: int, target: float, alpha: float) -> None:
         """v(s) ← v(s) + α (target − v(s))."""
-        self.values[s] += alpha * (target - self.values[s])
+        self.data[s] += alpha * (target - self.data[s])
+
+
+class _Linear:
+    """Linear estimates ``φ(s)ᵀ w`` with the features of every state precomputed (``phi``: (S, k))."""
+
+    def __init__(self, features: np.ndarray, width: tuple[int, ...]) -> None:
+        self.phi = np.asarray(features, dtype=float)
+        self.w = np.zeros((self.phi.shape[1], *width))
 
     def array(self) -> np.ndarray:
-        return np.array(self.values, dtype=float)
+        return self.phi @ self.w
 
     def state(self) -> np.ndarray:
-        return self.array()
+        return self.w.copy()
 
-    def load_state(self, v: np.ndarray) -> None:
-        self.values = np.asarray(v, dtype=float).tolist()
+    def load_state(self, w: np.ndarray) -> None:
+        self.w = np.asarray(w, dtype=float).copy()
 
 
-class LinearQ:
+class LinearQ(_Linear):
     """q(s, a) = φ(s)ᵀ W[:, a]; semi-gradient step W[:, a] += α (target − q(s, a)) φ(s)."""
 
     def __init__(self, features: np.ndarray, n_actions: int) -> None:
-        self.phi = np.asarray(features, dtype=float)  # (S, k): φ of every state
-        self.w = np.zeros((self.phi.shape[1], n_actions))
+        super().__init__(features, (n_actions,))
 
     def row(self, s: int) -> list[float]:
         return (self.phi[s] @ self.w).tolist()
@@ -76,22 +89,12 @@ class LinearQ:
         phi = self.phi[s]
         self.w[:, a] += alpha * (target - phi @ self.w[:, a]) * phi
 
-    def array(self) -> np.ndarray:
-        return self.phi @ self.w
 
-    def state(self) -> np.ndarray:
-        return self.w.copy()
-
-    def load_state(self, w: np.ndarray) -> None:
-        self.w = np.asarray(w, dtype=float).copy()
-
-
-class LinearV:
+class LinearV(_Linear):
     """v(s) = φ(s)ᵀ w; semi-gradient step w += α (target − v(s)) φ(s)."""
 
     def __init__(self, features: np.ndarray) -> None:
-        self.phi = np.asarray(features, dtype=float)
-        self.w = np.zeros(self.phi.shape[1])
+        super().__init__(features, ())
 
     def value(self, s: int) -> float:
         return float(self.phi[s] @ self.w)
@@ -99,15 +102,6 @@ class LinearV:
     def update(self, s: int, target: float, alpha: float) -> None:
         phi = self.phi[s]
         self.w += alpha * (target - phi @ self.w) * phi
-
-    def array(self) -> np.ndarray:
-        return self.phi @ self.w
-
-    def state(self) -> np.ndarray:
-        return self.w.copy()
-
-    def load_state(self, w: np.ndarray) -> None:
-        self.w = np.asarray(w, dtype=float).copy()
 
 
 ACTIVATIONS = ("relu", "tanh", "elu")

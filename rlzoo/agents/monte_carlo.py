@@ -124,7 +124,7 @@ class MCBasic(MonteCarlo):
     needs_state_reset = True
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
-        actions = [greedy_action(row) for row in self.table.rows]  # π_k
+        actions = [greedy_action(self.table.row(s)) for s in range(self.n_states)]  # π_k
         follow = actions.__getitem__
         new_q = []
         for s in range(self.n_states):
@@ -135,7 +135,7 @@ class MCBasic(MonteCarlo):
                     total += self.rollout(s, a, follow, logger).returns(self.config.gamma)[0]
                 row.append(total / self.config.episodes_per_pair)
             new_q.append(row)
-        self.table.rows = new_q
+        self.table.load_state(new_q)
         self.converged = [greedy_action(row) for row in new_q] == actions
 
 
