@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import torch
 
 from rlzoo import make_agent
 from rlzoo.seeding import seed_everything
@@ -34,7 +35,8 @@ def main() -> None:
     parser.add_argument("--train-freq", type=int, default=16)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    seed_everything(0, torch_threads=1)
+    torch.set_num_threads(1)  # as `python -m rlzoo.train` does by default (torch_threads=1)
+    seed_everything(0)
     agent = make_agent("dqn", gym.make("CartPole-v1"), seed=0, buffer_size=args.buffer, train_freq=args.train_freq,
                        log_every=args.every)  # fmt: skip
     rows, t0 = [], time.perf_counter()

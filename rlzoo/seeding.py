@@ -7,12 +7,10 @@ import random
 import numpy as np
 
 
-def seed_everything(seed: int, torch_threads: int | None = None) -> None:
-    """Seed ``random``, numpy's global RNG and torch (CPU) with ``seed``; optionally fix torch's thread count."""
+def seed_everything(seed: int) -> None:
+    """Seed ``random``, numpy's global RNG and torch (CPU) with ``seed``."""
     import torch
 
-    if torch_threads is not None:
-        torch.set_num_threads(torch_threads)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -101,7 +102,9 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     run, run_dir = spec.run, Path(run_dir)
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
     check_run_dir(run_dir, run.resume)
-    seed_everything(run.seed, run.torch_threads)
+    if run.torch_threads is not None:
+        torch.set_num_threads(run.torch_threads)
+    seed_everything(run.seed)
     env, eval_env = _make_env(spec.env), _make_env(spec.env)
     env.action_space.seed(run.seed)
     agent = _resume_agent(run_dir, env) if run.resume else None

@@ -63,12 +63,14 @@ RLZOO_RUN = textwrap.dedent(
     """
     import json, sys, time
     import gymnasium as gym
+    import torch
     from rlzoo import make_agent
     from rlzoo.evaluate import evaluate
     from rlzoo.seeding import seed_everything
     hp, steps, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     hp["hidden"] = hp.pop("net_arch")
-    seed_everything(seed, torch_threads=1)  # as `python -m rlzoo.train` does by default
+    torch.set_num_threads(1)  # as `python -m rlzoo.train` does by default (torch_threads=1)
+    seed_everything(seed)
     agent = make_agent("dqn", gym.make("CartPole-v1"), seed=seed, log_every=steps, **hp)
     t0 = time.perf_counter()
     agent.learn(steps)
