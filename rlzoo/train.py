@@ -184,8 +184,20 @@ def _hydra_main(cfg: DictConfig) -> float:
     return summary["eval_return_mean"]
 
 
+def _refuse_finished_run_dir(argv: list[str]) -> None:
+    """Stop before Hydra writes ``.hydra/`` into an explicit ``hydra.run.dir`` that holds a finished run."""
+    for arg in argv:
+        if arg.startswith("hydra.run.dir=") and "$" not in arg:
+            run_dir = Path(arg.split("=", 1)[1].strip("'\""))
+            if (run_dir / "summary.json").exists():
+                print(f"rlzoo: config error: hydra.run.dir={run_dir} already holds a finished run (summary.json); "
+                      "choose another", file=sys.stderr)  # fmt: skip
+                sys.exit(2)
+
+
 def main() -> None:
     """Console entry point (``rlzoo-train``), same as ``python -m rlzoo.train``."""
+    _refuse_finished_run_dir(sys.argv[1:])
     _hydra_main()
 
 

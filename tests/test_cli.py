@@ -104,10 +104,11 @@ def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle)
 def test_existing_run_is_never_overwritten(tmp_path):
     run_dir = tmp_path / "r"
     assert run_cli(f"hydra.run.dir={run_dir}").returncode == 0
-    before = (run_dir / "summary.json").read_bytes()
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     proc = run_cli("seed=5", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
-    assert (run_dir / "summary.json").read_bytes() == before
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # not one byte of the finished run changed, .hydra/ and train.log included
 
 
 def test_multirun_sweep_writes_one_run_per_job(tmp_path):
