@@ -31,6 +31,24 @@ def observation_table(layout: Layout, obs: str) -> tuple[spaces.Space, np.ndarra
     raise ValueError(f"obs={obs!r} is not an observation mode: choose one of {', '.join(OBS_MODES)}")
 
 
+def build_world(
+    layout: Sequence[str],
+    rewards: Rewards,
+    slip: float,
+    episodic: bool,
+    start: Sequence[int] | None,
+    max_episode_steps: int | None,
+    obs: str,
+) -> tuple[GridDynamics, spaces.Space, np.ndarray | None]:
+    """Validate the arguments shared by ``GridWorld`` and its vector form; returns the dynamics,
+    the (single-copy) observation space and the observation table."""
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise ValueError(f"max_episode_steps={max_episode_steps} must be a positive integer or None")
+    dynamics = GridDynamics(Layout.parse(layout, start), rewards, slip, episodic)
+    space, table = observation_table(dynamics.layout, obs)
+    return dynamics, space, table
+
+
 class GridWorld(gym.Env):
     """Grid world with forbidden cells and a target; exposes its exact model ``P, R``.
 
@@ -57,15 +75,15 @@ class GridWorld(gym.Env):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported: choose ansi or rgb_array")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps={max_episode_steps} must be a positive integer or None")
-        self.layout = Layout.parse(layout, start)
-        self.dynamics = GridDynamics(self.layout, Rewards(r_boundary, r_forbidden, r_target, r_other), slip, episodic)
+        rewards = Rewards(r_boundary, r_forbidden, r_target, r_other)
+        self.dynamics, self.observation_space, self._obs_table = build_world(
+            layout, rewards, slip, episodic, start, max_episode_steps, obs
+        )
+        self.layout = self.dynamics.layout
         self.episodic = bool(episodic)
         self.max_episode_steps = max_episode_steps
         self.obs_mode = obs
         self.render_mode = render_mode
-        self.observation_space, self._obs_table = observation_table(self.layout, obs)
         self.action_space = spaces.Discrete(N_ACTIONS)
         nxt, rew = self.dynamics.tables
         self._next = nxt.ravel().tolist()  # python lists: fastest scalar lookups in step()

@@ -10,9 +10,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .dynamics import N_ACTIONS, GridDynamics, Rewards
-from .gridworld import observation_table
-from .layout import DEFAULT_LAYOUT, Layout
+from .dynamics import N_ACTIONS, Rewards
+from .gridworld import build_world
+from .layout import DEFAULT_LAYOUT
 
 
 class GridWorldVectorEnv(VectorEnv):
@@ -42,12 +42,14 @@ class GridWorldVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be a positive integer")
         self.num_envs = int(num_envs)
-        self.layout = Layout.parse(layout, start)
-        self.dynamics = GridDynamics(self.layout, Rewards(r_boundary, r_forbidden, r_target, r_other), slip, episodic)
+        rewards = Rewards(r_boundary, r_forbidden, r_target, r_other)
+        self.dynamics, self.single_observation_space, self._obs_table = build_world(
+            layout, rewards, slip, episodic, start, max_episode_steps, obs
+        )
+        self.layout = self.dynamics.layout
         self.episodic = bool(episodic)
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
-        self.single_observation_space, self._obs_table = observation_table(self.layout, obs)
         self.single_action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)

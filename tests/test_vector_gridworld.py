@@ -60,6 +60,8 @@ def test_bad_actions_are_named():
         vec.step(np.array([0, 9]))
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         vec.step(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="max_episode_steps=0 must be a positive integer"):
+        GridWorldVectorEnv(2, max_episode_steps=0)
 
 
 def test_slip_distribution_matches_model():
