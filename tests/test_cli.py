@@ -126,6 +126,7 @@ def test_evaluate_cli_on_a_run_directory(tmp_path):
     proc = run_cli(str(run_dir), "--episodes", "3", module="rlzoo.evaluate")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("value_iteration: return ")
+    assert "Warning" not in proc.stderr
     bad = run_cli(str(tmp_path / "missing.pt"), module="rlzoo.evaluate")
     assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
 

@@ -90,3 +90,10 @@ def test_linear_qlearning_with_coordinate_features_learns():
     agent.learn(100_000)
     after = agent.summary()["optimal_action_fraction"]
     assert after >= 0.6 and after > before
+
+
+def test_td_linear_defaults_learn():
+    agent = make_agent("td_linear", grid(), seed=0)
+    before = agent.summary()["value_error"] if agent.truth else None
+    agent.learn(100_000)
+    assert agent.summary()["value_error"] < min(0.8, before / 3)

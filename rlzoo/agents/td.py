@@ -42,6 +42,7 @@ class TD0Config(ApproximatorConfig, StepSizeConfig, TabularLearnerConfig):
 
 @dataclass
 class TDLinearConfig(TD0Config):
+    alpha: float = param(0.003, gt=0.0, le=1.0, help="small: the update scales with |φ(s)|²")
     approximator: str = param("linear", choices=("tabular", "linear"))
     features: str = param("fourier", choices=FEATURES)
 
