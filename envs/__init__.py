@@ -26,17 +26,20 @@ if GRIDWORLD_ID not in gym.registry:
     )
 
 
+def split_env_config(env_cfg: Mapping[str, Any] | Any) -> tuple[str, dict[str, Any]]:
+    """``(id, constructor kwargs)`` of an env config: every key but ``id``, with a ``kwargs`` mapping merged in."""
+    cfg = dict(env_cfg) if isinstance(env_cfg, Mapping) else dict(vars(env_cfg))
+    env_id = cfg.pop("id")
+    return env_id, {**(cfg.pop("kwargs", None) or {}), **cfg}
+
+
 def make(env_cfg: Mapping[str, Any] | Any, **overrides: Any) -> gym.Env:
     """``gymnasium.make(cfg.id, **kwargs)`` from an env config (mapping or dataclass).
 
     Every key except ``id`` (and a ``kwargs`` mapping, merged in) is passed to the env constructor.
     """
-    cfg = dict(env_cfg) if isinstance(env_cfg, Mapping) else dict(vars(env_cfg))
-    env_id = cfg.pop("id")
-    kwargs = dict(cfg.pop("kwargs", None) or {})
-    kwargs.update(cfg)
-    kwargs.update(overrides)
-    return gym.make(env_id, **kwargs)
+    env_id, kwargs = split_env_config(env_cfg)
+    return gym.make(env_id, **{**kwargs, **overrides})
 
 
 VECTOR_MODES = ("sync", "async", "numpy")
@@ -54,9 +57,7 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
 
     if mode not in VECTOR_MODES:
         raise ValueError(f"vector mode {mode!r} is not allowed: choose one of {', '.join(VECTOR_MODES)}")
-    cfg = dict(env_cfg) if isinstance(env_cfg, Mapping) else dict(vars(env_cfg))
-    env_id = cfg.pop("id")
-    kwargs = {**(cfg.pop("kwargs", None) or {}), **cfg}
+    env_id, kwargs = split_env_config(env_cfg)
     if mode == "numpy":
         if env_id != GRIDWORLD_ID:
             raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {env_id}")

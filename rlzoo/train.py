@@ -188,10 +188,10 @@ def _refuse_finished_run_dir(argv: list[str]) -> None:
     """Stop before Hydra writes ``.hydra/`` into an explicit ``hydra.run.dir`` that holds a finished run."""
     for arg in argv:
         if arg.startswith("hydra.run.dir=") and "$" not in arg:
-            run_dir = Path(arg.split("=", 1)[1].strip("'\""))
-            if (run_dir / "summary.json").exists():
-                print(f"rlzoo: config error: hydra.run.dir={run_dir} already holds a finished run (summary.json); "
-                      "choose another", file=sys.stderr)  # fmt: skip
+            try:  # resume=True: only a finished run is refused here; the full check runs in train()
+                check_run_dir(Path(arg.split("=", 1)[1].strip("'\"")), resume=True)
+            except ConfigError as err:
+                print(f"rlzoo: config error: {err}", file=sys.stderr)
                 sys.exit(2)
 
 

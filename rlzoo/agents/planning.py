@@ -106,13 +106,8 @@ class Planner(TabularAgent):
             self.policy = self.improve(self.q)
             self.num_timesteps += 1
             self.converged = self.is_converged(delta)
-            step = self.num_timesteps
-            self.check_finite(step)
-            logger.scalar("losses/value_change", delta, step)
-            self.log_truth(logger, step)
-            logger.step(step)
-            if checkpointer is not None:
-                checkpointer.maybe_save(self, step)
+            self.record_progress(logger, checkpointer, self.num_timesteps)
+            logger.scalar("losses/value_change", delta, self.num_timesteps)
         return self
 
     def summary(self) -> dict[str, Any]:

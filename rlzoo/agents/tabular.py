@@ -60,6 +60,14 @@ class TabularAgent(Agent):
             if not np.all(np.isfinite(table)):
                 raise NumericalError(f"parameters {name} hold {table[~np.isfinite(table)][0]} at step {step}")
 
+    def record_progress(self, logger: RunLogger, checkpointer: Any, step: int) -> None:
+        """After an iteration or chunk: stop on NaN/inf, log ground truth and progress, then checkpoint."""
+        self.check_finite(step)
+        self.log_truth(logger, step)
+        logger.step(step)
+        if checkpointer is not None:
+            checkpointer.maybe_save(self, step)
+
     def log_truth(self, logger: RunLogger, step: int) -> None:
         """Log ``truth/value_error`` (and ``truth/optimal_action_fraction`` for v*) at ``step``."""
         truth = self.truth
@@ -140,8 +148,9 @@ class ExplorationConfig:
 class TabularLearner(TabularAgent):
     """Base of model-free tabular agents: a chunked learn loop around ``_run(n_steps, logger)``.
 
-    Subclasses implement ``_run`` (advance ``num_timesteps`` by about ``n_steps`` env steps) and
-    ``sync_tables`` (refresh the numpy ``v``, ``q``, ``policy`` from their working tables).
+    Subclasses set ``table`` (their approximator, saved in checkpoints), implement ``_run`` (advance
+    ``num_timesteps`` by about ``n_steps`` env steps) and ``sync_tables`` (refresh the numpy ``v``, ``q``,
+    ``policy`` from ``table``).
     Between chunks of ``log_every`` steps the loop logs ground truth, progress and checkpoints.
     """
 
@@ -184,11 +193,7 @@ class TabularLearner(TabularAgent):
         while self.num_timesteps < total_steps and not self.converged:
             self._run(min(self.config.log_every, total_steps - self.num_timesteps), logger)
             self.sync_tables()
-            self.check_finite(self.num_timesteps)
-            self.log_truth(logger, self.num_timesteps)
-            logger.step(self.num_timesteps)
-            if checkpointer is not None:
-                checkpointer.maybe_save(self, self.num_timesteps)
+            self.record_progress(logger, checkpointer, self.num_timesteps)
         return self
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
@@ -203,10 +208,12 @@ class TabularLearner(TabularAgent):
             "py_rng": self.py_rng.getstate(),
             "step_counts": np.asarray(self.step_size.counts if self.step_size else [], dtype=np.int64),
             "converged": self.converged,
+            "approximator": self.table.state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.table.load_state(state["approximator"])
         self.py_rng.setstate(state["py_rng"])
         if self.step_size is not None:
             self.step_size.counts = [int(c) for c in state["step_counts"]]
@@ -228,13 +235,6 @@ class QTableLearner(TabularLearner):
         self.q = self.table.array()
         self.v = self.q.max(axis=1)
         self.policy = self.current_policy()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "approximator": self.table.state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.table.load_state(state["approximator"])
 
 
 class FixedPolicyEvaluation:

@@ -93,13 +93,6 @@ class TD0(FixedPolicyEvaluation, TabularLearner):
         self.v = self.table.array()
         self.q = q_from_v(self.model, self.v, self.config.gamma) if self.model is not None else self.q
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "approximator": self.table.state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.table.load_state(state["approximator"])
-
 
 @register_agent
 class TDLinear(TD0):
