@@ -66,6 +66,35 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)  # fmt: skip
 
 
+def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.VectorEnv:
+    """``n_envs`` fresh copies of a made ``env`` as one same-step-autoreset ``VectorEnv``.
+
+    Copies are re-made from ``env.spec`` (same kwargs, time limit and wrappers); ``auto`` picks the
+    numpy batch GridWorld for ``rlzoo/GridWorld-v0`` and ``sync`` otherwise. An env made without
+    gymnasium (no spec) is deep-copied instead.
+    """
+    import copy
+
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+    if mode not in ("auto", *VECTOR_MODES):
+        raise ValueError(f"vector mode {mode!r} is not allowed: choose one of auto, {', '.join(VECTOR_MODES)}")
+    spec = env.spec
+    if mode == "auto":
+        mode = "numpy" if spec is not None and spec.id == GRIDWORLD_ID else "sync"
+    if spec is None:
+        if mode == "async":
+            raise ValueError("vector mode 'async' needs an env made by gymnasium.make (it has no spec)")
+        copies = [copy.deepcopy(env) for _ in range(n_envs)]
+        return SyncVectorEnv([lambda e=e: e for e in copies], autoreset_mode=AutoresetMode.SAME_STEP)
+    if mode == "numpy":
+        if spec.id != GRIDWORLD_ID:
+            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {spec.id}")
+        return GridWorldVectorEnv(n_envs, **spec.kwargs, max_episode_steps=spec.max_episode_steps)
+    factory = SyncVectorEnv if mode == "sync" else AsyncVectorEnv
+    return factory([lambda: gym.make(spec) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+
+
 def model_of(env: gym.Env) -> TabularModel | None:
     """The exact model of ``env`` if it exposes one, else None.
 
@@ -122,4 +151,5 @@ __all__ = [
     "random_layout",
     "reset_to_state",
     "supports_state_reset",
+    "vectorize",
 ]

@@ -5,12 +5,20 @@
 - Tabular: one entry per state (V) or state-action pair (Q), kept in Python lists because per-step
   TD and MC updates touch single entries and list indexing is several times faster than numpy's.
 - Linear in features: v̂ = φ(s)ᵀw, q̂(s, ·) = φ(s)ᵀW (``rlzoo.features`` builds φ).
-- MLP (torch): ``mlp`` and ``q_network`` (plain or dueling head) for the deep agents.
+- MLP (torch): ``mlp`` and ``q_network`` (plain or dueling head) for the deep agents;
+  ``ObservationEncoder`` turns any Discrete or Box observation into a flat float vector (a state
+  index becomes one-hot, so a linear layer on it is a table), and ``critic_network`` is V(s) or
+  Q(s, ·) on top of it for the actor-critic agents.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import torch
+import torch.nn as nn
+from gymnasium import spaces
 
 
 class _ListTable:
@@ -105,40 +113,89 @@ class LinearV(_Linear):
 
 
 ACTIVATIONS = ("relu", "tanh", "elu")
+_ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
-def mlp(sizes: list[int], activation: str = "relu", activate_last: bool = False):
+def mlp(sizes: list[int], activation: str = "relu", activate_last: bool = False) -> nn.Sequential:
     """A torch MLP ``sizes[0] → … → sizes[-1]``, ``activation`` between layers (and after the last if asked)."""
-    import torch.nn as nn
-
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} is not supported: choose one of {', '.join(ACTIVATIONS)}")
-    act = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}[activation]
-    layers = []
+    layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2 or activate_last:
-            layers.append(act())
+            layers.append(_ACTIVATION_MODULES[activation]())
     return nn.Sequential(*layers)
 
 
+class DuelingQ(nn.Module):
+    """Q(s, ·) = V(s) + A(s, ·) − mean_a A(s, a) on a shared MLP body (Wang et al., 2016)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: list[int], activation: str) -> None:
+        super().__init__()
+        self.body = mlp([obs_dim, *hidden], activation, activate_last=True)
+        self.value = nn.Linear(hidden[-1], 1)
+        self.advantage = nn.Linear(hidden[-1], n_actions)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        adv = self.advantage(h)
+        return self.value(h) + adv - adv.mean(dim=-1, keepdim=True)
+
+
 def q_network(obs_dim: int, n_actions: int, hidden: list[int], activation: str = "relu", dueling: bool = False):
-    """Q(s, ·) on an MLP; dueling: Q = V(s) + A(s, ·) − mean_a A(s, a) (Wang et al., 2016)."""
-    import torch.nn as nn
+    """Q(s, ·) on an MLP, plain or dueling."""
+    if dueling:
+        return DuelingQ(obs_dim, n_actions, hidden, activation)
+    return mlp([obs_dim, *hidden, n_actions], activation)
 
-    if not dueling:
-        return mlp([obs_dim, *hidden, n_actions], activation)
 
-    class DuelingQ(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = mlp([obs_dim, *hidden], activation, activate_last=True)
-            self.value = nn.Linear(hidden[-1], 1)
-            self.advantage = nn.Linear(hidden[-1], n_actions)
+def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2.0), last_gain: float | None = None) -> nn.Module:
+    """Orthogonal weights (gain ``gain``; the last Linear ``last_gain``) and zero biases (Saxe et al., 2014)."""
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    for i, layer in enumerate(linears):
+        g = last_gain if (last_gain is not None and i == len(linears) - 1) else gain
+        nn.init.orthogonal_(layer.weight, g)
+        nn.init.zeros_(layer.bias)
+    return module
 
-        def forward(self, x):
-            h = self.body(x)
-            adv = self.advantage(h)
-            return self.value(h) + adv - adv.mean(dim=-1, keepdim=True)
 
-    return DuelingQ()
+def observation_size(space: spaces.Space) -> int:
+    """Length of the flat vector ``ObservationEncoder`` makes of an observation from ``space``."""
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    raise ValueError(f"observation space {space} is not supported: use a Discrete or Box space")
+
+
+class ObservationEncoder(nn.Module):
+    """A batch of observations → (B, d) floats: one-hot for a Discrete space (a linear layer on it is a
+    table), the flattened vector for a Box."""
+
+    def __init__(self, space: spaces.Space) -> None:
+        super().__init__()
+        self.size = observation_size(space)
+        self.one_hot = isinstance(space, spaces.Discrete)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.one_hot:
+            return nn.functional.one_hot(obs.long(), self.size).float()
+        return obs.float().reshape(obs.shape[0], self.size)
+
+
+class Critic(nn.Module):
+    """V(s) (``n_outputs=1``: output (B,)) or Q(s, ·) (``n_outputs=|A|``: output (B, |A|)) on an MLP."""
+
+    def __init__(self, obs_space: spaces.Space, hidden: list[int], activation: str = "tanh", n_outputs: int = 1,
+                 ortho: bool = True) -> None:  # fmt: skip
+        super().__init__()
+        self.encoder = ObservationEncoder(obs_space)
+        self.body = mlp([self.encoder.size, *hidden, n_outputs], activation)
+        if ortho:
+            orthogonal_init(self.body, last_gain=1.0)
+        self.scalar = n_outputs == 1
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        out = self.body(self.encoder(obs))
+        return out.squeeze(-1) if self.scalar else out

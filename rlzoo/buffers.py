@@ -1,4 +1,5 @@
-"""Experience buffers: one episode's (s, a, r) with discounted returns; a replay ring buffer."""
+"""Experience buffers: one episode's (s, a, r) with discounted returns; a replay ring buffer; an
+on-policy rollout buffer with GAE(λ) advantages."""
 
 from __future__ import annotations
 
@@ -149,3 +150,108 @@ class ReplayBuffer:
         for key in ("obs", "next_obs", "actions", "rewards", "discounts"):
             getattr(self, key)[:n] = state[key][:n]
         self.pos, self.size = int(state["pos"]) % self.capacity, n
+
+
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    last_values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    final_values: np.ndarray,
+    gamma: float,
+    lam: float,
+) -> np.ndarray:
+    """GAE(λ) advantages (Schulman et al., 2016) of a (T, N) rollout of N envs.
+
+    δ_t = r_t + γ V_next − V(s_t), where V_next is 0 if the episode terminated at t, the value of the
+    episode's true final observation (``final_values``) if it was truncated at t, ``values[t+1]``
+    otherwise (``last_values`` after the last step); Â_t = δ_t + γλ (1 − done_t) Â_{t+1}.
+    λ = 1 with zero ``values`` gives discounted Monte-Carlo returns; ``returns = Â + values``.
+    """
+    rewards = np.asarray(rewards, dtype=np.float64)
+    n_steps = rewards.shape[0]
+    next_values = np.concatenate([values[1:], np.asarray(last_values)[None]], axis=0)
+    next_values = np.where(truncated, final_values, next_values)
+    next_values = np.where(terminated, 0.0, next_values)
+    deltas = rewards + gamma * next_values - values
+    carry = gamma * lam * ~(np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool))
+    advantages = np.empty_like(deltas)
+    last = np.zeros(deltas.shape[1:])
+    for t in range(n_steps - 1, -1, -1):
+        last = deltas[t] + carry[t] * last
+        advantages[t] = last
+    return advantages
+
+
+class RolloutBuffer:
+    """``n_steps × n_envs`` on-policy transitions with log-probs and values; GAE advantages and returns.
+
+    ``final_values[t, e]`` holds V of env e's true last observation where it was truncated at step t
+    (the vector env has already reset it), so truncated episodes bootstrap and terminated ones do not.
+    """
+
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...] = (),
+        *,
+        obs_dtype: Any = np.float32,
+        action_dtype: Any = np.int64,
+    ) -> None:
+        if n_steps < 1 or n_envs < 1:
+            raise ValueError(f"n_steps={n_steps} and n_envs={n_envs} must be positive")
+        self.n_steps, self.n_envs = int(n_steps), int(n_envs)
+        shape = (self.n_steps, self.n_envs)
+        self.obs = np.zeros((*shape, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.final_values = np.zeros(shape, dtype=np.float32)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+        self.t = 0
+
+    @property
+    def full(self) -> bool:
+        return self.t == self.n_steps
+
+    def add(self, obs, actions, log_probs, values, rewards, terminated, truncated) -> None:
+        """Store one step of every env; ``rewards``/flags are those returned by the step from ``obs``."""
+        if self.full:
+            raise ValueError(f"the rollout buffer holds {self.n_steps} steps already: call reset() first")
+        t = self.t
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.log_probs[t] = log_probs
+        self.values[t] = values
+        self.rewards[t] = rewards
+        self.terminated[t] = terminated
+        self.truncated[t] = truncated
+        self.final_values[t] = 0.0
+        self.t = t + 1
+
+    def set_final_values(self, envs: np.ndarray, values: np.ndarray) -> None:
+        """V of the true last observations of ``envs`` that were truncated at the latest step."""
+        self.final_values[self.t - 1, envs] = values
+
+    def compute_advantages(self, last_values: np.ndarray, gamma: float, lam: float, steps: int | None = None) -> None:
+        """Fill ``advantages`` (GAE) and ``returns = advantages + values`` for the first ``steps`` steps."""
+        n = self.t if steps is None else steps
+        adv = gae(self.rewards[:n], self.values[:n], last_values, self.terminated[:n], self.truncated[:n],
+                  self.final_values[:n], gamma, lam)  # fmt: skip
+        self.advantages[:n] = adv
+        self.returns[:n] = adv + self.values[:n]
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def flat(self, name: str, steps: int | None = None) -> np.ndarray:
+        """Array ``name`` over the first ``steps`` steps, envs merged: (steps · n_envs, ...)."""
+        a = getattr(self, name)[: self.t if steps is None else steps]
+        return a.reshape(-1, *a.shape[2:])

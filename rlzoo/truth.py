@@ -68,7 +68,9 @@ class FunctionTruth:
     """Ground truth for function-approximation agents: ``v*`` plus every state's observation."""
 
     truth: GroundTruth
-    observations: np.ndarray  # (S, obs_dim): what the agent sees in each state
+    observations: np.ndarray  # (S, ...): what the agent sees in each state
+    model: TabularModel
+    gamma: float
 
     @classmethod
     def for_env(cls, env, gamma: float) -> FunctionTruth | None:
@@ -79,8 +81,10 @@ class FunctionTruth:
         model = model_of(env)
         if model is None or not hasattr(base, "observation_of"):
             return None
-        obs = np.asarray(base.observation_of(np.arange(model.n_states)), dtype=np.float32)
-        return cls(GroundTruth.optimal(model, gamma), obs.reshape(model.n_states, -1))
+        obs = np.asarray(base.observation_of(np.arange(model.n_states)))
+        if obs.ndim > 1:
+            obs = obs.reshape(model.n_states, -1).astype(np.float32)
+        return cls(GroundTruth.optimal(model, gamma), obs, model, gamma)
 
     def summary(self, q: np.ndarray) -> dict[str, float | str]:
         policy = np.eye(q.shape[1])[np.argmax(q, axis=1)]
@@ -91,3 +95,28 @@ class FunctionTruth:
         s = self.summary(q)
         logger.scalar("truth/value_error", s["value_error"], step)
         logger.scalar("truth/optimal_action_fraction", s["optimal_action_fraction"], step)
+
+    def policy_summary(self, policy: np.ndarray, v: np.ndarray | None = None) -> dict[str, float | str]:
+        """Ground truth of a stochastic policy table (S, A) and, if given, its critic's state values ``v``.
+
+        ``policy_value_gap`` = ‖v_π − v*‖∞ (v_π solved exactly), ``optimal_action_fraction`` of the most
+        probable actions; with a critic also ``value_error`` = ‖v − v*‖∞ and ``critic_error`` = ‖v − v_π‖∞.
+        """
+        v_pi = evaluate_exact(self.model, policy, self.gamma)
+        live = self.truth.live
+        out: dict[str, float | str] = {
+            "optimal_action_fraction": self.truth.optimal_action_fraction(policy),
+            "policy_value_gap": float(np.max(np.abs(v_pi - self.truth.v)[live])),
+        }
+        if v is not None:
+            out.update(value_error=self.truth.value_error(v), value_error_target=self.truth.target,
+                       critic_error=float(np.max(np.abs(np.asarray(v) - v_pi)[live])))  # fmt: skip
+        return out
+
+    def log_policy(self, logger, policy: np.ndarray, v: np.ndarray | None, step: int) -> dict[str, float | str]:
+        """Log ``policy_summary`` under ``truth/…`` at ``step``; returns it."""
+        s = self.policy_summary(policy, v)
+        for key, value in s.items():
+            if not isinstance(value, str):
+                logger.scalar(f"truth/{key}", value, step)
+        return s

@@ -7,7 +7,7 @@ import pytest
 from rlzoo.config import ConfigError, GridWorldEnvConfig
 from rlzoo.train import resolve
 
-from .helpers import composed
+from .helpers import REPO, composed
 
 PLANNERS = ["value_iteration", "policy_iteration", "truncated_policy_iteration", "policy_evaluation"]
 
@@ -65,3 +65,25 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(overrides, messag
     with pytest.raises(ConfigError, match=message) as info:
         resolve(composed(*overrides))
     assert "\n" not in str(info.value)
+
+
+def test_each_algo_yaml_states_its_schema_defaults():
+    """conf/algo/<name>.yaml and the dataclass schema agree, so the CLI and the library train alike."""
+    import dataclasses
+
+    import yaml
+
+    from rlzoo.agents import AGENTS
+    from rlzoo.config import to_dict
+
+    for name, cls in AGENTS.items():
+        path = REPO / "conf" / "algo" / f"{name}.yaml"
+        assert path.is_file(), f"algo={name} has no {path}"
+        values = yaml.safe_load(path.read_text())
+        values.pop("defaults", None)
+        assert values.pop("name") == name
+        schema = to_dict(cls.Config())
+        keys = values.keys() | schema.keys()
+        differ = {k: (values.get(k), schema.get(k)) for k in keys if values.get(k) != schema.get(k)}
+        assert not differ, f"{path.name} vs {cls.Config.__name__} (yaml, schema): {differ}"
+        assert {f.name for f in dataclasses.fields(cls.Config)} == set(values)

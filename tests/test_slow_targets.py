@@ -18,13 +18,44 @@ def _summary(tmp_path, name, *overrides):
     return json.loads((tmp_path / name / "summary.json").read_text())
 
 
+def _across_seeds(tmp_path, key, *overrides, seeds=5):
+    """``summary[key]`` of the run with ``overrides`` for seeds 0 … seeds − 1 (20 evaluation episodes)."""
+    name = "-".join(o.split("=")[-1] for o in overrides)
+    return [_summary(tmp_path, f"{name}-s{s}", *overrides, f"seed={s}", "eval.episodes=20")[key] for s in range(seeds)]
+
+
 def test_dqn_cartpole_475_at_50k_for_4_of_5_seeds(tmp_path):
-    returns = [_summary(tmp_path, f"s{s}", "algo=dqn", f"seed={s}", "eval.episodes=20")["eval_return_mean"]
-               for s in range(5)]  # fmt: skip
+    returns = _across_seeds(tmp_path, "eval_return_mean", "algo=dqn")
     assert sum(r >= 475 for r in returns) >= 4, returns
 
 
 def test_dqn_gridworld_greedy_policy_optimal_in_90_percent_of_states(tmp_path):
-    fractions = [_summary(tmp_path, f"s{s}", "algo=dqn", "env=gridworld", f"seed={s}")["optimal_action_fraction"]
-                 for s in range(3)]  # fmt: skip
+    fractions = _across_seeds(tmp_path, "optimal_action_fraction", "algo=dqn", "env=gridworld", seeds=3)
     assert min(fractions) >= 0.9, fractions
+
+
+def test_a2c_cartpole_475_within_200k_for_4_of_5_seeds(tmp_path):
+    returns = _across_seeds(tmp_path, "eval_return_mean", "algo=a2c")
+    assert sum(r >= 475 for r in returns) >= 4, returns
+
+
+def test_reinforce_cartpole_475_within_300k_for_3_of_5_seeds(tmp_path):
+    returns = _across_seeds(tmp_path, "eval_return_mean", "algo=reinforce")
+    assert sum(r >= 475 for r in returns) >= 3, returns
+
+
+def test_qac_gridworld_greedy_policy_optimal_in_90_percent_of_states_for_4_of_5_seeds(tmp_path):
+    fractions = _across_seeds(tmp_path, "optimal_action_fraction", "algo=qac", "env=gridworld")
+    assert sum(f >= 0.9 for f in fractions) >= 4, fractions
+
+
+@pytest.mark.parametrize("algo", ["trpo", "ppo"])
+def test_trust_region_cartpole_475_at_100k_for_4_of_5_seeds(tmp_path, algo):
+    returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}")
+    assert sum(r >= 475 for r in returns) >= 4, returns
+
+
+@pytest.mark.parametrize("algo", ["trpo", "ppo"])
+def test_trust_region_pendulum_minus_250_at_200k_for_3_of_5_seeds(tmp_path, algo):
+    returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}", "env=pendulum")
+    assert sum(r >= -250 for r in returns) >= 3, returns

@@ -11,17 +11,12 @@ steps/s over ``--repeats`` runs each and their ratio, plus each run's final eval
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import subprocess
 import sys
 import textwrap
-import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venvs" / "sb3"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import PEER_EVAL, compare, peer_python
 
 # Hyper-parameters in SB3's names; rlzoo's names differ only for the network.
 PRESETS = {
@@ -37,10 +32,10 @@ PRESETS = {
     },
 }  # fmt: skip
 
-SB3_RUN = textwrap.dedent(
+SB3_RUN = PEER_EVAL + textwrap.dedent(
     """
     import json, sys, time
-    import gymnasium as gym, numpy as np, torch
+    import gymnasium as gym, torch
     from stable_baselines3 import DQN
     hp, steps, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     net = hp.pop("net_arch")
@@ -48,14 +43,8 @@ SB3_RUN = textwrap.dedent(
     t0 = time.perf_counter()
     model.learn(steps)
     wall = time.perf_counter() - t0
-    env, rets = gym.make("CartPole-v1"), []
-    for i in range(10):
-        obs, _ = env.reset(seed=10_000 + i); done, total = False, 0.0
-        while not done:
-            obs, r, term, trunc, _ = env.step(int(model.predict(obs, deterministic=True)[0])); total += r
-            done = term or trunc
-        rets.append(total)
-    print(json.dumps({"sps": steps / wall, "wall": wall, "eval": float(np.mean(rets))}))
+    ret = peer_eval("CartPole-v1", lambda o: int(model.predict(o, deterministic=True)[0]))
+    print(json.dumps({"sps": steps / wall, "wall": wall, "eval": ret}))
     """
 )
 
@@ -81,42 +70,6 @@ RLZOO_RUN = textwrap.dedent(
 )
 
 
-def sb3_python() -> Path:
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        venv.create(VENV, with_pip=True)
-        for req in (["torch==2.13.0"], ["stable-baselines3"]):
-            subprocess.run([str(py), "-m", "pip", "install", "-q", *req], check=True)
-    return py
-
-
-def run(python: str, code: str, hp: dict, steps: int, seed: int) -> dict:
-    out = subprocess.run([python, "-c", code, json.dumps(hp), str(steps), str(seed)], capture_output=True,
-                         text=True, check=True, cwd=ROOT)  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    parser.add_argument("--steps", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON report here too")
-    args = parser.parse_args()
-    sb3 = str(sb3_python())
-    results: dict[str, list[dict]] = {"rlzoo": [], "sb3": []}
-    for rep in range(args.repeats):
-        for name, python, code in (("rlzoo", sys.executable, RLZOO_RUN), ("sb3", sb3, SB3_RUN)):
-            res = run(python, code, dict(PRESETS[args.preset]), args.steps, seed=rep)
-            results[name].append(res)
-            print(f"repeat {rep} {name:5s}: {res['sps']:8.0f} steps/s  eval {res['eval']:.1f}", flush=True)
-    med = {k: statistics.median(r["sps"] for r in v) for k, v in results.items()}
-    report = {"preset": args.preset, "steps": args.steps, "repeats": args.repeats, "median_sps": med,
-              "ratio_rlzoo_over_sb3": med["rlzoo"] / med["sb3"], "runs": results}  # fmt: skip
-    print(json.dumps({k: report[k] for k in ("preset", "steps", "median_sps", "ratio_rlzoo_over_sb3")}, indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    compare(__doc__.splitlines()[0], {"rlzoo": (sys.executable, RLZOO_RUN),
+            "sb3": (peer_python("sb3", ["stable-baselines3"]), SB3_RUN)}, PRESETS, 20_000)  # fmt: skip

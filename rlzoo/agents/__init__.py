@@ -1,18 +1,28 @@
 """Agents: one module per family; importing this package registers every algorithm."""
 
-from rlzoo.agents import dqn, monte_carlo, planning, td
+from rlzoo.agents import a2c, dqn, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
+from rlzoo.agents.a2c import A2C, Reinforce
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.dqn import DQN
 from rlzoo.agents.monte_carlo import MCBasic, MCEpsilonGreedy, MCExploringStarts
+from rlzoo.agents.off_policy_ac import OffPolicyAC
+from rlzoo.agents.on_policy import OnPolicyAgent
 from rlzoo.agents.planning import PolicyEvaluation, PolicyIteration, TruncatedPolicyIteration, ValueIteration
+from rlzoo.agents.ppo import PPO
+from rlzoo.agents.qac import QAC
 from rlzoo.agents.registry import AGENTS, agent_class, make_agent, register_agent
 from rlzoo.agents.tabular import TabularAgent, TabularLearner
 from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa, TDLinear
+from rlzoo.agents.trpo import TRPO
 
 __all__ = [
+    "A2C",
     "AGENTS",
     "DQN",
+    "PPO",
+    "QAC",
     "TD0",
+    "TRPO",
     "Agent",
     "ExpectedSarsa",
     "MCBasic",
@@ -20,20 +30,28 @@ __all__ = [
     "MCExploringStarts",
     "NStepSarsa",
     "NumericalError",
+    "OffPolicyAC",
+    "OnPolicyAgent",
     "PolicyEvaluation",
     "PolicyIteration",
     "QLearning",
+    "Reinforce",
     "Sarsa",
     "TDLinear",
     "TabularAgent",
     "TabularLearner",
     "TruncatedPolicyIteration",
     "ValueIteration",
+    "a2c",
     "agent_class",
     "dqn",
     "make_agent",
     "monte_carlo",
+    "off_policy_ac",
     "planning",
+    "ppo",
+    "qac",
     "register_agent",
     "td",
+    "trpo",
 ]

@@ -1,0 +1,38 @@
+"""On-policy speed: GAE on a 2048×8 rollout, one A2C update, and A2C's collect-and-update loop.
+
+Side-by-side throughput against Stable-Baselines3 lives in ``benchmarks/peers/sb3_a2c.py``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from rlzoo import make_agent
+from rlzoo.buffers import gae
+from rlzoo.logging import RunLogger
+
+
+def test_gae_2048x8(benchmark):
+    rng = np.random.default_rng(0)
+    shape = (2048, 8)
+    r, v = rng.normal(size=shape), rng.normal(size=shape)
+    term, trunc = rng.random(shape) < 0.01, rng.random(shape) < 0.002
+    benchmark(gae, r, v, rng.normal(size=8), term, trunc, rng.normal(size=shape), 0.99, 0.95)
+
+
+def test_a2c_one_update(benchmark):
+    agent = make_agent("a2c", gym.make("CartPole-v1"), seed=0)
+    agent.learn(400)
+    benchmark(agent.update, agent.buffer)
+
+
+def test_a2c_cartpole_loop(benchmark):
+    """Collect (8 envs × 5 steps) and update, 10k env steps: the number SB3 is compared on."""
+    steps = 10_000
+
+    def run():
+        return make_agent("a2c", gym.make("CartPole-v1"), seed=0, log_every=steps).learn(steps, RunLogger())
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info["steps_per_s"] = steps / benchmark.stats["median"]

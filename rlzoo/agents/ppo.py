@@ -1,0 +1,110 @@
+"""PPO — proximal policy optimisation with the clipped surrogate (Schulman et al., 2017).
+
+Each rollout (``n_steps × n_envs``, GAE(λ) advantages) is used for ``n_epochs`` passes of
+minibatches of ``batch_size``. Loss per minibatch:
+  −mean min(ρ Â, clip(ρ, 1 ± ε) Â) + c_V · mean (V − R)² (optionally clipped around the old value)
+  − c_H · mean H[π],  ρ = π_θ(a|s)/π_old(a|s), Â normalised per minibatch,
+with the global gradient norm clipped, learning rate and ε optionally annealed linearly to 0, and an
+optional early stop of the epochs once the approximate KL (k3) exceeds ``target_kl``. The diagnostics
+follow CleanRL's names: ``approx_kl``, ``clipfrac``, ``explained_variance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent, explained_variance
+from rlzoo.agents.registry import register_agent
+from rlzoo.buffers import RolloutBuffer
+from rlzoo.config import param
+from rlzoo.objectives import approx_kl, clipped_surrogate
+
+MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "max_ratio_deviation", "grad_norm")
+
+
+@dataclass
+class PPOConfig(ActorCriticConfig):
+    gamma: float = param(0.98, ge=0.0, le=1.0)
+    total_steps: int = param(100_000, ge=1)
+    n_envs: int = param(8, ge=1)
+    n_steps: int = param(32, ge=1)
+    learning_rate: float = param(1e-3, gt=0.0)
+    lr_schedule: str = param("linear", choices=LR_SCHEDULES)
+    gae_lambda: float = param(0.8, ge=0.0, le=1.0)
+    batch_size: int = param(256, ge=1, help="minibatch size")
+    n_epochs: int = param(20, ge=1, help="passes over each rollout")
+    clip_range: float = param(0.2, gt=0.0, help="ε of the clipped surrogate")
+    clip_schedule: str = param("linear", choices=LR_SCHEDULES, help="linear: anneal ε to 0 at total_steps")
+    clip_range_vf: float | None = param(None, gt=0.0, help="clip V around its old value; null: no clipping")
+    normalize_advantage: bool = True
+    target_kl: float | None = param(None, gt=0.0, help="stop the epochs once approx_kl exceeds it; null: never")
+
+
+@register_agent
+class PPO(OnPolicyAgent):
+    """Proximal policy optimisation (clipped) on vector envs; categorical or Gaussian policies."""
+
+    name = "ppo"
+    Config = PPOConfig
+
+    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+        cfg = self.config
+        data = [torch.from_numpy(buffer.flat(k)) for k in ("obs", "actions", "log_probs", "values", "advantages",
+                                                            "returns")]  # fmt: skip
+        eps = cfg.clip_range * (self.progress_remaining if cfg.clip_schedule == "linear" else 1.0)
+        n = data[0].shape[0]
+        rows: list[torch.Tensor] = []
+        self.first_minibatch: dict[str, float] = {}
+        stopped_early = 0.0
+        for epoch in range(cfg.n_epochs):
+            shuffled = torch.from_numpy(self.rng.permutation(n))
+            epoch_rows = [self._minibatch_step(*(d[shuffled[i : i + cfg.batch_size]] for d in data), eps)
+                          for i in range(0, n, cfg.batch_size)]  # fmt: skip
+            self.first_minibatch = {"epoch": epoch, **dict(zip(MINIBATCH_STATS, epoch_rows[0].tolist(), strict=True))}
+            rows += epoch_rows
+            if cfg.target_kl is not None and torch.stack(epoch_rows)[:, 3].mean().item() > cfg.target_kl:
+                stopped_early = 1.0
+                break
+        means = torch.stack(rows).mean(dim=0).tolist()
+        out = {k: v for k, v in zip(MINIBATCH_STATS, means, strict=True) if k != "max_ratio_deviation"}
+        if cfg.max_grad_norm <= 0:
+            out.pop("grad_norm")
+        out.update(clip_range=eps, epochs=epoch + 1, early_stop=stopped_early,
+                   explained_variance=explained_variance(buffer.flat("values"), buffer.flat("returns")))  # fmt: skip
+        return out
+
+    def _minibatch_step(self, obs, actions, old_log_probs, old_values, advantages, returns, eps) -> torch.Tensor:
+        """One gradient step; returns the ``MINIBATCH_STATS`` as one tensor (no per-step host syncs)."""
+        cfg = self.config
+        if cfg.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        dist = self.policy(obs)
+        log_probs = dist.log_prob(actions)
+        objective, info = clipped_surrogate(log_probs, old_log_probs, advantages, eps)
+        policy_loss = -objective.mean()
+        values = self.critic(obs)
+        value_loss = (values - returns).pow(2)
+        if cfg.clip_range_vf is not None:
+            clipped_values = old_values + (values - old_values).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
+            value_loss = torch.maximum(value_loss, (clipped_values - returns).pow(2))
+        value_loss = value_loss.mean()
+        loss = policy_loss + cfg.vf_coef * value_loss
+        if cfg.ent_coef > 0:
+            entropy = dist.entropy().mean()
+            loss = loss - cfg.ent_coef * entropy
+        else:  # only logged: no backward pass through it
+            with torch.no_grad():
+                entropy = dist.entropy().mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.zeros(())
+        if cfg.max_grad_norm > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        with torch.no_grad():
+            deviation = (info["ratio"] - 1.0).abs()
+            return torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(),
+                                approx_kl(log_probs.detach(), old_log_probs).mean(), (deviation > eps).float().mean(),
+                                deviation.max(), grad_norm])  # fmt: skip

@@ -1,0 +1,87 @@
+"""QAC — the simplest actor-critic (S. Zhao, *Mathematical Foundations of RL*, ch. 10.1).
+
+Critic: Sarsa on Q(s, a; w): w ← w + α_w [r + γ q(s', a') − q(s, a)] ∇_w q(s, a), with a' ~ π(·|s')
+the action actually taken next. Actor: θ ← θ + α_θ ∇_θ log π(a|s; θ) q(s, a). Updates are made every
+``n_steps`` steps of ``n_envs`` envs (default: every step, a batch of ``n_envs`` transitions); with
+``hidden=[]`` on a Discrete observation both π and q are tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent, explained_variance
+from rlzoo.agents.registry import register_agent
+from rlzoo.buffers import RolloutBuffer
+from rlzoo.config import ConfigError, param
+
+
+@dataclass
+class QACConfig(ActorCriticConfig):
+    total_steps: int = param(100_000, ge=1)
+    n_envs: int = param(8, ge=1)
+    n_steps: int = param(1, ge=1)
+    learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
+    critic_learning_rate: float | None = param(3e-3, gt=0.0, help="critic step size α_w (null: learning_rate)")
+
+
+def require_discrete_actions(cls: type, env: gym.Env) -> None:
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(f"algo={cls.name} needs a Discrete action space; the env has {env.action_space}")
+
+
+@register_agent
+class QAC(OnPolicyAgent):
+    """Q actor-critic: Sarsa critic Q(s, a), actor ascending q(s, a) ∇ log π(a|s)."""
+
+    name = "qac"
+    Config = QACConfig
+    critic_kind = "q"
+
+    @classmethod
+    def check_env(cls, env: gym.Env) -> None:
+        super().check_env(env)
+        require_discrete_actions(cls, env)
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        self._next_actions: np.ndarray | None = None  # a' drawn for the bootstrap, taken at the next step
+
+    @property
+    def gae_lambda(self) -> float:
+        return 0.0  # advantage = Sarsa TD error, return = r + γ q(s', a')
+
+    def _start(self) -> None:
+        if self._obs is None:
+            self._next_actions = None
+        super()._start()
+
+    def _q_of(self, obs: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
+        return self.critic(obs).gather(1, actions[:, None]).squeeze(1).numpy()
+
+    def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        dist = self.policy(obs)
+        if self._next_actions is not None:
+            actions, self._next_actions = torch.from_numpy(self._next_actions), None
+        else:
+            actions = dist.sample(self.rng)
+        return actions.numpy(), dist.log_prob(actions).numpy(), self._q_of(obs, actions)
+
+    def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
+        actions = self.policy(obs).sample(self.rng)
+        if last:
+            self._next_actions = actions.numpy()
+        return self._q_of(obs, actions)
+
+    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+        obs = torch.from_numpy(buffer.flat("obs"))
+        actions = torch.from_numpy(buffer.flat("actions"))
+        q_taken = torch.from_numpy(buffer.flat("values"))
+        stats = self.gradient_step(obs, actions, q_taken, torch.from_numpy(buffer.flat("returns")))
+        stats["explained_variance"] = explained_variance(buffer.flat("values"), buffer.flat("returns"))
+        return stats

@@ -1,0 +1,87 @@
+"""Action distributions for stochastic policies: categorical (discrete) and diagonal Gaussian (continuous).
+
+Both take their randomness from a numpy ``Generator`` (the agent's own, saved in checkpoints), so a
+seeded run samples the same actions whatever else uses torch's global generator. They are plain
+tensors-in, tensors-out classes — no argument validation on the hot path, unlike
+``torch.distributions``. Each gives ``log_prob``, ``entropy``, ``mode`` and ``kl`` (KL(self ‖ other),
+used by TRPO's trust region).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class Categorical:
+    """π(a|s) = softmax(logits)_a over the last axis."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = torch.log_softmax(logits, dim=-1)  # normalised: log-probabilities
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return self.logits.exp()
+
+    def sample(self, rng: np.random.Generator) -> torch.Tensor:
+        """Inverse-CDF sampling with uniforms from ``rng``: a ~ π(·|s) for every row.
+
+        The draw x = (1 − u) · cdf[-1] lies in (0, cdf[-1]], so the count of cdf entries below it never
+        selects an action of probability 0 (also when rounding leaves the cdf's last entry under 1).
+        """
+        u = torch.from_numpy(rng.random(self.logits.shape[:-1])).to(self.logits.dtype)
+        cdf = self.probs.cumsum(dim=-1)
+        x = (1.0 - u).unsqueeze(-1) * cdf[..., -1:]
+        return (cdf < x).sum(dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.logits.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """H = −Σ_a π(a) log π(a)."""
+        return -(self.probs * self.logits).sum(dim=-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.logits.argmax(dim=-1)
+
+    def kl(self, other: Categorical) -> torch.Tensor:
+        """KL(self ‖ other) = Σ_a π(a) (log π(a) − log π'(a))."""
+        return (self.probs * (self.logits - other.logits)).sum(dim=-1)
+
+
+class DiagGaussian:
+    """π(a|s) = N(mean, diag(exp(log_std)²)); log-probabilities sum over action dimensions."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor) -> None:
+        self.mean = mean
+        self.log_std = log_std.expand_as(mean)
+
+    def sample(self, rng: np.random.Generator) -> torch.Tensor:
+        """a = mean + std · z with z ~ N(0, I) drawn from ``rng``."""
+        z = torch.from_numpy(rng.standard_normal(self.mean.shape)).to(self.mean.dtype)
+        return self.mean + self.log_std.exp() * z
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        z = (actions - self.mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(dim=-1)
+
+    def entropy(self) -> torch.Tensor:
+        """H = Σ_i (½ log 2πe + log σ_i)."""
+        return (0.5 + 0.5 * _LOG_2PI + self.log_std).sum(dim=-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def kl(self, other: DiagGaussian) -> torch.Tensor:
+        """KL(self ‖ other) = Σ_i log σ'_i/σ_i + (σ_i² + (μ_i − μ'_i)²) / (2σ'_i²) − ½."""
+        var, other_var = torch.exp(2 * self.log_std), torch.exp(2 * other.log_std)
+        return (other.log_std - self.log_std + (var + (self.mean - other.mean).pow(2)) / (2 * other_var) - 0.5).sum(
+            dim=-1
+        )
+
+
+Distribution = Categorical | DiagGaussian

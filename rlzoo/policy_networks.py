@@ -1,0 +1,95 @@
+"""Stochastic policy networks π_θ(a|s): observation encoder → MLP body → a policy head.
+
+Heads (``rlzoo.distributions``):
+- categorical for a Discrete action space: logits = W h + b;
+- diagonal Gaussian for a Box action space: mean = W h + b and a log-std that is either one learned
+  vector (state-independent, as in PPO/TRPO) or a second linear head (state-dependent).
+With ``hidden=[]`` and a Discrete observation space the policy is a softmax table θ(s, a).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+import torch.nn as nn
+
+from rlzoo.approximators import ObservationEncoder, mlp, orthogonal_init
+from rlzoo.distributions import Categorical, DiagGaussian, Distribution
+
+LOG_STD_BOUNDS = (-20.0, 2.0)
+
+
+def check_action_space(space: gym.Space, algo: str) -> None:
+    """``ValueError`` unless ``space`` is Discrete or a 1-D Box (what the policy heads support)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return
+    raise ValueError(f"algo={algo} needs a Discrete or 1-D Box action space; the env has {space}")
+
+
+class CategoricalHead(nn.Module):
+    """Logits of π(·|s) over ``n`` actions."""
+
+    def __init__(self, width: int, n: int) -> None:
+        super().__init__()
+        self.logits = nn.Linear(width, n)
+
+    def forward(self, h: torch.Tensor) -> Categorical:
+        return Categorical(self.logits(h))
+
+
+class GaussianHead(nn.Module):
+    """Mean and log-std of a diagonal Gaussian; log-std state-independent (a parameter) or a linear head."""
+
+    def __init__(self, width: int, dim: int, log_std_init: float = 0.0, state_dependent: bool = False) -> None:
+        super().__init__()
+        self.mean = nn.Linear(width, dim)
+        self.state_dependent = state_dependent
+        if state_dependent:
+            self.log_std = nn.Linear(width, dim)
+            nn.init.zeros_(self.log_std.weight)
+            nn.init.constant_(self.log_std.bias, log_std_init)
+        else:
+            self.log_std = nn.Parameter(torch.full((dim,), float(log_std_init)))
+
+    def forward(self, h: torch.Tensor) -> DiagGaussian:
+        log_std = self.log_std(h) if self.state_dependent else self.log_std
+        return DiagGaussian(self.mean(h), log_std.clamp(*LOG_STD_BOUNDS))
+
+
+class PolicyNetwork(nn.Module):
+    """π_θ(·|s) for a Discrete (categorical) or 1-D Box (Gaussian) action space.
+
+    Orthogonal initialisation (gain √2 in the body, 0.01 on the output) starts the policy near uniform /
+    zero-mean, as in the PPO implementations studied by Andrychowicz et al. (2021).
+    """
+
+    def __init__(
+        self,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        hidden: list[int],
+        activation: str = "tanh",
+        *,
+        ortho: bool = True,
+        log_std_init: float = 0.0,
+        state_dependent_std: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(obs_space)
+        self.body = mlp([self.encoder.size, *hidden], activation, activate_last=True)
+        width = hidden[-1] if hidden else self.encoder.size
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        if self.discrete:
+            self.head: nn.Module = CategoricalHead(width, int(action_space.n))
+        else:
+            self.head = GaussianHead(width, int(action_space.shape[0]), log_std_init, state_dependent_std)
+        if ortho:
+            orthogonal_init(self.body)
+            out = self.head.logits if self.discrete else self.head.mean
+            nn.init.orthogonal_(out.weight, 0.01)
+            nn.init.zeros_(out.bias)
+
+    def forward(self, obs: torch.Tensor) -> Distribution:
+        return self.head(self.body(self.encoder(obs)))

@@ -1,0 +1,187 @@
+"""Policy-gradient and actor-critic agents: gradient signs, importance sampling, learning, persistence."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlzoo import ConfigError, make_agent
+from rlzoo.agents import Agent
+from rlzoo.agents.off_policy_ac import behaviour_distribution
+from rlzoo.distributions import Categorical
+from rlzoo.evaluate import evaluate
+from rlzoo.logging import RunLogger
+
+ARM_REWARDS = np.array([0.2, 1.0, 0.5])
+CORRIDOR = {"layout": ["S...T"], "episodic": True, "max_episode_steps": 30}
+
+
+class Bandit(gym.Env):
+    """One-step bandit: a constant observation, three arms with fixed rewards, then the episode ends."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), float(ARM_REWARDS[int(action)]), True, False, {}
+
+
+class ContinuousBandit(gym.Env):
+    """One-step continuous bandit: reward −(a − 0.7)², a ∈ [−2, 2]."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), -float((action[0] - 0.7) ** 2), True, False, {}
+
+
+def best_arm_probability(agent) -> float:
+    with torch.no_grad():
+        return float(agent.policy(torch.zeros(1, 1)).probs[0, 1])
+
+
+def test_policy_gradient_step_raises_the_probability_of_the_best_arm():
+    agent = make_agent("reinforce", Bandit(), seed=0, baseline=False, n_envs=64, n_steps=1, optimizer="sgd",
+                       learning_rate=0.5, lr_schedule="constant", hidden=[])  # fmt: skip
+    before = best_arm_probability(agent)
+    agent.learn(64)  # exactly one rollout and one update
+    assert agent.n_updates == 1
+    after_one = best_arm_probability(agent)
+    agent.learn(64 * 30)
+    assert before < after_one < best_arm_probability(agent)
+    assert best_arm_probability(agent) > 0.8
+
+
+def test_importance_sampling_is_unbiased_for_value_and_gradient():
+    """E_β[ρ r] = E_π[r] and E_β[ρ r ∇log π] = ∇ E_π[r] (the off-policy policy-gradient estimator)."""
+    agent = make_agent("off_policy_ac", Bandit(), seed=0, hidden=[], behavior="uniform")
+    with torch.no_grad():
+        agent.policy.head.logits.bias.copy_(torch.tensor([1.0, -0.5, 0.3]))
+    n = 200_000
+    obs = torch.zeros(n, 1)
+    with torch.no_grad():
+        actions, behaviour_logp, _ = agent.select_actions(obs)
+    actions, behaviour_logp = torch.from_numpy(actions), torch.from_numpy(behaviour_logp)
+    np.testing.assert_allclose(np.bincount(actions.numpy()) / n, [1 / 3] * 3, atol=0.01)  # β is uniform
+    rho = agent.importance_ratios(obs, actions, behaviour_logp)
+    r = torch.from_numpy(ARM_REWARDS)[actions].float()
+    pi = agent.policy(obs[:1]).probs[0].detach()
+    exact_value = float((pi.double() * torch.from_numpy(ARM_REWARDS)).sum())
+    estimate = rho * r
+    assert abs(float(estimate.mean()) - exact_value) < 4 * float(estimate.std()) / np.sqrt(n)
+    # gradient with respect to the logits
+    logits = agent.policy.head.logits.bias.detach().clone().requires_grad_(True)
+    (torch.softmax(logits, 0) @ torch.from_numpy(ARM_REWARDS).float()).backward()
+    logp = Categorical(logits.expand(n, 3)).log_prob(actions)
+    (grad_estimate,) = torch.autograd.grad((rho * r * logp).mean(), logits)
+    torch.testing.assert_close(grad_estimate, logits.grad, atol=0.01, rtol=0)
+
+
+def test_uniform_and_mixture_behaviour_policies():
+    pi = Categorical(torch.log(torch.tensor([[0.7, 0.2, 0.1]])))
+    torch.testing.assert_close(behaviour_distribution(pi, "uniform", 0.0).probs, torch.full((1, 3), 1 / 3))
+    mix = behaviour_distribution(pi, "mixture", 0.3).probs
+    torch.testing.assert_close(mix, 0.7 * pi.probs + 0.1)
+
+
+def test_ratio_clip_truncates_importance_weights():
+    agent = make_agent("off_policy_ac", Bandit(), seed=0, hidden=[], behavior="uniform", ratio_clip=1.2)
+    with torch.no_grad():
+        agent.policy.head.logits.bias.copy_(torch.tensor([3.0, 0.0, 0.0]))  # π(0) ≈ 0.91 → ρ ≈ 2.7
+    obs, actions = torch.zeros(3, 1), torch.tensor([0, 1, 2])
+    rho = agent.importance_ratios(obs, actions, torch.full((3,), float(np.log(1 / 3))))
+    assert rho[0] == pytest.approx(1.2) and rho[1] < 1.0
+
+
+def test_a2c_learns_cartpole_quickly():
+    env = gym.make("CartPole-v1")
+    agent = make_agent("a2c", env, seed=0)
+    before = evaluate(agent, env, 5, seed=100).mean
+    agent.learn(25_000)
+    after = evaluate(agent, env, 5, seed=100).mean
+    assert after > max(250.0, before + 150.0)
+
+
+def test_reinforce_with_baseline_improves_on_cartpole():
+    env = gym.make("CartPole-v1")
+    agent = make_agent("reinforce", env, seed=0, n_envs=2, n_steps=200, learning_rate=0.01)
+    before = evaluate(agent, env, 5, seed=100).mean
+    logger = RunLogger()
+    agent.learn(10_000, logger)
+    after = evaluate(agent, env, 5, seed=100).mean
+    assert after > max(250.0, before + 150.0)
+    assert "losses/value_loss" in logger.last  # the baseline is trained
+
+
+@pytest.mark.parametrize("algo,options", [("qac", {}), ("off_policy_ac", {"behavior": "uniform"})])
+def test_tabular_actor_critics_learn_the_corridor(algo, options):
+    env = gym.make("rlzoo/GridWorld-v0", **CORRIDOR)
+    # the book's tabular setting: softmax table, Q/V table, plain SGD
+    agent = make_agent(algo, env, seed=0, gamma=0.9, hidden=[], optimizer="sgd", learning_rate=1.0,
+                       critic_learning_rate=0.8, max_grad_norm=0.0, **options)  # fmt: skip
+    assert agent.summary()["optimal_action_fraction"] < 1.0
+    agent.learn(12_000)
+    summary = agent.summary()
+    assert summary["optimal_action_fraction"] == 1.0  # "right" in every cell
+    assert summary["critic_error"] < 0.05  # the critic tracks v_π of its actor (solved exactly)
+    assert summary["policy_value_gap"] < 0.05
+
+
+def test_gaussian_policy_learns_a_continuous_bandit():
+    agent = make_agent("a2c", ContinuousBandit(), seed=0, n_envs=16, n_steps=1, learning_rate=1e-2,
+                       lr_schedule="constant", hidden=[16], log_std_init=-0.5)  # fmt: skip
+    assert abs(float(agent.act(np.zeros(1, np.float32))[0]) - 0.7) > 0.5
+    agent.learn(16 * 400)
+    assert abs(float(agent.act(np.zeros(1, np.float32))[0]) - 0.7) < 0.1
+    samples = [agent.act(np.zeros(1, np.float32), deterministic=False) for _ in range(300)]
+    assert all(-2.0 <= float(a[0]) <= 2.0 for a in samples)  # clipped into the Box
+
+
+@pytest.mark.parametrize("algo", ["a2c", "reinforce", "qac", "off_policy_ac"])
+def test_save_load_and_seeded_reproducibility(tmp_path, algo):
+    def trained():
+        return make_agent(algo, gym.make("CartPole-v1"), seed=3, n_envs=2, n_steps=8).learn(800)
+
+    a, b = trained(), trained()
+    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    for p, q in zip(a.policy.parameters(), b.policy.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    loaded = Agent.load(a.save(tmp_path / "agent.pt"))
+    assert [loaded.act(o) for o in obs] == [a.act(o) for o in obs]
+    assert loaded.n_updates == a.n_updates > 0 and loaded.num_timesteps == a.num_timesteps
+
+
+def test_incompatible_envs_are_named():
+    with pytest.raises(ConfigError, match=r"algo=qac needs a Discrete action space; the env has Box"):
+        make_agent("qac", gym.make("Pendulum-v1"))
+    with pytest.raises(ConfigError, match=r"algo.hidden=\[0\] is not allowed"):
+        make_agent("a2c", gym.make("CartPole-v1"), hidden=[0])
+
+
+@pytest.mark.parametrize("algo", ["a2c", "reinforce", "qac", "off_policy_ac", "ppo", "trpo"])
+@pytest.mark.parametrize("env_id", ["Acrobot-v1", "rlzoo/GridWorld-v0", "Pendulum-v1"])
+def test_every_on_policy_agent_runs_on_its_envs(algo, env_id):
+    env = gym.make(env_id)
+    if env_id == "Pendulum-v1" and algo in ("qac", "off_policy_ac"):
+        with pytest.raises(ConfigError, match="needs a Discrete action space"):
+            make_agent(algo, env)
+        return
+    logger = RunLogger()
+    agent = make_agent(algo, env, seed=0, n_envs=2, n_steps=16).learn(256, logger)
+    assert agent.num_timesteps >= 256 and agent.n_updates > 0
+    assert np.isfinite(logger.last["losses/entropy"])
+    action = agent.act(env.reset(seed=0)[0], deterministic=False)
+    assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
+    if env_id == "rlzoo/GridWorld-v0":
+        assert 0.0 <= logger.last["truth/optimal_action_fraction"] <= 1.0
