@@ -56,7 +56,8 @@ RLZOO_RUN = textwrap.dedent(
     torch.set_num_threads(1)  # as `python -m rlzoo.train` does by default (torch_threads=1)
     env_id = hp.pop("env")
     hp["hidden"] = hp.pop("net_arch")
-    agent = make_agent("a2c", gym.make(env_id), seed=seed, optimizer="rmsprop", log_every=steps, **hp)
+    agent = make_agent("a2c", gym.make(env_id), seed=seed, optimizer="rmsprop", lr_schedule="constant",
+                       log_every=steps, **hp)
     t0 = time.perf_counter()
     agent.learn(steps)
     wall = time.perf_counter() - t0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent, explained_variance
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -55,8 +55,6 @@ class A2C(OnPolicyAgent):
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         targets = torch.from_numpy(buffer.flat("returns")) if self.critic is not None else None
         stats = self.gradient_step(obs, actions, advantages, targets)
-        if self.critic is not None:
-            stats["explained_variance"] = explained_variance(buffer.flat("values"), buffer.flat("returns"))
         return stats
 
 

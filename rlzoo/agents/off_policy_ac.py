@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlzoo.agents.on_policy import OnPolicyAgent, explained_variance
+from rlzoo.agents.on_policy import OnPolicyAgent
 from rlzoo.agents.qac import QACConfig, require_discrete_actions
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
@@ -77,5 +77,4 @@ class OffPolicyAC(OnPolicyAgent):
         td_errors = torch.from_numpy(buffer.flat("advantages"))
         stats = self.gradient_step(obs, actions, td_errors, torch.from_numpy(buffer.flat("returns")), weights=rho)
         stats["importance_ratio"] = rho.mean().item()
-        stats["explained_variance"] = explained_variance(buffer.flat("values"), buffer.flat("returns"))
         return stats

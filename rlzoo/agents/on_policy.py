@@ -332,6 +332,11 @@ class OnPolicyAgent(Agent):
             t = self.num_timesteps
             if t >= self._next_log or t >= total_steps:
                 self._next_log = (t // self.config.log_every + 1) * self.config.log_every
+                if (
+                    self.critic is not None
+                ):  # the critic's fit to this rollout's returns (values from before the update)
+                    self.stats["explained_variance"] = explained_variance(self.buffer.flat("values"),
+                                                                          self.buffer.flat("returns"))  # fmt: skip
                 for key, value in self.stats.items():
                     logger.scalar(f"losses/{key}", value, t)
                 logger.scalar("charts/learning_rate", lr, t)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent, explained_variance
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -71,8 +71,7 @@ class PPO(OnPolicyAgent):
         out = {k: v for k, v in zip(MINIBATCH_STATS, means, strict=True) if k != "max_ratio_deviation"}
         if cfg.max_grad_norm <= 0:
             out.pop("grad_norm")
-        out.update(clip_range=eps, epochs=epoch + 1, early_stop=stopped_early,
-                   explained_variance=explained_variance(buffer.flat("values"), buffer.flat("returns")))  # fmt: skip
+        out.update(clip_range=eps, epochs=epoch + 1, early_stop=stopped_early)
         return out
 
     def _minibatch_step(self, obs, actions, old_log_probs, old_values, advantages, returns, eps) -> torch.Tensor:

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent, explained_variance
+from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import ConfigError, param
@@ -83,5 +83,4 @@ class QAC(OnPolicyAgent):
         actions = torch.from_numpy(buffer.flat("actions"))
         q_taken = torch.from_numpy(buffer.flat("values"))
         stats = self.gradient_step(obs, actions, q_taken, torch.from_numpy(buffer.flat("returns")))
-        stats["explained_variance"] = explained_variance(buffer.flat("values"), buffer.flat("returns"))
         return stats

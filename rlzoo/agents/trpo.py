@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlzoo.agents.on_policy import OnPolicyAgent, OnPolicyConfig, explained_variance, make_optimizer
+from rlzoo.agents.on_policy import OnPolicyAgent, OnPolicyConfig, make_optimizer
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -72,7 +72,6 @@ class TRPO(OnPolicyAgent):
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         stats = self.policy_step(obs, actions, torch.from_numpy(buffer.flat("log_probs")), advantages)
         stats.update(self.fit_value_function(obs, torch.from_numpy(buffer.flat("returns"))))
-        stats["explained_variance"] = explained_variance(buffer.flat("values"), buffer.flat("returns"))
         return stats
 
     def surrogate(self, obs, actions, old_log_probs, advantages) -> tuple[torch.Tensor, object]:
