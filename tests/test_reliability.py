@@ -24,9 +24,12 @@ DQN_RUN = ["algo=dqn", "total_steps=20000", "algo.learning_starts=500", "algo.lo
            "checkpoint.keep=5", "algo.hidden=[32]"]  # fmt: skip
 
 
-def start_and_kill_after(run_dir, n_checkpoints: int) -> None:
-    """Start a DQN run and SIGKILL it once ``n_checkpoints`` periodic checkpoints exist."""
-    proc = subprocess.Popen([sys.executable, "-m", "rlzoo.train", *DQN_RUN, f"hydra.run.dir={run_dir}"], cwd=REPO,
+PPO_RUN = ["algo=ppo", "total_steps=40960", "algo.log_every=2048", "checkpoint.every=8192", "checkpoint.keep=5"]
+
+
+def start_and_kill_after(run_dir, n_checkpoints: int, run=tuple(DQN_RUN)) -> None:
+    """Start a run (DQN unless ``run`` says otherwise) and SIGKILL it once ``n_checkpoints`` checkpoints exist."""
+    proc = subprocess.Popen([sys.executable, "-m", "rlzoo.train", *run, f"hydra.run.dir={run_dir}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 120
     while len(list((run_dir / "checkpoints").glob("step_*.pt"))) < n_checkpoints:
@@ -51,6 +54,16 @@ def test_resume_after_sigkill_reaches_total_steps_without_gaps_or_duplicates(tmp
     assert summary["steps"] == 20000 and summary["resumed_from_step"] % 2000 == 0 and summary["resumed_from_step"] > 0
     assert epsilon_steps(run_dir) == list(range(500, 20001, 500))  # one point per log_every, none twice
     assert (run_dir / "checkpoints" / "final.pt").is_file()
+
+
+def test_on_policy_run_resumes_after_sigkill_without_gaps_or_duplicates(tmp_path):
+    run_dir = tmp_path / "run"
+    start_and_kill_after(run_dir, 1, tuple(PPO_RUN))
+    proc = run_cli(*PPO_RUN, "resume=true", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 40960 and summary["resumed_from_step"] >= 8192
+    assert [s for s, _ in scalars(run_dir)["losses/approx_kl"]] == list(range(2048, 40961, 2048))
 
 
 def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
