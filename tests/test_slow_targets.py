@@ -44,9 +44,9 @@ def test_reinforce_cartpole_475_within_300k_for_3_of_5_seeds(tmp_path):
     assert sum(r >= 475 for r in returns) >= 3, returns
 
 
-def test_qac_gridworld_greedy_policy_optimal_in_90_percent_of_states_for_4_of_5_seeds(tmp_path):
+def test_qac_gridworld_greedy_policy_optimal_in_90_percent_of_states(tmp_path):
     fractions = _across_seeds(tmp_path, "optimal_action_fraction", "algo=qac", "env=gridworld")
-    assert sum(f >= 0.9 for f in fractions) >= 4, fractions
+    assert min(fractions) >= 0.9, fractions
 
 
 @pytest.mark.parametrize("algo", ["trpo", "ppo"])

@@ -219,16 +219,13 @@ class OnPolicyAgent(Agent):
             obs_dtype = np.int64 if isinstance(space, gym.spaces.Discrete) else np.float32
             act_shape = () if self.discrete else self.env.action_space.shape
             act_dtype = np.int64 if self.discrete else np.float32
-            self.buffer = RolloutBuffer(self.rollout_steps(), cfg.n_envs, space.shape, act_shape,
+            self.buffer = RolloutBuffer(cfg.n_steps, cfg.n_envs, space.shape, act_shape,
                                         obs_dtype=obs_dtype, action_dtype=act_dtype)  # fmt: skip
         if self._obs is None:  # a fresh start, or a resumed agent (its envs restart from a reset)
             seed = None if self.seed is None else self.seed + self.num_timesteps
             self._obs = self.vec_env.reset(seed=seed)[0]
             self._returns[:], self._lengths[:] = 0.0, 0
         self._next_log = (self.num_timesteps // cfg.log_every + 1) * cfg.log_every
-
-    def rollout_steps(self) -> int:
-        return self.config.n_steps
 
     def collect(self, logger: RunLogger) -> np.ndarray:
         """Fill the rollout buffer with ``n_steps`` steps of every env; returns the values after the last one."""
