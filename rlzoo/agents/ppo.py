@@ -59,9 +59,12 @@ class PPO(OnPolicyAgent):
         self.first_minibatch: dict[str, float] = {}
         stopped_early = 0.0
         for epoch in range(cfg.n_epochs):
-            shuffled = torch.from_numpy(self.rng.permutation(n))
-            epoch_rows = [self._minibatch_step(*(d[shuffled[i : i + cfg.batch_size]] for d in data), eps)
-                          for i in range(0, n, cfg.batch_size)]  # fmt: skip
+            if cfg.batch_size >= n:  # one minibatch holds the whole rollout: its order does not matter
+                epoch_rows = [self._minibatch_step(*data, eps)]
+            else:
+                shuffled = torch.from_numpy(self.rng.permutation(n))
+                epoch_rows = [self._minibatch_step(*(d[shuffled[i : i + cfg.batch_size]] for d in data), eps)
+                              for i in range(0, n, cfg.batch_size)]  # fmt: skip
             self.first_minibatch = {"epoch": epoch, **dict(zip(MINIBATCH_STATS, epoch_rows[0].tolist(), strict=True))}
             rows += epoch_rows
             if cfg.target_kl is not None and torch.stack(epoch_rows)[:, 3].mean().item() > cfg.target_kl:
@@ -103,7 +106,8 @@ class PPO(OnPolicyAgent):
             grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), cfg.max_grad_norm, foreach=True)
         self.optimizer.step()
         with torch.no_grad():
-            deviation = (info["ratio"] - 1.0).abs()
-            return torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(),
-                                approx_kl(log_probs.detach(), old_log_probs).mean(), (deviation > eps).float().mean(),
-                                deviation.max(), grad_norm])  # fmt: skip
+            ratio_minus_one = info["ratio"] - 1.0
+            kl = approx_kl(log_probs.detach(), old_log_probs).mean()
+            deviation = ratio_minus_one.abs()
+            return torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), kl,
+                                (deviation > eps).float().mean(), deviation.max(), grad_norm])  # fmt: skip
