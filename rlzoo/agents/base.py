@@ -135,9 +135,14 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
 
 def require_discrete(cls: type[Agent], env: gym.Env) -> None:
     """``ConfigError`` unless ``env`` has Discrete observation and action spaces."""
-    obs, act = env.observation_space, env.action_space
+    obs = env.observation_space
     if not isinstance(obs, gym.spaces.Discrete):
         hint = " (for GridWorld use env.obs=index)"
         raise ConfigError(f"algo={cls.name} needs Discrete observations (state indices); the env has {obs}{hint}")
-    if not isinstance(act, gym.spaces.Discrete):
-        raise ConfigError(f"algo={cls.name} needs a Discrete action space; the env has {act}")
+    require_discrete_actions(cls, env)
+
+
+def require_discrete_actions(cls: type[Agent], env: gym.Env) -> None:
+    """``ConfigError`` unless ``env`` has a Discrete action space."""
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ConfigError(f"algo={cls.name} needs a Discrete action space; the env has {env.action_space}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.base import Agent, NumericalError, require_discrete_actions
 from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, q_network
 from rlzoo.buffers import ReplayBuffer
@@ -71,8 +71,7 @@ class DQN(Agent):
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
-        if not isinstance(env.action_space, gym.spaces.Discrete):
-            raise ConfigError(f"algo=dqn needs a Discrete action space; the env has {env.action_space}")
+        require_discrete_actions(cls, env)
         obs = env.observation_space
         if not (isinstance(obs, gym.spaces.Box) and len(obs.shape) == 1):
             hint = (

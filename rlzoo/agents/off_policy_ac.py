@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rlzoo.agents.base import require_discrete_actions
 from rlzoo.agents.on_policy import OnPolicyAgent
-from rlzoo.agents.qac import QACConfig, require_discrete_actions
+from rlzoo.agents.qac import QACConfig
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param

@@ -292,19 +292,22 @@ class OnPolicyAgent(Agent):
             value_loss = (w * (targets - self.critic_prediction(obs, actions)).pow(2)).mean()
             loss = loss + cfg.vf_coef * value_loss
             stats["value_loss"] = value_loss.item()
-        return {**stats, **self.optimize(loss)}
+        grad_norm = self.optimize(loss)
+        if grad_norm is not None:
+            stats["grad_norm"] = grad_norm.item()
+        return stats
 
-    def optimize(self, loss: torch.Tensor, parameters: list[torch.nn.Parameter] | None = None) -> dict[str, float]:
-        """Backpropagate ``loss``, clip the global gradient norm of ``parameters`` (default: all; if
-        ``max_grad_norm`` > 0) and step the optimizer."""
+    def optimize(self, loss: torch.Tensor, parameters: list[torch.nn.Parameter] | None = None) -> torch.Tensor | None:
+        """Backpropagate ``loss``, clip the global gradient norm of ``parameters`` (default: all) to
+        ``max_grad_norm`` and step the optimizer; returns that norm before clipping (None when not clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        stats = {}
+        grad_norm = None
         if self.config.max_grad_norm > 0:
             params = self.parameters() if parameters is None else parameters
-            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm).item()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         self.optimizer.step()
-        return stats
+        return grad_norm
 
     def critic_prediction(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """What the critic predicts for the taken actions: V(s), or Q(s, a) for a Q critic."""
@@ -329,11 +332,9 @@ class OnPolicyAgent(Agent):
             t = self.num_timesteps
             if t >= self._next_log or t >= total_steps:
                 self._next_log = (t // self.config.log_every + 1) * self.config.log_every
-                if (
-                    self.critic is not None
-                ):  # the critic's fit to this rollout's returns (values from before the update)
-                    self.stats["explained_variance"] = explained_variance(self.buffer.flat("values"),
-                                                                          self.buffer.flat("returns"))  # fmt: skip
+                if self.critic is not None:  # how well the values from before the update fit this rollout's returns
+                    values, returns = self.buffer.flat("values"), self.buffer.flat("returns")
+                    self.stats["explained_variance"] = explained_variance(values, returns)
                 for key, value in self.stats.items():
                     logger.scalar(f"losses/{key}", value, t)
                 logger.scalar("charts/learning_rate", lr, t)

@@ -99,12 +99,9 @@ class PPO(OnPolicyAgent):
         else:  # only logged: no backward pass through it
             with torch.no_grad():
                 entropy = dist.entropy().mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.zeros(())
-        if cfg.max_grad_norm > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        grad_norm = self.optimize(loss)
+        if grad_norm is None:
+            grad_norm = torch.zeros(())
         with torch.no_grad():
             ratio_minus_one = info["ratio"] - 1.0
             kl = approx_kl(log_probs.detach(), old_log_probs).mean()

@@ -15,10 +15,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlzoo.agents.base import require_discrete_actions
 from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
-from rlzoo.config import ConfigError, param
+from rlzoo.config import param
 
 
 @dataclass
@@ -28,11 +29,6 @@ class QACConfig(ActorCriticConfig):
     n_steps: int = param(1, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
     critic_learning_rate: float | None = param(3e-3, gt=0.0, help="critic step size α_w (null: learning_rate)")
-
-
-def require_discrete_actions(cls: type, env: gym.Env) -> None:
-    if not isinstance(env.action_space, gym.spaces.Discrete):
-        raise ConfigError(f"algo={cls.name} needs a Discrete action space; the env has {env.action_space}")
 
 
 @register_agent
@@ -61,22 +57,19 @@ class QAC(OnPolicyAgent):
             self._next_actions = None
         super()._start()
 
-    def _q_of(self, obs: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
-        return self.critic(obs).gather(1, actions[:, None]).squeeze(1).numpy()
-
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dist = self.policy(obs)
         if self._next_actions is not None:
             actions, self._next_actions = torch.from_numpy(self._next_actions), None
         else:
             actions = dist.sample(self.rng)
-        return actions.numpy(), dist.log_prob(actions).numpy(), self._q_of(obs, actions)
+        return actions.numpy(), dist.log_prob(actions).numpy(), self.critic_prediction(obs, actions).numpy()
 
     def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
         actions = self.policy(obs).sample(self.rng)
         if last:
             self._next_actions = actions.numpy()
-        return self._q_of(obs, actions)
+        return self.critic_prediction(obs, actions).numpy()
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         obs = torch.from_numpy(buffer.flat("obs"))
