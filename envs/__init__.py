@@ -1,6 +1,7 @@
-"""rlzoo environments (installed as ``rlzoo.envs``): the GridWorld, its vector form, and ``make``.
+"""rlzoo environments (installed as ``rlzoo.envs``): the GridWorld, its vector form, its
+continuous-action form, and ``make``.
 
-Importing this module registers ``rlzoo/GridWorld-v0`` with gymnasium.
+Importing this module registers ``rlzoo/GridWorld-v0`` and ``rlzoo/GridWorldContinuous-v0`` with gymnasium.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from .continuous_gridworld import ContinuousGridWorld, move_of
 from .dynamics import ACTIONS, GridDynamics, Rewards
 from .gridworld import GridWorld
 from .layout import DEFAULT_LAYOUT, Layout, LayoutError, random_layout
@@ -17,6 +19,7 @@ from .model import TabularModel
 from .vector_gridworld import GridWorldVectorEnv
 
 GRIDWORLD_ID = "rlzoo/GridWorld-v0"
+CONTINUOUS_GRIDWORLD_ID = "rlzoo/GridWorldContinuous-v0"
 
 if GRIDWORLD_ID not in gym.registry:
     gym.register(
@@ -24,6 +27,8 @@ if GRIDWORLD_ID not in gym.registry:
         entry_point="rlzoo.envs.gridworld:GridWorld",
         vector_entry_point="rlzoo.envs.vector_gridworld:GridWorldVectorEnv",
     )
+if CONTINUOUS_GRIDWORLD_ID not in gym.registry:
+    gym.register(id=CONTINUOUS_GRIDWORLD_ID, entry_point="rlzoo.envs.continuous_gridworld:ContinuousGridWorld")
 
 
 def split_env_config(env_cfg: Mapping[str, Any] | Any) -> tuple[str, dict[str, Any]]:
@@ -136,8 +141,10 @@ def reset_to_state(env: gym.Env, state: int) -> int:
 
 __all__ = [
     "ACTIONS",
+    "CONTINUOUS_GRIDWORLD_ID",
     "DEFAULT_LAYOUT",
     "GRIDWORLD_ID",
+    "ContinuousGridWorld",
     "GridDynamics",
     "GridWorld",
     "GridWorldVectorEnv",
@@ -148,6 +155,7 @@ __all__ = [
     "make",
     "make_vec",
     "model_of",
+    "move_of",
     "random_layout",
     "reset_to_state",
     "supports_state_reset",

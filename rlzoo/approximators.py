@@ -7,8 +7,9 @@
 - Linear in features: v̂ = φ(s)ᵀw, q̂(s, ·) = φ(s)ᵀW (``rlzoo.features`` builds φ).
 - MLP (torch): ``mlp`` and ``q_network`` (plain or dueling head) for the deep agents;
   ``ObservationEncoder`` turns any Discrete or Box observation into a flat float vector (a state
-  index becomes one-hot, so a linear layer on it is a table), and ``critic_network`` is V(s) or
-  Q(s, ·) on top of it for the actor-critic agents.
+  index becomes one-hot, so a linear layer on it is a table), ``Critic`` is V(s) or Q(s, ·) on top
+  of it for the actor-critic agents, ``ActionValueCritic`` one or more Q(s, a) for continuous actions,
+  and ``polyak_update`` moves target networks toward their online networks.
 """
 
 from __future__ import annotations
@@ -199,3 +200,44 @@ class Critic(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         out = self.body(self.encoder(obs))
         return out.squeeze(-1) if self.scalar else out
+
+
+class ActionValueCritic(nn.Module):
+    """``n`` independent critics Q_i(s, a) = MLP_i([enc(s), a]) for a continuous action; output (n, B).
+
+    One critic for DDPG (Silver et al., 2014; Lillicrap et al., 2016), two for TD3's clipped double-Q
+    target min_i Q_i (Fujimoto et al., 2018). ``first`` evaluates only Q_1 (the actor's objective).
+    """
+
+    def __init__(self, obs_space: spaces.Space, action_dim: int, hidden: list[int], activation: str = "relu",
+                 n_critics: int = 1) -> None:  # fmt: skip
+        super().__init__()
+        if n_critics < 1:
+            raise ValueError(f"n_critics={n_critics} must be at least 1")
+        self.encoder = ObservationEncoder(obs_space)
+        sizes = [self.encoder.size + int(action_dim), *hidden, 1]
+        self.qs = nn.ModuleList(mlp(sizes, activation) for _ in range(n_critics))
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.encoder(obs), actions], dim=1)
+        return torch.stack([q(x).squeeze(-1) for q in self.qs]) if len(self.qs) > 1 else self.qs[0](x).T
+
+    def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q_1(s, a), shape (B,)."""
+        return self.qs[0](torch.cat([self.encoder(obs), actions], dim=1)).squeeze(-1)
+
+
+@torch.no_grad()
+def polyak_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
+    """θ⁻ ← (1 − τ) θ⁻ + τ θ for every pair of tensors, in place (τ = 1: a copy).
+
+    Polyak averaging of target networks (Lillicrap et al., 2016); one fused ``_foreach`` call per
+    operation instead of a Python loop over parameters.
+    """
+    if len(target) != len(source):
+        raise ValueError(f"target has {len(target)} tensors but source has {len(source)}")
+    if tau == 1.0:
+        torch._foreach_copy_(target, source)
+        return
+    torch._foreach_mul_(target, 1.0 - tau)
+    torch._foreach_add_(target, source, alpha=tau)

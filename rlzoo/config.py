@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-from rlzoo.envs import DEFAULT_LAYOUT, GRIDWORLD_ID, Layout, LayoutError
+from rlzoo.envs import CONTINUOUS_GRIDWORLD_ID, DEFAULT_LAYOUT, GRIDWORLD_ID, Layout, LayoutError
 from rlzoo.envs.gridworld import OBS_MODES
 
 T = TypeVar("T")
@@ -222,7 +222,15 @@ class GridWorldEnvConfig:
             raise ConfigError(f"{_join(prefix, key)}: {err}") from None
 
 
-ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig}
+@dataclass
+class ContinuousGridWorldEnvConfig(GridWorldEnvConfig):
+    """The GridWorld with a continuous action in [−1, 1]² mapped to a move (``rlzoo/GridWorldContinuous-v0``)."""
+
+    id: str = CONTINUOUS_GRIDWORLD_ID
+    stay_radius: float = param(0.25, ge=0.0, lt=1.0, help="both |x|, |y| below it: stay")
+
+
+ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig, CONTINUOUS_GRIDWORLD_ID: ContinuousGridWorldEnvConfig}
 
 
 def build_env_config(values: Mapping[str, Any], prefix: str = "env") -> Any:

@@ -5,6 +5,7 @@ Heads (``rlzoo.distributions``):
 - diagonal Gaussian for a Box action space: mean = W h + b and a log-std that is either one learned
   vector (state-independent, as in PPO/TRPO) or a second linear head (state-dependent).
 With ``hidden=[]`` and a Discrete observation space the policy is a softmax table θ(s, a).
+``DeterministicActor`` is the deterministic policy μ_θ(s) of DPG/DDPG/TD3.
 """
 
 from __future__ import annotations
@@ -93,3 +94,16 @@ class PolicyNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> Distribution:
         return self.head(self.body(self.encoder(obs)))
+
+
+class DeterministicActor(nn.Module):
+    """μ_θ(s) = tanh(MLP(enc(s))) ∈ [−1, 1]^d: a deterministic policy (Silver et al., 2014), squashed so an
+    action scaler can map it affinely onto any bounded Box."""
+
+    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: list[int], activation: str = "relu") -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(obs_space)
+        self.body = mlp([self.encoder.size, *hidden, int(action_dim)], activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.body(self.encoder(obs)))

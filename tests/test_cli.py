@@ -92,6 +92,8 @@ def test_progress_bar_on_request(tmp_path):
         (["env.obs=coords"], "needs Discrete observations"),
         (["env=cartpole"], "algo=value_iteration plans on the env's exact model, but CartPole-v1 exposes none"),
         (["algo=dqn", "env=gridworld", "env.obs=index"], "algo=dqn needs flat Box observations"),
+        (["algo=ddpg", "env=cartpole"], "algo=ddpg needs a continuous (1-D Box) action space"),
+        (["algo=td3", "algo.noise=pink"], "algo.noise='pink' is not allowed: choose one of gaussian, ou"),
     ],
 )
 def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle):

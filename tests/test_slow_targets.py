@@ -59,3 +59,9 @@ def test_trust_region_cartpole_475_at_100k_for_4_of_5_seeds(tmp_path, algo):
 def test_trust_region_pendulum_minus_250_at_200k_for_3_of_5_seeds(tmp_path, algo):
     returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}", "env=pendulum")
     assert sum(r >= -250 for r in returns) >= 3, returns
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+def test_deterministic_policy_gradient_pendulum_minus_200_at_20k_for_4_of_5_seeds(tmp_path, algo):
+    returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}")
+    assert sum(r >= -200 for r in returns) >= 4, returns

@@ -62,3 +62,24 @@ def test_dqn_pipeline_logs_losses_episodes_and_truth(tmp_path):
         assert tag in tags, tag
     assert [s for s, _ in tags["truth/value_error"]] == [0, 500, 1000, 1500]
     assert sorted(p.name for p in (tmp_path / "dqn" / "checkpoints").iterdir())[-1] == "step_0000001500.pt"
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+def test_deterministic_policy_gradient_pipeline_on_the_continuous_gridworld(tmp_path, algo):
+    summary, tags = _run(tmp_path, algo, f"algo={algo}", "env=gridworld_continuous", "total_steps=600",
+                         "algo.learning_starts=200", "algo.hidden=[16]", "algo.batch_size=32", "algo.log_every=200",
+                         "checkpoint.every=300")  # fmt: skip
+    assert summary["env_id"] == "rlzoo/GridWorldContinuous-v0" and summary["gradient_steps"] == 400
+    expected = {
+        "losses/critic_loss",
+        "losses/actor_loss",
+        "losses/q_values",
+        "charts/episodic_return",
+        "truth/policy_value_gap",
+        "truth/optimal_action_fraction",
+        "truth/critic_error",
+        "eval/return_mean",
+    }
+    assert expected <= set(tags), expected - set(tags)
+    assert [s for s, _ in tags["truth/policy_value_gap"]] == [0, 200, 400, 600]
+    assert {"policy_value_gap", "optimal_action_fraction"} <= set(summary)

@@ -64,13 +64,25 @@ def compare(description: str, contenders: dict[str, tuple[str | Path, str]], pre
         for name, (python, code) in contenders.items():
             res = run(python, code, dict(presets[args.preset]), args.steps, seed=rep)
             results[name].append(res)
-            print(f"repeat {rep} {name:8s}: {res['sps']:8.0f} steps/s  eval {res['eval']:.1f}", flush=True)
-    med = {k: statistics.median(r["sps"] for r in v) for k, v in results.items()}
+            extra = "".join(f"  {k} {v:.1f}" for k, v in res.items() if k not in ("sps", "eval", "wall") and
+                            isinstance(v, (int, float)))  # fmt: skip
+            print(f"repeat {rep} {name:8s}: {res['sps']:8.0f} steps/s  eval {res['eval']:.1f}{extra}", flush=True)
+    medians = {name: median_metrics(runs) for name, runs in results.items()}
+    med = {k: m["sps"] for k, m in medians.items()}
     ours = next(iter(contenders))
+    ratios = {f"{ours}/{k}": med[ours] / med[k] for k in med if k != ours}
+    for key in sorted(set(medians[ours]) - {"sps", "eval"}):  # times: ours / peer, lower is better
+        ratios.update({f"{key} {ours}/{k}": medians[ours][key] / medians[k][key] for k in medians
+                       if k != ours and medians[k].get(key)})  # fmt: skip
     report = {"preset": args.preset, "steps": args.steps, "repeats": args.repeats, "median_sps": med,
-              "ratios": {f"{ours}/{k}": med[ours] / med[k] for k in med if k != ours},
-              "python": sys.version.split()[0], "runs": results}  # fmt: skip
-    print(json.dumps({k: report[k] for k in ("preset", "steps", "median_sps", "ratios")}, indent=1))
+              "medians": medians, "ratios": ratios, "python": sys.version.split()[0], "runs": results}  # fmt: skip
+    print(json.dumps({k: report[k] for k in ("preset", "steps", "median_sps", "medians", "ratios")}, indent=1))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
     return report
+
+
+def median_metrics(runs: list[dict]) -> dict[str, float]:
+    """Median of every numeric metric over runs; a missing value (e.g. a threshold never reached) counts as +inf."""
+    keys = {k for r in runs for k, v in r.items() if isinstance(v, (int, float)) or v is None}
+    return {k: statistics.median(float("inf") if r.get(k) is None else float(r[k]) for r in runs) for k in keys}

@@ -1,10 +1,12 @@
 """Agents: one module per family; importing this package registers every algorithm."""
 
-from rlzoo.agents import a2c, dqn, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
+from rlzoo.agents import a2c, ddpg, dqn, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
 from rlzoo.agents.a2c import A2C, Reinforce
 from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.ddpg import DDPG, TD3
 from rlzoo.agents.dqn import DQN
 from rlzoo.agents.monte_carlo import MCBasic, MCEpsilonGreedy, MCExploringStarts
+from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.off_policy_ac import OffPolicyAC
 from rlzoo.agents.on_policy import OnPolicyAgent
 from rlzoo.agents.planning import PolicyEvaluation, PolicyIteration, TruncatedPolicyIteration, ValueIteration
@@ -18,10 +20,12 @@ from rlzoo.agents.trpo import TRPO
 __all__ = [
     "A2C",
     "AGENTS",
+    "DDPG",
     "DQN",
     "PPO",
     "QAC",
     "TD0",
+    "TD3",
     "TRPO",
     "Agent",
     "ExpectedSarsa",
@@ -31,6 +35,7 @@ __all__ = [
     "NStepSarsa",
     "NumericalError",
     "OffPolicyAC",
+    "OffPolicyAgent",
     "OnPolicyAgent",
     "PolicyEvaluation",
     "PolicyIteration",
@@ -44,6 +49,7 @@ __all__ = [
     "ValueIteration",
     "a2c",
     "agent_class",
+    "ddpg",
     "dqn",
     "make_agent",
     "monte_carlo",

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlzoo.agents.base import Agent, NumericalError, require_discrete_actions
+from rlzoo.agents.base import require_discrete_actions
+from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.registry import register_agent
-from rlzoo.approximators import ACTIVATIONS, q_network
+from rlzoo.approximators import ACTIVATIONS, polyak_update, q_network
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import AlgoConfig, ConfigError, param
 from rlzoo.logging import RunLogger
@@ -62,12 +63,13 @@ def td_targets(rewards, discounts, next_q_target, next_q_online=None):
 
 
 @register_agent
-class DQN(Agent):
+class DQN(OffPolicyAgent):
     """Deep Q-network agent for Box observations and Discrete actions."""
 
     name = "dqn"
     family = "value_approximation"
     Config = DQNConfig
+    loss_name = "td_loss"
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -89,11 +91,8 @@ class DQN(Agent):
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_step=cfg.n_step, gamma=cfg.gamma)
         self.truth = FunctionTruth.for_env(env, cfg.gamma)
-        self._obs: np.ndarray | None = None
-        self._episode = (0.0, 0)
-        self._last_loss = float("nan")
         self._last_q = float("nan")
-        self.n_updates = 0
+        self._schedule: tuple[int, LinearSchedule | None] = (0, None)  # (total_steps it was made for, ε schedule)
 
     def epsilon(self, total_steps: int) -> LinearSchedule:
         cfg = self.config
@@ -132,57 +131,25 @@ class DQN(Agent):
         return loss.item()
 
     def update_target(self) -> None:
-        tau = self.config.tau
-        with torch.no_grad():
-            for p_t, p in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
-                if tau == 1.0:
-                    p_t.copy_(p)
-                else:
-                    p_t.mul_(1.0 - tau).add_(p, alpha=tau)
+        """θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: a hard copy)."""
+        polyak_update(list(self.target_net.parameters()), list(self.q_net.parameters()), self.config.tau)
 
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> DQN:
-        logger = logger or RunLogger()
-        cfg, env = self.config, self.env
-        eps = self.epsilon(total_steps)
-        if self._obs is None:
-            self._obs = np.asarray(env.reset(seed=self.seed)[0], dtype=np.float32)
-            env.action_space.seed(self.seed)
-        if self.num_timesteps == 0:
-            self.log(logger, 0)
-        obs, (ep_return, ep_length), t = self._obs, self._episode, self.num_timesteps
-        while t < total_steps:
-            explore = self.rng.random() < eps(t)
-            action = int(self.rng.integers(self.n_actions)) if explore else self.act(obs)
-            next_obs, reward, term, trunc, _ = env.step(action)
-            next_obs = np.asarray(next_obs, dtype=np.float32)
-            self.buffer.add(obs[None], (action,), (reward,), next_obs[None], (term,), (trunc,))
-            t += 1
-            ep_return += float(reward)
-            ep_length += 1
-            if term or trunc:
-                logger.episode(ep_return, ep_length, t)
-                ep_return, ep_length = 0.0, 0
-                next_obs = np.asarray(env.reset()[0], dtype=np.float32)
-            obs = next_obs
-            if t > cfg.learning_starts and t % cfg.train_freq == 0:
-                for _ in range(cfg.gradient_steps):
-                    self._last_loss = self.train_step()
-                if not np.isfinite(self._last_loss):
-                    raise NumericalError(f"losses/td_loss is {self._last_loss} at step {t}")
-            if t % cfg.target_update_interval == 0:
-                self.update_target()
-            if t % cfg.log_every == 0 or t == total_steps:
-                self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
-                logger.scalar("charts/epsilon", eps(t), t)
-                self.log(logger, t)
-                logger.step(t)
-                if checkpointer is not None:
-                    checkpointer.maybe_save(self, t)
-        self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
-        return self
+    def behaviour_action(self, obs: np.ndarray, step: int, total_steps: int) -> tuple[int, int]:
+        """ε-greedy on Q with ε decaying linearly over ``exploration_fraction`` of ``total_steps``."""
+        if self._schedule[0] != total_steps:
+            self._schedule = (total_steps, self.epsilon(total_steps))
+        explore = self.rng.random() < self._schedule[1](step)
+        action = int(self.rng.integers(self.n_actions)) if explore else self.act(obs)
+        return action, action
+
+    def after_env_step(self, step: int) -> None:
+        if step % self.config.target_update_interval == 0:
+            self.update_target()
 
     def log(self, logger: RunLogger, step: int) -> None:
         """Losses and, on an env with a known model, ground truth of the greedy policy."""
+        if self._schedule[1] is not None and step > 0:
+            logger.scalar("charts/epsilon", self._schedule[1](step), step)
         if self.n_updates:
             logger.scalar("losses/td_loss", self._last_loss, step)
             logger.scalar("losses/q_values", self._last_q, step)
@@ -197,13 +164,10 @@ class DQN(Agent):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates,
-                "buffer": self.buffer.state_dict()}  # fmt: skip
+                "optimizer": self.optimizer.state_dict()}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.q_net.load_state_dict(state["q_net"])
         self.target_net.load_state_dict(state["target_net"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.n_updates = int(state["n_updates"])
-        self.buffer.load_state_dict(state["buffer"])

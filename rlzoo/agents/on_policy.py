@@ -10,7 +10,6 @@ supplies its ``Config`` and ``update(buffer)``; it may override how actions are 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +25,7 @@ from rlzoo.envs import VECTOR_MODES, vectorize
 from rlzoo.logging import RunLogger
 from rlzoo.normalization import ObservationNormalizer, RewardScaler
 from rlzoo.policy_networks import PolicyNetwork, check_action_space
+from rlzoo.seeding import seeded_torch
 from rlzoo.truth import FunctionTruth
 
 LR_SCHEDULES = ("constant", "linear")
@@ -69,17 +69,6 @@ class ActorCriticConfig(OnPolicyConfig):
 
     critic_learning_rate: float | None = param(None, gt=0.0, help="null: learning_rate")
     vf_coef: float = param(0.5, ge=0.0, help="critic loss weight")
-
-
-@contextlib.contextmanager
-def seeded_torch(seed: int | None):
-    """Run the block with torch's global generator seeded by ``seed`` (restored afterwards); no-op for None."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:

@@ -1,0 +1,26 @@
+"""DDPG / TD3 speed: one update at the defaults (64×64) and at SB3's 400×300 comparison size, batch 256.
+
+Side-by-side throughput against Stable-Baselines3 lives in ``benchmarks/peers/sb3_ddpg.py``; the share of
+the step spent in matrix products in ``benchmarks/matmul_share.py``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+from rlzoo import make_agent
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+@pytest.mark.parametrize("hidden", [[64, 64], [400, 300]], ids=["64x64", "400x300"])
+def test_one_update(benchmark, algo, hidden):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `python -m rlzoo.train` runs (torch_threads=1)
+    try:
+        agent = make_agent(algo, gym.make("Pendulum-v1"), seed=0, hidden=hidden, learning_starts=300, log_every=10**9)
+        agent.learn(400)
+        benchmark(agent.train_step)
+    finally:
+        torch.set_num_threads(threads)
