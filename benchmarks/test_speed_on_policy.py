@@ -1,6 +1,8 @@
-"""On-policy speed: GAE on a 2048×8 rollout, one A2C update, and A2C's collect-and-update loop.
+"""On-policy speed: GAE on a 2048×8 rollout, one A2C update, A2C's collect-and-update loop, one PPO epoch and
+one TRPO update.
 
-Side-by-side throughput against Stable-Baselines3 lives in ``benchmarks/peers/sb3_a2c.py``.
+Side-by-side throughput against Stable-Baselines3 lives in ``benchmarks/peers/sb3_a2c.py`` and
+``benchmarks/peers/sb3_trust_region.py``.
 """
 
 from __future__ import annotations
@@ -36,3 +38,17 @@ def test_a2c_cartpole_loop(benchmark):
 
     benchmark.pedantic(run, rounds=3, iterations=1)
     benchmark.extra_info["steps_per_s"] = steps / benchmark.stats["median"]
+
+
+def test_ppo_one_epoch(benchmark):
+    """One pass over a 2048-sample rollout (8 envs × 256 steps) in 64-sample minibatches, 64×64 actor and critic."""
+    agent = make_agent("ppo", gym.make("CartPole-v1"), seed=0, n_envs=8, n_steps=256, batch_size=64, n_epochs=1)
+    agent.learn(2048)
+    benchmark(agent.update, agent.buffer)
+
+
+def test_trpo_one_update(benchmark):
+    """rlzoo's CartPole TRPO update on a 1024-sample rollout: CG on Fisher-vector products, line search, critic."""
+    agent = make_agent("trpo", gym.make("CartPole-v1"), seed=0)
+    agent.learn(1024)
+    benchmark(agent.update, agent.buffer)

@@ -20,6 +20,7 @@ from .vector_gridworld import GridWorldVectorEnv
 
 GRIDWORLD_ID = "rlzoo/GridWorld-v0"
 CONTINUOUS_GRIDWORLD_ID = "rlzoo/GridWorldContinuous-v0"
+TEXT_TASK_ID = "rlzoo/TextTask-v0"
 
 if GRIDWORLD_ID not in gym.registry:
     gym.register(
@@ -29,6 +30,8 @@ if GRIDWORLD_ID not in gym.registry:
     )
 if CONTINUOUS_GRIDWORLD_ID not in gym.registry:
     gym.register(id=CONTINUOUS_GRIDWORLD_ID, entry_point="rlzoo.envs.continuous_gridworld:ContinuousGridWorld")
+if TEXT_TASK_ID not in gym.registry:
+    gym.register(id=TEXT_TASK_ID, entry_point="rlzoo.envs.text_tasks:TextTaskEnv", disable_env_checker=True)
 
 
 def split_env_config(env_cfg: Mapping[str, Any] | Any) -> tuple[str, dict[str, Any]]:
@@ -144,6 +147,7 @@ __all__ = [
     "CONTINUOUS_GRIDWORLD_ID",
     "DEFAULT_LAYOUT",
     "GRIDWORLD_ID",
+    "TEXT_TASK_ID",
     "ContinuousGridWorld",
     "GridDynamics",
     "GridWorld",

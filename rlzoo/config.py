@@ -142,9 +142,10 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 @dataclass
 class EvalConfig:
-    """Evaluation after (and before) training."""
+    """Evaluation before and after training and, with ``every`` > 0, during it (``eval/return_mean``)."""
 
     episodes: int = param(10, ge=1)
+    every: int = param(0, ge=0, help="env steps between evaluations during training; 0: only at the end")
     deterministic: bool = True
     max_episode_steps: int = param(1000, ge=1, help="cap for envs without a time limit")
 

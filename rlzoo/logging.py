@@ -54,6 +54,11 @@ class RunLogger:
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)
 
+    def text(self, tag: str, text: str, step: int) -> None:
+        """Log a text sample (e.g. completions) against env step ``step``."""
+        if self.writer is not None:
+            self.writer.add_text(tag, text, step)
+
     def episode(self, episodic_return: float, length: int, step: int) -> None:
         """Log a finished episode's return and length."""
         self.scalar("charts/episodic_return", episodic_return, step)

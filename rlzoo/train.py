@@ -92,6 +92,26 @@ def _resume_agent(run_dir: Path, env: Any) -> Agent | None:
     return agent
 
 
+class LogPointHook:
+    """What the training loop calls at each of its log points (``maybe_save(agent, step)``): an evaluation
+    every ``every`` env steps (``eval/return_mean``, off the training clock), then the checkpointer."""
+
+    def __init__(self, checkpointer: Checkpointer, evaluate_fn, logger: RunLogger, every: int, start_step: int,
+                 total_steps: int) -> None:  # fmt: skip
+        self.checkpointer, self.evaluate_fn, self.logger = checkpointer, evaluate_fn, logger
+        self.every, self.total_steps = every, total_steps
+        self.next_eval = (start_step // every + 1) * every if every else None
+        self.seconds = 0.0
+
+    def maybe_save(self, agent: Agent, step: int) -> None:
+        if self.next_eval is not None and self.next_eval <= step < self.total_steps:  # the final one is train()'s
+            start = time.perf_counter()
+            self.logger.scalar("eval/return_mean", self.evaluate_fn().mean, step)
+            self.seconds += time.perf_counter() - start
+            self.next_eval = (step // self.every + 1) * self.every
+        self.checkpointer.maybe_save(agent, step)
+
+
 def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
     """Train, evaluate and write the run directory; returns the summary dict.
 
@@ -129,10 +149,11 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     if start_step == 0:
         logger.scalar("eval/return_mean", initial_mean, 0)
     checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
+    hook = LogPointHook(checkpointer, run_eval, logger, run.eval.every, start_step, run.total_steps)
     start = time.perf_counter()
     try:
-        agent.learn(run.total_steps, logger=logger, checkpointer=checkpointer)
-        wall = time.perf_counter() - start
+        agent.learn(run.total_steps, logger=logger, checkpointer=hook)
+        wall = time.perf_counter() - start - hook.seconds
         final = run_eval()
         logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
         logger.scalar("eval/return_std", final.std, agent.num_timesteps)
@@ -151,6 +172,7 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         "total_steps": run.total_steps,
         "steps": agent.num_timesteps,
         "wall_seconds": wall,
+        "eval_seconds": hook.seconds,
         "sps": steps_here / wall if wall > 0 else float("inf"),
         "eval_episodes": run.eval.episodes,
         "eval_return_mean": final.mean,
@@ -170,17 +192,20 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
 @hydra.main(config_path="pkg://rlzoo.conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     hc = HydraConfig.get()
     try:
         spec = resolve(cfg)
         summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
-    except ConfigError as err:
-        print(f"rlzoo: config error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except NumericalError as err:
-        print(f"rlzoo: training stopped: {err}; the last good checkpoint is kept", file=sys.stderr)
-        sys.exit(3)
+    except (ConfigError, NumericalError) as err:
+        config = isinstance(err, ConfigError)
+        what = f"config error: {err}" if config else f"training stopped: {err}; the last good checkpoint is kept"
+        print(f"rlzoo: {what}", file=sys.stderr)
+        if hc.mode == RunMode.MULTIRUN:  # one failed job of a sweep must not stop its siblings
+            atomic_write_json(Path(hc.runtime.output_dir) / "failed.json", {"error": what})
+            return float("nan")
+        sys.exit(2 if config else 3)
     return summary["eval_return_mean"]
 
 

@@ -45,7 +45,7 @@ def test_overrides_reach_the_schemas():
         (["algo.gamma=1.0"], r"^algo.gamma=1.0 is out of range: allowed \[0.0, 1.0\)$"),
         (["algo.gamma=abc"], r"^algo.gamma='abc' has the wrong type: expected float"),
         (["+algo.foo=1"], r"^algo.foo is not a known key; allowed keys here: gamma, total_steps, tol$"),
-        (["+eval.bar=1"], r"^eval.bar is not a known key; allowed keys here: episodes, deterministic"),
+        (["+eval.bar=1"], r"^eval.bar is not a known key; allowed keys here: episodes, every, deterministic"),
         (["total_steps=0"], r"^total_steps=0 is out of range: allowed \[1, inf\)$"),
         (["seed=-1"], r"^seed=-1 is out of range"),
         (["env.slip=1.5"], r"^env.slip=1.5 is out of range: allowed \[0.0, 1.0\]$"),

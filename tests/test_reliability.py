@@ -135,7 +135,7 @@ def _dqn_run(tmp_path, name):
     train(resolve(composed("algo=dqn", "total_steps=2000", "algo.learning_starts=300", "algo.log_every=250",
                            "algo.hidden=[16]", "seed=3")), tmp_path / name)  # fmt: skip
     summary = json.loads((tmp_path / name / "summary.json").read_text())
-    timing = {"wall_seconds", "sps"}
+    timing = {"wall_seconds", "sps", "eval_seconds"}
     return {k: v for k, v in summary.items() if k not in timing}, {
         k: v for k, v in scalars(tmp_path / name).items() if k != "charts/SPS"
     }

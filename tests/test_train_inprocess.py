@@ -10,7 +10,7 @@ from rlzoo.train import resolve, train
 
 from .helpers import composed, scalars
 
-TIMING_KEYS = {"wall_seconds", "sps"}
+TIMING_KEYS = {"wall_seconds", "sps", "eval_seconds"}
 
 
 def _run(tmp_path, name, *overrides):
@@ -83,3 +83,10 @@ def test_deterministic_policy_gradient_pipeline_on_the_continuous_gridworld(tmp_
     assert expected <= set(tags), expected - set(tags)
     assert [s for s, _ in tags["truth/policy_value_gap"]] == [0, 200, 400, 600]
     assert {"policy_value_gap", "optimal_action_fraction"} <= set(summary)
+
+
+def test_periodic_evaluation_gives_a_learning_curve_off_the_training_clock(tmp_path):
+    summary, tags = _run(tmp_path, "dqn", "algo=dqn", "total_steps=1200", "algo.learning_starts=200",
+                         "algo.hidden=[16]", "algo.log_every=100", "eval.every=500", "eval.episodes=2")  # fmt: skip
+    assert [s for s, _ in tags["eval/return_mean"]] == [0, 500, 1000, 1200]  # initial, every 500, final
+    assert summary["eval_seconds"] > 0

@@ -1,10 +1,11 @@
 """Agents: one module per family; importing this package registers every algorithm."""
 
-from rlzoo.agents import a2c, ddpg, dqn, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
+from rlzoo.agents import a2c, ddpg, dqn, grpo, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
 from rlzoo.agents.a2c import A2C, Reinforce
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.ddpg import DDPG, TD3
 from rlzoo.agents.dqn import DQN
+from rlzoo.agents.grpo import GRPO
 from rlzoo.agents.monte_carlo import MCBasic, MCEpsilonGreedy, MCExploringStarts
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.off_policy_ac import OffPolicyAC
@@ -22,6 +23,7 @@ __all__ = [
     "AGENTS",
     "DDPG",
     "DQN",
+    "GRPO",
     "PPO",
     "QAC",
     "TD0",
@@ -51,6 +53,7 @@ __all__ = [
     "agent_class",
     "ddpg",
     "dqn",
+    "grpo",
     "make_agent",
     "monte_carlo",
     "off_policy_ac",

@@ -1,0 +1,151 @@
+"""Text tasks with verifiable rewards for LLM policies (GRPO): prompts plus reward functions.
+
+A reward function has the familiar signature ``f(prompts, completions, **columns) -> list[float | None]``
+(``None``: this function does not score that sample); a task has several with weights, and its reward is
+their weighted sum. Each prompt row is a dict with ``prompt`` and any extra columns the rewards read.
+
+- ``arithmetic``: ``"47+08="`` → ``"55"``; two-digit addition and subtraction, exact-answer reward 1 and an
+  optional format credit for any integer.
+- ``gridworld_text``: ``"start 2 3:"`` → a string of moves over ``U R D L S``; the reward is the discounted
+  return of those moves from that cell in the shared GridWorld (``rlzoo.envs``), so the optimal value of
+  every prompt is known exactly (finite-horizon dynamic programming).
+
+``TextTaskEnv`` wraps a task as a one-step gymnasium env (observation: a prompt, action: a completion),
+so the trainer, evaluation and configs treat it like any other env.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .dynamics import GridDynamics, Rewards
+from .layout import DEFAULT_LAYOUT, Layout
+
+RewardFn = Callable[..., list[float | None]]
+MOVE_CHARS = "URDLS"  # 0 up, 1 right, 2 down, 3 left, 4 stay
+CHARSET = "0123456789+-=*/()<>.,:;!? abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
+
+
+@dataclass
+class TextTask:
+    """Train and held-out prompt rows, weighted reward functions and the completion length budget."""
+
+    name: str
+    train: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+    reward_funcs: list[RewardFn]
+    reward_weights: list[float]
+    max_completion_length: int
+    demonstration: Callable[[dict[str, Any], np.random.Generator], str] | None = None  # for a warm start
+
+    def rewards(self, rows: Sequence[dict[str, Any]], completions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(total (N,), per-function (F, N)) rewards; a ``None`` counts as 0 in the total and NaN per function."""
+        prompts = [r["prompt"] for r in rows]
+        columns = {k: [r[k] for r in rows] for k in rows[0] if k != "prompt"} if rows else {}
+        per = np.array([[np.nan if v is None else float(v) for v in f(prompts, list(completions), **columns)]
+                        for f in self.reward_funcs])  # fmt: skip
+        total = np.nansum(per * np.asarray(self.reward_weights)[:, None], axis=0)
+        return total, per
+
+
+# ---- arithmetic --------------------------------------------------------------------------------------------
+
+
+def exact_answer(prompts: list[str], completions: list[str], answer: list[str], **_: Any) -> list[float | None]:
+    """1 when the completion is exactly the answer (surrounding spaces ignored), else 0."""
+    return [float(c.strip() == a) for c, a in zip(completions, answer, strict=True)]
+
+
+def integer_format(prompts: list[str], completions: list[str], **_: Any) -> list[float | None]:
+    """1 when the completion is an integer (a partial credit for the format), else 0."""
+    return [float(re.fullmatch(r"-?\d+", c.strip()) is not None) for c in completions]
+
+
+def arithmetic_task(n_test: int = 200, seed: int = 0, format_weight: float = 0.0) -> TextTask:
+    """Every ``a±b=`` with a, b ∈ 0…99 written with two digits; ``n_test`` of them held out (fixed by ``seed``)."""
+    rows = [{"prompt": f"{a:02d}{op}{b:02d}=", "answer": str(a + b if op == "+" else a - b)}
+            for a in range(100) for b in range(100) for op in "+-"]  # fmt: skip
+    order = np.random.default_rng(seed).permutation(len(rows))
+    test = [rows[i] for i in order[:n_test]]
+    train = [rows[i] for i in order[n_test:]]
+    return TextTask("arithmetic", train, test, [exact_answer, integer_format], [1.0, format_weight], 4,
+                    demonstration=lambda row, rng: row["answer"])  # fmt: skip
+
+
+# ---- gridworld_text -----------------------------------------------------------------------------------------
+
+
+def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[str] = DEFAULT_LAYOUT,
+                        format_weight: float = 0.0) -> TextTask:  # fmt: skip
+    """One prompt per GridWorld cell; reward = Σ_t γ^t r_t of the completion's first ``horizon`` moves.
+
+    Each row carries ``start`` and ``optimal`` (the best ``horizon``-step return from it, by backward
+    induction V_k(s) = max_a r(s, a) + γ V_{k−1}(s')), so a completion's optimality gap is exact.
+    """
+    dyn = GridDynamics(Layout.parse(layout), Rewards())
+    nxt, rew = dyn.tables
+    v = np.zeros(dyn.layout.n_states)
+    for _ in range(horizon):
+        v = (rew + gamma * v[nxt]).max(axis=1)
+    n_cols = dyn.layout.n_cols
+    rows = [{"prompt": f"start {s // n_cols} {s % n_cols}:", "start": s, "optimal": float(v[s])}
+            for s in range(dyn.layout.n_states)]  # fmt: skip
+
+    def discounted_return(prompts: list[str], completions: list[str], start: list[int], **_: Any):
+        """Σ_t γ^t r_t of the moves (characters of U R D L S, others skipped) from ``start``, ``horizon`` at most."""
+        out = []
+        for text, s in zip(completions, start, strict=True):
+            total, state = 0.0, int(s)
+            for t, a in enumerate([MOVE_CHARS.index(c) for c in text if c in MOVE_CHARS][:horizon]):
+                total += gamma**t * rew[state, a]
+                state = int(nxt[state, a])
+            out.append(total)
+        return out
+
+    def exact_moves(prompts: list[str], completions: list[str], **_: Any):
+        """1 when the completion is exactly ``horizon`` move characters."""
+        return [float(len(c) == horizon and all(ch in MOVE_CHARS for ch in c)) for c in completions]
+
+    def random_moves(row: dict[str, Any], rng: np.random.Generator) -> str:
+        """A format-only demonstration: ``horizon`` uniformly random moves (no hint of the good ones)."""
+        return "".join(MOVE_CHARS[i] for i in rng.integers(len(MOVE_CHARS), size=horizon))
+
+    return TextTask("gridworld_text", rows, rows, [discounted_return, exact_moves], [1.0, format_weight], horizon,
+                    demonstration=random_moves)  # fmt: skip
+
+
+TASKS: dict[str, Callable[..., TextTask]] = {"arithmetic": arithmetic_task, "gridworld_text": gridworld_text_task}
+
+
+class TextTaskEnv(gym.Env):
+    """A text task as a one-step env: ``reset`` draws a prompt (``split`` train or test), ``step(completion)``
+    returns its weighted reward and ends the episode. ``task`` exposes the prompts and reward functions."""
+
+    def __init__(self, task: str = "arithmetic", split: str = "train", **task_kwargs: Any) -> None:
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is not a text task: choose one of {', '.join(TASKS)}")
+        if split not in ("train", "test"):
+            raise ValueError(f"split={split!r} is not allowed: choose train or test")
+        self.task = TASKS[task](**task_kwargs)
+        self.split = split
+        self.observation_space = gym.spaces.Text(max_length=256, charset=CHARSET)
+        self.action_space = gym.spaces.Text(max_length=256, charset=CHARSET)
+        self._row: dict[str, Any] | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        rows = getattr(self.task, self.split)
+        self._row = rows[int(self.np_random.integers(len(rows)))]
+        return self._row["prompt"], {"row": self._row}
+
+    def step(self, action: str):
+        if self._row is None:
+            raise RuntimeError("call reset() before step()")
+        total, _ = self.task.rewards([self._row], [action])
+        return self._row["prompt"], float(total[0]), True, False, {"row": self._row}

@@ -1,0 +1,195 @@
+"""Small causal language models for GRPO on a CPU, and the policy interface any model meets.
+
+- ``CharTokenizer``: one token per character of a fixed alphabet plus ``<pad>``, ``<bos>``, ``<eos>``;
+  saved as JSON next to a model.
+- ``TinyGPT``: a GPT-style decoder (Radford et al., 2019) built from a config with random init: token and
+  learned position embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a 4× GELU MLP,
+  a final LayerNorm and an output head tied to the token embedding.
+- ``logits_of(model, input_ids)``: any ``torch.nn.Module`` mapping ``input_ids`` (B, T) to logits (B, T, V)
+  is a policy — a plain tensor output or a Hugging Face output with ``.logits``.
+- ``load_pretrained(path)``: a Hugging Face ``AutoModelForCausalLM`` and tokenizer from a local directory
+  (``local_files_only``; needs the ``transformers`` package, the ``[llm]`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rlzoo.envs.text_tasks import CHARSET as DEFAULT_ALPHABET  # every character the text tasks use
+
+
+class CharTokenizer:
+    """Characters of ``alphabet`` → ids 3…; 0 ``<pad>``, 1 ``<bos>``, 2 ``<eos>``."""
+
+    pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
+
+    def __init__(self, alphabet: str = DEFAULT_ALPHABET) -> None:
+        if len(set(alphabet)) != len(alphabet):
+            raise ValueError("the tokenizer alphabet repeats a character")
+        self.alphabet = alphabet
+        self._ids = {c: i + 3 for i, c in enumerate(alphabet)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.alphabet) + 3
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self._ids[c] for c in text]
+        except KeyError as err:
+            raise ValueError(f"character {err.args[0]!r} is not in the tokenizer's alphabet") from None
+
+    def decode(self, ids: list[int] | torch.Tensor) -> str:
+        """The text of ``ids`` up to the first ``<eos>``; special tokens are dropped."""
+        out = []
+        for i in ids.tolist() if isinstance(ids, torch.Tensor) else ids:
+            if i == self.eos_token_id:
+                break
+            if i >= 3:
+                out.append(self.alphabet[i - 3])
+        return "".join(out)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"alphabet": self.alphabet}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharTokenizer:
+        return cls(json.loads(Path(path).read_text())["alphabet"])
+
+
+@dataclass
+class TinyGPTConfig:
+    """Size of a ``TinyGPT``: vocabulary, context length, layers, width and heads."""
+
+    vocab_size: int = len(DEFAULT_ALPHABET) + 3
+    max_len: int = 64
+    n_layer: int = 2
+    d_model: int = 128
+    n_head: int = 4
+    dropout: float = 0.0
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where position t attends to positions ≤ t (Vaswani et al., 2017)."""
+
+    def __init__(self, cfg: TinyGPTConfig) -> None:
+        super().__init__()
+        if cfg.d_model % cfg.n_head:
+            raise ValueError(f"d_model={cfg.d_model} is not divisible by n_head={cfg.n_head}")
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, D))
+
+
+class Block(nn.Module):
+    """x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, cfg: TinyGPTConfig) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(),
+                                 nn.Linear(4 * cfg.d_model, cfg.d_model))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyGPT(nn.Module):
+    """A small GPT-style causal language model: ``input_ids`` (B, T) → logits (B, T, V)."""
+
+    def __init__(self, cfg: TinyGPTConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = cfg or TinyGPTConfig()
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln = nn.LayerNorm(cfg.d_model)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+            if name.endswith("out.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        if self.config.max_len < T:
+            raise ValueError(f"sequence of {T} tokens is longer than the model's max_len={self.config.max_len}")
+        x = self.tok(input_ids) + self.pos(torch.arange(T, device=input_ids.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.ln(x) @ self.tok.weight.T
+
+    def save(self, directory: str | Path, tokenizer: CharTokenizer) -> None:
+        """``config.json``, ``model.pt`` and ``tokenizer.json`` in ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "tinygpt.json").write_text(json.dumps(asdict(self.config)))
+        torch.save(self.state_dict(), d / "model.pt")
+        tokenizer.save(d / "tokenizer.json")
+
+
+def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """The (B, T, V) logits of any causal LM: a tensor output, or an output object's ``.logits``."""
+    out = model(input_ids)
+    return out if isinstance(out, torch.Tensor) else out.logits
+
+
+class HFTokenizer:
+    """A Hugging Face tokenizer behind the ``CharTokenizer`` interface (encode, decode, special ids)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tok = tokenizer
+        self.eos_token_id = tokenizer.eos_token_id
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.bos_token_id = tokenizer.bos_token_id
+        self.vocab_size = len(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def decode(self, ids: list[int] | torch.Tensor) -> str:
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        if self.eos_token_id in ids:
+            ids = ids[: ids.index(self.eos_token_id)]
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+
+def load_pretrained(path: str | Path) -> tuple[nn.Module, Any]:
+    """A causal LM and its tokenizer from a local directory: a saved ``TinyGPT`` (``tinygpt.json``) or any
+    Hugging Face ``AutoModelForCausalLM`` (``local_files_only``: nothing is downloaded)."""
+    d = Path(path)
+    if not d.is_dir():
+        raise ValueError(f"model.path={str(path)!r} is not a directory")
+    if (d / "tinygpt.json").exists():
+        model = TinyGPT(TinyGPTConfig(**json.loads((d / "tinygpt.json").read_text())))
+        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+        return model, CharTokenizer.load(d / "tokenizer.json")
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError:
+        raise ValueError(f"model.path={str(path)!r} holds a Hugging Face model: pip install -e '.[llm]'") from None
+    model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True)
+    return model, HFTokenizer(AutoTokenizer.from_pretrained(d, local_files_only=True))

@@ -1,0 +1,68 @@
+"""The benchmark report: IQM and bootstrap CI by hand, thresholds, and a small joblib sweep end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rlzoo.benchmark import bootstrap_ci, first_step_reaching, iqm, main
+
+from .helpers import run_cli
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -50.0, 4.0, 5.0])) == pytest.approx(2.5)  # mean of 1, 2, 3, 4
+    assert iqm(np.array([1.0, 2.0, 3.0, 4.0, 1000.0])) == pytest.approx(3.0)  # 5 seeds: one trimmed at each end
+    np.testing.assert_allclose(iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [4.0, 8.0]])), [2.5, 6.5])
+
+
+def test_bootstrap_ci_brackets_the_iqm_and_narrows_with_more_runs():
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(10.0, 2.0, 5), rng.normal(10.0, 2.0, 200)
+    lo, hi = bootstrap_ci(few)
+    assert lo <= iqm(few) <= hi
+    lo_many, hi_many = bootstrap_ci(many)
+    assert lo_many < 10.0 < hi_many and hi_many - lo_many < (hi - lo) / 2
+    np.testing.assert_array_equal(bootstrap_ci(few), bootstrap_ci(few))  # seeded: the same report twice
+    assert tuple(bootstrap_ci(np.full(5, 3.0))) == (3.0, 3.0)
+
+
+def test_first_step_reaching_a_threshold():
+    steps, values = np.array([0, 10, 20, 30]), np.array([1.0, 5.0, 4.0, 9.0])
+    assert first_step_reaching(steps, values, 5.0) == 10
+    assert first_step_reaching(steps, values, 9.5) is None
+
+
+def test_sweep_through_the_joblib_launcher_then_report(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("--multirun", "hydra/launcher=joblib", "algo=qlearning,ppo", "env=gridworld", "seed=0,1,2",
+                   "total_steps=3000", "eval.every=1000", "eval.episodes=2",
+                   f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Joblib" in proc.stderr + proc.stdout  # the joblib launcher ran the jobs
+    assert len(list(sweep.glob("*/summary.json"))) == 6
+    assert main(["report", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| gridworld |")]
+    assert len(rows) == 2 and all("| 3 |" in row for row in rows)
+    summaries = [json.loads(p.read_text()) for p in sweep.glob("*qlearning*/summary.json")]
+    expected = iqm(np.array([s["eval_return_mean"] for s in summaries]))
+    assert f"| gridworld | qlearning | 3 | 3,000 | {expected:.3g} [" in report
+    for png in ("curves_gridworld.png", "gridworld_value_error.png"):
+        assert (tmp_path / "out" / png).stat().st_size > 10_000
+
+
+def test_a_failed_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("--multirun", "algo=ddpg,ppo", "env=cartpole", "total_steps=500", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0 and "algo=ddpg needs a continuous" in proc.stderr
+    assert main(["report", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "1 runs finished, 1 failed" in report and "| cartpole | ddpg | 0 (1 failed) |" in report
+
+
+def test_report_of_a_missing_directory_is_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "is not a directory" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""The GRPO trainer: sampling, masks, gradient accumulation, dynamic sampling, learning, model paths."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlzoo import ConfigError, make_agent
+from rlzoo.agents import Agent
+from rlzoo.agents.grpo import Completions, group_advantages, sample_completions
+from rlzoo.envs.text_tasks import TextTask, TextTaskEnv
+from rlzoo.language_model import CharTokenizer, TinyGPT, TinyGPTConfig
+from rlzoo.logging import RunLogger
+
+TINY = {"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 16}, "prompts_per_step": 8,
+        "num_generations": 4, "log_every": 5, "eval_prompts": 10}  # fmt: skip
+
+
+def first_digit_reward(prompts, completions, **_):
+    """1 when the completion starts with the prompt's digit: "7:" → "7…"."""
+    return [float(c[:1] == p[0]) for p, c in zip(prompts, completions, strict=True)]
+
+
+def constant_for_a(prompts, completions, **_):
+    """0 for every completion of prompt "a:" (a group with identical rewards); for "b:", 1 when the completion
+    starts with a character of even code (about half the samples)."""
+    return [
+        0.0 if p == "a:" else float(c[:1] != "" and ord(c[0]) % 2 == 0)
+        for p, c in zip(prompts, completions, strict=True)
+    ]
+
+
+def task_env(reward, prompts, max_len=3) -> TextTaskEnv:
+    env = TextTaskEnv("arithmetic")
+    rows = [{"prompt": p} for p in prompts]
+    env.task = TextTask("toy", rows, rows, [reward], [1.0], max_len)
+    return env
+
+
+def test_sampling_masks_through_eos_and_flags_truncation():
+    torch.manual_seed(0)
+    model = TinyGPT(TinyGPTConfig(vocab_size=10, max_len=16, n_layer=1, d_model=16, n_head=2))
+    with torch.no_grad():  # make EOS (id 2) the likeliest token after two steps by biasing its embedding
+        model.tok.weight[2] += 0.0
+    comp = sample_completions(model, torch.tensor([[1, 5], [1, 6]]), 3, 6, eos_id=2, pad_id=0,
+                              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert comp.ids.shape[0] == 6 and comp.old_logp.shape == comp.ids.shape
+    for row, mask, trunc in zip(comp.ids, comp.mask, comp.truncated, strict=True):
+        eos = (row == 2).nonzero()
+        if len(eos):
+            end = int(eos[0]) + 1
+            assert mask[:end].all() and not mask[end:].any() and (row[end:] == 0).all() and not trunc
+        else:
+            assert mask.all() and trunc
+    assert (comp.old_logp[comp.mask == 0] == 0).all() and (comp.old_logp[comp.mask == 1] < 0).all()
+
+
+def test_greedy_sampling_is_deterministic_and_top_k_1_is_greedy():
+    torch.manual_seed(1)
+    model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=1, d_model=16, n_head=2))
+    prompt = torch.tensor([[1, 4, 5]])
+    greedy = sample_completions(model, prompt, 2, 5, 2, 0, temperature=0.0).ids
+    top1 = sample_completions(model, prompt, 2, 5, 2, 0, top_k=1, generator=torch.Generator().manual_seed(3)).ids
+    torch.testing.assert_close(greedy, top1)
+    assert torch.equal(greedy[0], greedy[1])
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_gradient_accumulation_gives_the_full_batch_gradient(loss_type):
+    env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
+    agent = make_agent("grpo", env, seed=0, loss_type=loss_type, beta=0.05, **TINY)
+    agent.ref_model = TinyGPT(agent.model.config)
+    _, comp, total, _, _ = agent.sample_batch()
+    adv = group_advantages(torch.from_numpy(total).float(), 4) + torch.linspace(-1, 1, 32)  # non-trivial
+    mask = agent.completion_mask(comp)
+    grads = []
+    for chunks in (1, 4):
+        agent.model.zero_grad(set_to_none=True)
+        agent.accumulate_gradients(comp, adv, mask, chunks)
+        grads.append(torch.cat([p.grad.flatten() for p in agent.model.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-7)
+
+
+def test_all_truncated_with_masking_gives_zero_gradient():
+    env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
+    agent = make_agent("grpo", env, seed=0, mask_truncated_completions=True, **TINY)
+    _, comp, _, _, _ = agent.sample_batch()
+    truncated = Completions(comp.prompt_ids, comp.ids, comp.mask, comp.old_logp, torch.ones_like(comp.truncated))
+    before = [p.clone() for p in agent.model.parameters()]
+    stats = agent.optimize(truncated, torch.randn(32))
+    assert stats["grad_norm"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.model.parameters(), strict=True))
+
+
+def test_dynamic_sampling_drops_groups_with_identical_rewards():
+    env = task_env(constant_for_a, ["a:", "b:"])
+    agent = make_agent("grpo", env, seed=0, dynamic_sampling=True, temperature=3.0, **TINY)
+    rows, _, total, _, zero_std = agent.sample_batch()
+    assert zero_std > 0  # the first draw had "a:" groups (and maybe flat "b:" ones) ...
+    assert len(rows) == 8 and all(r["prompt"] == "b:" for r in rows)  # ... none of which survived
+    assert (total.reshape(-1, 4).std(axis=1) > 0).all()
+
+
+def starts_with_a_digit(prompts, completions, **_):
+    """1 when the completion starts with a digit (about 10 of the tokenizer's 86 symbols)."""
+    return [float(c[:1].isdigit()) for c in completions]
+
+
+def test_grpo_raises_the_reward_of_a_toy_task_within_seconds():
+    env = task_env(starts_with_a_digit, [f"{d}:" for d in range(10)], max_len=2)
+    agent = make_agent("grpo", env, seed=0, learning_rate=3e-3, **{**TINY, "prompts_per_step": 16})
+    logger = RunLogger()
+    rewards = []
+    for t in range(1, 81):
+        agent.learn(t, logger)
+        rewards.append(logger.last["reward/mean"])
+    assert np.mean(rewards[:10]) < 0.2 and np.mean(rewards[-10:]) > 0.6, (rewards[:10], rewards[-10:])
+    assert agent.evaluate_heldout()["starts_with_a_digit"] == 1.0
+
+
+def test_a_saved_model_directory_trains_through_model_path(tmp_path):
+    tok = CharTokenizer()
+    TinyGPT(TinyGPTConfig(tok.vocab_size, 16, 1, 32, 2)).save(tmp_path / "m", tok)
+    env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
+    agent = make_agent("grpo", env, seed=0, **{**TINY, "model": {"path": str(tmp_path / "m")}})
+    before = [p.clone() for p in agent.model.parameters()]
+    agent.learn(2)
+    assert agent.num_timesteps == 2 and not torch.equal(before[0], next(agent.model.parameters()))
+
+
+def test_save_load_and_bad_inputs(tmp_path):
+    env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
+    agent = make_agent("grpo", env, seed=0, **TINY).learn(3)
+    loaded = Agent.load(agent.save(tmp_path / "g.pt"), env=env)
+    assert [loaded.act(f"{d}:") for d in range(10)] == [agent.act(f"{d}:") for d in range(10)]
+    with pytest.raises(ConfigError, match="algo=grpo needs a text task env"):
+        make_agent("grpo", gym.make("CartPole-v1"))
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps=3 must divide"):
+        make_agent("grpo", env, gradient_accumulation_steps=3, **TINY)
+    with pytest.raises(ValueError, match="not a directory"):
+        make_agent("grpo", env, **{**TINY, "model": {"path": str(tmp_path / "nope")}})
+
+
+def test_a_hugging_face_model_saved_with_save_pretrained_trains_through_model_path(tmp_path):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    chars = CharTokenizer().alphabet
+    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2, **{c: i + 3 for i, c in enumerate(chars)}, "<unk>": len(chars) + 3}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
+                                        eos_token="<eos>", unk_token="<unk>")  # fmt: skip
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=32, n_layer=1, n_head=2,
+                                       bos_token_id=1, eos_token_id=2))  # fmt: skip
+    model.save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+
+    env = task_env(starts_with_a_digit, [f"{d}:" for d in range(10)], max_len=2)
+    options = {**TINY, "prompts_per_step": 16, "model": {"path": str(tmp_path / "hf")}}
+    agent = make_agent("grpo", env, seed=0, learning_rate=3e-3, **options)
+    assert type(agent.model).__name__ == "GPT2LMHeadModel"
+    assert agent.tokenizer.decode(agent.tokenizer.encode("12+3=")) == "12+3="
+    logger = RunLogger()
+    rewards = []
+    for t in range(1, 41):
+        agent.learn(t, logger)
+        rewards.append(logger.last["reward/mean"])
+    assert np.mean(rewards[-10:]) > np.mean(rewards[:10]) + 0.2, rewards
