@@ -8,6 +8,7 @@ import torch
 
 from rlzoo import make_agent
 from rlzoo.agents.grpo import group_advantages
+from rlzoo.logging import RunLogger
 
 
 def _agent():
@@ -15,9 +16,9 @@ def _agent():
 
 
 def test_grpo_one_step(benchmark):
-    agent = _agent()
-    agent.learn(1)
-    benchmark(lambda: agent.learn(agent.num_timesteps + 1))
+    agent, logger = _agent(), RunLogger()
+    agent.step(logger, 1)
+    benchmark(agent.step, logger, 2)
     benchmark.extra_info["completions_per_s"] = 16 * 8 / benchmark.stats["median"]
 
 

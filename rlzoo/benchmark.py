@@ -191,13 +191,15 @@ def plot_value_error(runs: list[Run], out_dir: Path) -> Path | None:
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name, group in sorted(groups.items()):
+    colors = plt.cm.tab20(np.linspace(0, 1, 20))
+    for i, (name, group) in enumerate(sorted(groups.items())):
         curves = [r.curves[TRUTH_TAG] for r in group]
         end = min(c[0][-1] for c in curves)
         grid = np.unique(np.concatenate([[0], np.geomspace(1, max(end, 1), 60)]))
         mid, (lo, hi) = _curve_band(curves, grid)
-        line = ax.plot(np.maximum(grid, 1), mid, label=name)[0]
-        ax.fill_between(np.maximum(grid, 1), lo, hi, alpha=0.15, color=line.get_color())
+        style = {"color": colors[i % 20], "linestyle": ("-", "--", ":")[i // 20 % 3]}
+        ax.plot(np.maximum(grid, 1), mid, label=name, **style)
+        ax.fill_between(np.maximum(grid, 1), lo, hi, alpha=0.15, color=style["color"])
     ax.set(xscale="log", yscale="log", xlabel="env steps (planners: sweeps)", ylabel="‖v − v*‖∞ (IQM over seeds)",
            title="GridWorld: error to the optimal values")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)

@@ -193,3 +193,30 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Any]:
         raise ValueError(f"model.path={str(path)!r} holds a Hugging Face model: pip install -e '.[llm]'") from None
     model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True)
     return model, HFTokenizer(AutoTokenizer.from_pretrained(d, local_files_only=True))
+
+
+def save_tiny_hf_model(directory: str | Path, n_layer: int = 2, d_model: int = 128, n_head: int = 4,
+                       max_len: int = 32, seed: int = 0) -> Path:  # fmt: skip
+    """Build a Hugging Face GPT-2-architecture causal LM from a config (random init) with a character-level
+    fast tokenizer over ``CharTokenizer``'s alphabet, and ``save_pretrained`` both into ``directory``.
+
+    What ``algo.model.path`` loads like any other local Hugging Face model (needs ``transformers``).
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    chars = CharTokenizer().alphabet
+    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2, **{c: i + 3 for i, c in enumerate(chars)}, "<unk>": len(chars) + 3}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
+                                        eos_token="<eos>", unk_token="<unk>")  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=max_len, n_embd=d_model,
+                                           n_layer=n_layer, n_head=n_head, bos_token_id=1, eos_token_id=2,
+                                           pad_token_id=0))  # fmt: skip
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return Path(directory)

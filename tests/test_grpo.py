@@ -11,7 +11,7 @@ from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent
 from rlzoo.agents.grpo import Completions, group_advantages, sample_completions
 from rlzoo.envs.text_tasks import TextTask, TextTaskEnv
-from rlzoo.language_model import CharTokenizer, TinyGPT, TinyGPTConfig
+from rlzoo.language_model import CharTokenizer, TinyGPT, TinyGPTConfig, save_tiny_hf_model
 from rlzoo.logging import RunLogger
 
 TINY = {"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 16}, "prompts_per_step": 8,
@@ -144,21 +144,8 @@ def test_save_load_and_bad_inputs(tmp_path):
 
 
 def test_a_hugging_face_model_saved_with_save_pretrained_trains_through_model_path(tmp_path):
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    chars = CharTokenizer().alphabet
-    vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2, **{c: i + 3 for i, c in enumerate(chars)}, "<unk>": len(chars) + 3}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    backend.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
-                                        eos_token="<eos>", unk_token="<unk>")  # fmt: skip
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=32, n_layer=1, n_head=2,
-                                       bos_token_id=1, eos_token_id=2))  # fmt: skip
-    model.save_pretrained(tmp_path / "hf")
-    tokenizer.save_pretrained(tmp_path / "hf")
+    save_tiny_hf_model(tmp_path / "hf", n_layer=1, d_model=32, n_head=2)  # GPT-2 config, save_pretrained
+    assert (tmp_path / "hf" / "config.json").exists() and (tmp_path / "hf" / "tokenizer.json").exists()
 
     env = task_env(starts_with_a_digit, [f"{d}:" for d in range(10)], max_len=2)
     options = {**TINY, "prompts_per_step": 16, "model": {"path": str(tmp_path / "hf")}}

@@ -89,4 +89,5 @@ def test_periodic_evaluation_gives_a_learning_curve_off_the_training_clock(tmp_p
     summary, tags = _run(tmp_path, "dqn", "algo=dqn", "total_steps=1200", "algo.learning_starts=200",
                          "algo.hidden=[16]", "algo.log_every=100", "eval.every=500", "eval.episodes=2")  # fmt: skip
     assert [s for s, _ in tags["eval/return_mean"]] == [0, 500, 1000, 1200]  # initial, every 500, final
-    assert summary["eval_seconds"] > 0
+    timing = json.loads((tmp_path / "dqn" / "summary.json").read_text())
+    assert timing["eval_seconds"] > 0 and summary["steps"] == 1200

@@ -124,13 +124,20 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
                        generator: torch.Generator | None = None) -> Completions:  # fmt: skip
     """Sample ``num_generations`` completions of each prompt (P, T) — all prompts the same length — token by
     token from softmax(logits / temperature), restricted to the ``top_k`` likeliest tokens when ``top_k`` > 0
-    (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated)."""
+    (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A Hugging
+    Face model decodes with its key-value cache; any other module is re-run on the whole prefix."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
     done = torch.zeros(n, dtype=torch.bool)
     new, logps = [], []
+    cached = hasattr(getattr(model, "config", None), "use_cache")  # a Hugging Face model: reuse its KV cache
+    past, feed = None, ids
     for _ in range(max_new_tokens):
-        logits = logits_of(model, ids)[:, -1].float()
+        if cached:
+            out = model(feed, past_key_values=past, use_cache=True)
+            logits, past = out.logits[:, -1].float(), out.past_key_values
+        else:
+            logits = logits_of(model, ids)[:, -1].float()
         if temperature == 0.0:
             token = logits.argmax(dim=-1)
             logp = torch.log_softmax(logits, dim=-1).gather(1, token[:, None])[:, 0]
@@ -146,6 +153,7 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
         new.append(token)
         logps.append(torch.where(done, torch.zeros_like(logp), logp))
         ids = torch.cat([ids, token[:, None]], dim=1)
+        feed = token[:, None]
         done |= token == eos_id
         if done.all():
             break
@@ -290,15 +298,15 @@ class GRPO(Agent):
 
     def evaluate_heldout(self) -> dict[str, float]:
         """Greedy completions of the held-out prompts: mean total reward and mean of each reward function;
-        with an ``optimal`` column also the mean optimal value and the ratio reached."""
+        with an ``optimal`` column also its mean and the share of it the first reward function reaches."""
         rows = self.task.test[: self.config.eval_prompts]
         total, per = self.task.rewards(rows, self.complete([r["prompt"] for r in rows]))
         out = {"reward": float(total.mean())}
         for f, values in zip(self.task.reward_funcs, per, strict=True):
             out[f.__name__] = float(np.nanmean(values))
-        if "optimal" in rows[0]:
+        if "optimal" in rows[0]:  # the task's first reward function is the return whose optimum is known
             optimal = float(np.mean([r["optimal"] for r in rows]))
-            out.update(optimal=optimal, fraction_of_optimal=float(total.mean()) / optimal)
+            out.update(optimal=optimal, fraction_of_optimal=float(np.nanmean(per[0])) / optimal)
         return out
 
     # ---- supervised warm start ---------------------------------------------------------------------------------
