@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import torch
@@ -26,9 +28,12 @@ from torch.profiler import ProfilerActivity, profile
 import rlzoo  # noqa: F401  (registers envs)
 from rlzoo import make_agent
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+from sb3_ddpg import SAME as SB3_SAME  # the hyper-parameters of the side-by-side throughput comparison
+
 MATMULS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
-SAME = {"gamma": 0.98, "learning_rate": 1e-3, "buffer_size": 200_000, "learning_starts": 100, "batch_size": 256,
-        "tau": 0.005, "train_freq": 1, "gradient_steps": 1, "noise_std": 0.1, "hidden": [400, 300]}  # fmt: skip
+
+SAME = {("hidden" if k == "net_arch" else k): v for k, v in SB3_SAME.items()}
 
 
 def replay(op: str, shapes: list[list[int]], repeats: int = 50) -> float:

@@ -262,14 +262,24 @@ class GRPO(Agent):
     # ---- prompts ---------------------------------------------------------------------------------------------
     def _bucket(self, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Prompt rows grouped by token length, so every batch stacks without padding."""
-        by_len: dict[int, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_len.setdefault(len(self.encode_prompt(row["prompt"])), []).append(row)
+        groups = self.indices_by_length([self.encode_prompt(row["prompt"]) for row in rows])
+        return [[rows[i] for i in idx] for idx in groups]
+
+    @staticmethod
+    def indices_by_length(encoded: list[list[int]]) -> list[list[int]]:
+        """Indices of ``encoded`` prompts grouped by token length (first-seen order)."""
+        by_len: dict[int, list[int]] = {}
+        for i, ids in enumerate(encoded):
+            by_len.setdefault(len(ids), []).append(i)
         return list(by_len.values())
 
     def encode_prompt(self, prompt: str) -> list[int]:
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
         return bos + self.tokenizer.encode(prompt)
+
+    def prompt_tensor(self, rows: list[dict[str, Any]]) -> torch.Tensor:
+        """(P, T) token ids of same-length prompt rows."""
+        return torch.tensor([self.encode_prompt(r["prompt"]) for r in rows])
 
     def sample_prompts(self, n: int) -> list[dict[str, Any]]:
         sizes = np.array([len(b) for b in self.buckets], dtype=float)
@@ -280,12 +290,10 @@ class GRPO(Agent):
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
         """Completions of prompts (greedy at temperature 0), grouped by prompt length."""
         out: dict[int, str] = {}
-        by_len: dict[int, list[int]] = {}
-        for i, p in enumerate(prompts):
-            by_len.setdefault(len(self.encode_prompt(p)), []).append(i)
+        encoded = [self.encode_prompt(p) for p in prompts]
         self.model.eval()
-        for idx in by_len.values():
-            ids = torch.tensor([self.encode_prompt(prompts[i]) for i in idx])
+        for idx in self.indices_by_length(encoded):
+            ids = torch.tensor([encoded[i] for i in idx])
             comp = sample_completions(self.model, ids, 1, self.max_new, self.tokenizer.eos_token_id,
                                       self.tokenizer.pad_token_id, temperature=temperature,
                                       generator=self.generator)  # fmt: skip
@@ -324,7 +332,7 @@ class GRPO(Agent):
             width = max(len(t) for t in targets)
             ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t in targets])
             mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
-            prompt_ids = torch.tensor([self.encode_prompt(r["prompt"]) for r in rows])
+            prompt_ids = self.prompt_tensor(rows)
             logp, _ = completion_log_probs(self.model, prompt_ids, ids)
             loss = -(logp * mask).sum() / mask.sum()
             opt.zero_grad(set_to_none=True)
@@ -345,7 +353,7 @@ class GRPO(Agent):
         for round_ in range(4 if cfg.dynamic_sampling else 1):
             need = cfg.prompts_per_step - len(rows)
             batch_rows = self.sample_prompts(need)
-            prompt_ids = torch.tensor([self.encode_prompt(r["prompt"]) for r in batch_rows])
+            prompt_ids = self.prompt_tensor(batch_rows)
             self.model.eval()
             comp = sample_completions(self.model, prompt_ids, G, self.max_new, self.tokenizer.eos_token_id,
                                       self.tokenizer.pad_token_id, temperature=cfg.temperature, top_k=cfg.top_k,
