@@ -67,14 +67,28 @@ def integer_format(prompts: list[str], completions: list[str], **_: Any) -> list
     return [float(re.fullmatch(r"-?\d+", c.strip()) is not None) for c in completions]
 
 
-def arithmetic_task(n_test: int = 200, seed: int = 0, format_weight: float = 0.0) -> TextTask:
-    """Every ``a±b=`` with a, b ∈ 0…99 written with two digits; ``n_test`` of them held out (fixed by ``seed``)."""
+def answer_characters(prompts: list[str], completions: list[str], answer: list[str], **_: Any) -> list[float | None]:
+    """Share of positions where completion and answer agree, over the longer of the two (a dense partial
+    credit: 1 only for the exact answer, ½ for one wrong digit of two)."""
+    out: list[float | None] = []
+    for c, a in zip(completions, answer, strict=True):
+        c = c.strip()
+        out.append(sum(x == y for x, y in zip(c, a, strict=False)) / max(len(c), len(a), 1))
+    return out
+
+
+def arithmetic_task(
+    n_test: int = 200, seed: int = 0, format_weight: float = 0.0, digit_weight: float = 0.0
+) -> TextTask:
+    """Every ``a±b=`` with a, b ∈ 0…99 written with two digits; ``n_test`` of them held out (fixed by ``seed``).
+    Reward: exact answer + ``format_weight`` × integer format + ``digit_weight`` × answer characters."""
     rows = [{"prompt": f"{a:02d}{op}{b:02d}=", "answer": str(a + b if op == "+" else a - b)}
             for a in range(100) for b in range(100) for op in "+-"]  # fmt: skip
     order = np.random.default_rng(seed).permutation(len(rows))
     test = [rows[i] for i in order[:n_test]]
     train = [rows[i] for i in order[n_test:]]
-    return TextTask("arithmetic", train, test, [exact_answer, integer_format], [1.0, format_weight], 4,
+    return TextTask("arithmetic", train, test, [exact_answer, integer_format, answer_characters],
+                    [1.0, format_weight, digit_weight], 4,
                     demonstration=lambda row, rng: row["answer"])  # fmt: skip
 
 

@@ -174,6 +174,12 @@ class RunConfig:
     total_steps: int = param(MISSING, ge=1)
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
     resume: bool = False
+    trial_seeds: int = param(
+        1,
+        ge=1,
+        help="seeds a job trains (seed, seed+1, …, each in seed<k>/); the job "
+        "returns their mean eval return (an Optuna trial's objective)",
+    )
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)

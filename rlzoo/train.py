@@ -8,6 +8,7 @@ agents, ``tables.npz`` with a picture of values and policy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -22,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import rlzoo
-from rlzoo.agents import Agent, NumericalError, TabularAgent, agent_class, make_agent
+from rlzoo import distributed
+from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
 from rlzoo.atomic import atomic_write_json
 from rlzoo.checkpoint import Checkpointer
@@ -121,6 +123,14 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     """
     run, run_dir = spec.run, Path(run_dir)
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
+    if distributed.init_from_env():  # under torchrun: rank k > 0 samples with seed + k and writes in rank<k>/
+        if not agent_class(spec.algo_name).data_parallel:
+            parallel = sorted(n for n in AGENTS if agent_class(n).data_parallel)
+            raise ConfigError(f"algo={spec.algo_name} does not train across processes (torchrun); algorithms that "
+                              f"do: {', '.join(parallel)}")  # fmt: skip
+        if distributed.rank() > 0:
+            run = dataclasses.replace(run, seed=run.seed + distributed.rank())
+            run_dir = run_dir / f"rank{distributed.rank()}"
     check_run_dir(run_dir, run.resume)
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
@@ -131,6 +141,8 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     resumed_from = agent.num_timesteps if agent is not None else None
     if agent is None:
         agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
+    for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
+        distributed.broadcast_parameters(network)
 
     def run_eval():
         return evaluate(agent, eval_env, run.eval.episodes, seed=run.seed + 1_000_000,
@@ -189,6 +201,21 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     return summary
 
 
+def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> float:
+    """Train ``trial_seeds`` seeds (``seed``, ``seed`` + 1, …) of one config one after another, each in
+    ``run_dir/seed<k>``; writes ``trial.json`` and returns the mean final eval return — the objective of a
+    tuning trial, averaged over seeds because a single seed's return is too noisy to rank configs by."""
+    returns = {}
+    for k in range(spec.run.trial_seeds):
+        seed = spec.run.seed + k
+        one = RunSpec(dataclasses.replace(spec.run, seed=seed), spec.algo_name, spec.algo, spec.env)
+        returns[seed] = train(one, Path(run_dir) / f"seed{seed}", names)["eval_return_mean"]
+    mean = float(sum(returns.values()) / len(returns))
+    atomic_write_json(Path(run_dir) / "trial.json", {"eval_return_mean": mean, "per_seed": returns})
+    log.info("trial: mean eval return %.3f over seeds %s", mean, list(returns))
+    return mean
+
+
 @hydra.main(config_path="pkg://rlzoo.conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
@@ -197,6 +224,8 @@ def _hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     try:
         spec = resolve(cfg)
+        if spec.run.trial_seeds > 1:
+            return train_seeds(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
         summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
     except (ConfigError, NumericalError) as err:
         config = isinstance(err, ConfigError)
@@ -227,4 +256,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main, not this __main__ copy: launchers that pickle the task function
+    # (joblib, submitit) then send it by reference instead of by value with everything it reaches
+    from rlzoo.train import main as _main
+
+    _main()

@@ -96,10 +96,20 @@ def test_all_truncated_with_masking_gives_zero_gradient():
 def test_dynamic_sampling_drops_groups_with_identical_rewards():
     env = task_env(constant_for_a, ["a:", "b:"])
     agent = make_agent("grpo", env, seed=0, dynamic_sampling=True, temperature=3.0, **TINY)
-    rows, _, total, _, zero_std = agent.sample_batch()
-    assert zero_std > 0  # the first draw had "a:" groups (and maybe flat "b:" ones) ...
+    rows, _, total, _, info = agent.sample_batch()
+    # the first draw had "a:" groups (and maybe flat "b:" ones) ...
+    assert info["zero_std_groups"] > 0 and info["rounds"] > 1
     assert len(rows) == 8 and all(r["prompt"] == "b:" for r in rows)  # ... none of which survived
     assert (total.reshape(-1, 4).std(axis=1) > 0).all()
+
+
+def test_dynamic_sampling_resamples_prompts_of_the_same_length():
+    env = task_env(constant_for_a, ["a:", "b:", "bb:", "cc:"])
+    for seed in range(6):
+        agent = make_agent("grpo", env, seed=seed, dynamic_sampling=True, temperature=3.0, **TINY)
+        rows, comp, total, _, info = agent.sample_batch()
+        assert len({len(r["prompt"]) for r in rows}) == 1 and comp.prompt_ids.shape[0] == len(total) == 32
+        assert 0.0 <= info["sampled_reward_mean"] <= 1.0
 
 
 def starts_with_a_digit(prompts, completions, **_):
@@ -109,7 +119,10 @@ def starts_with_a_digit(prompts, completions, **_):
 
 def test_grpo_raises_the_reward_of_a_toy_task_within_seconds():
     env = task_env(starts_with_a_digit, [f"{d}:" for d in range(10)], max_len=2)
-    agent = make_agent("grpo", env, seed=0, learning_rate=3e-3, **{**TINY, "prompts_per_step": 16})
+    # plain GRPO (no dynamic sampling): one batch of 16 prompts per step
+    agent = make_agent(
+        "grpo", env, seed=0, learning_rate=3e-3, dynamic_sampling=False, **{**TINY, "prompts_per_step": 16}
+    )
     logger = RunLogger()
     rewards = []
     for t in range(1, 81):
@@ -157,3 +170,33 @@ def test_a_hugging_face_model_saved_with_save_pretrained_trains_through_model_pa
         agent.learn(t, logger)
         rewards.append(logger.last["reward/mean"])
     assert np.mean(rewards[-10:]) > np.mean(rewards[:10]) + 0.2, rewards
+
+
+def starts_with_7(prompts, completions, **_):
+    return [float(c[:1] == "7") for c in completions]
+
+
+def test_warm_start_stops_at_its_target_measured_on_prompts_it_never_trains_on():
+    env = task_env(starts_with_7, [f"{i:02d}:" for i in range(100)])
+    env.task.demonstration = lambda row, rng: "7"
+    cfg = {**TINY, "eval_prompts": 20, "sft_steps": 1000, "sft_learning_rate": 3e-3, "sft_batch_size": 16}
+    agent = make_agent("grpo", env, seed=0, sft_target=0.9, **cfg)
+    trained = {r["prompt"] for bucket in agent.buckets for r in bucket}
+    held = {r["prompt"] for r in agent.validation}
+    assert len(held) == 20 and len(trained) == 80 and not held & trained
+    before = agent.evaluate(agent.validation)["starts_with_7"]
+    steps = agent.warm_start(RunLogger())
+    assert steps % 100 == 0 and steps < 1000  # stopped at a check, well before the cap
+    assert before < 0.9 <= agent.evaluate(agent.validation)["starts_with_7"]
+    untargeted = make_agent("grpo", env, seed=0, sft_target=None, **{**cfg, "sft_steps": 150})
+    assert untargeted.validation == [] and untargeted.warm_start(RunLogger()) == 150  # every prompt trains
+
+
+def test_answer_characters_gives_partial_credit_by_position():
+    from rlzoo.envs.text_tasks import answer_characters, arithmetic_task
+
+    got = answer_characters(["", "", "", "", ""], ["55", " 54 ", "5", "555", "-5"], answer=["55"] * 4 + ["-4"])
+    assert got == [1.0, 0.5, 0.5, 2 / 3, 0.5]
+    task = arithmetic_task(digit_weight=0.5)
+    total, per = task.rewards(task.test[:1], [task.test[0]["answer"][:-1] + "x"])
+    assert per[0, 0] == 0.0 and total[0] == pytest.approx(0.5 * per[2, 0]) and per[2, 0] > 0

@@ -66,6 +66,7 @@ RLZOO_RUN = textwrap.dedent(
     hp, steps, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(1)
     agent = make_agent("grpo", gym.make("rlzoo/TextTask-v0", task="arithmetic"), seed=seed, sft_steps=0,
+                       dynamic_sampling=False,  # TRL has none: one sampling round per step on both sides
                        prompts_per_step=hp["prompts"], num_generations=hp["G"],
                        max_completion_length=hp["max_completion_length"], learning_rate=hp["learning_rate"],
                        model={"path": hp["model"]})

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from rlzoo.checkpoint import load_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
@@ -29,6 +30,7 @@ class Agent(ABC):
     name: ClassVar[str]
     family: ClassVar[str]
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
+    data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
 
     def __init__(
         self,
@@ -57,6 +59,10 @@ class Agent(ABC):
     @abstractmethod
     def act(self, obs: Any, deterministic: bool = True) -> Any:
         """The action for one observation."""
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The trained torch modules (copied from rank 0 to every rank when training across processes)."""
+        return []
 
     def summary(self) -> dict[str, Any]:
         """Algorithm-specific figures for ``summary.json`` (e.g. ``value_error``)."""

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rlzoo import distributed
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.registry import register_agent
 from rlzoo.config import AlgoConfig, ConfigError, param
@@ -193,7 +194,7 @@ class LMConfig:
 
 @dataclass
 class GRPOConfig(AlgoConfig):
-    total_steps: int = param(500, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
+    total_steps: int = param(1500, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
     model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
@@ -211,13 +212,19 @@ class GRPOConfig(AlgoConfig):
     loss_type: str = param("grpo", choices=LOSS_TYPES)
     scale_rewards: str = param("group", choices=SCALE_REWARDS)
     mask_truncated_completions: bool = False
-    dynamic_sampling: bool = param(False, help="drop groups whose rewards are all equal and sample new prompts")
+    dynamic_sampling: bool = param(True, help="drop groups whose rewards are all equal and sample new prompts")
     ent_coef: float = param(0.0, ge=0.0)
-    sft_steps: int = param(1300, ge=0, help="supervised warm-start steps on the task's demonstrations")
+    sft_steps: int = param(4000, ge=0, help="most supervised warm-start steps on the task's demonstrations")
     sft_batch_size: int = param(64, ge=1)
     sft_learning_rate: float = param(1e-3, gt=0.0)
+    sft_target: float | None = param(
+        0.25,
+        gt=0.0,
+        help="stop the warm start once the greedy first-reward mean "
+        "on eval_prompts validation prompts (set aside) reaches this",
+    )
     eval_prompts: int = param(200, ge=1, help="held-out prompts for greedy evaluation")
-    log_every: int = param(25, ge=1, help="GRPO steps between held-out evaluations")
+    log_every: int = param(50, ge=1, help="GRPO steps between held-out evaluations")
 
     def validate(self, prefix: str) -> None:
         if self.prompts_per_step * self.num_generations % self.gradient_accumulation_steps:
@@ -234,6 +241,7 @@ class GRPO(Agent):
     name = "grpo"
     family = "llm_policy_optimization"
     Config = GRPOConfig
+    data_parallel = True  # under torchrun each rank samples prompts_per_step prompts: the global batch is W×
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -255,7 +263,12 @@ class GRPO(Agent):
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
         self.ref_model: nn.Module | None = None
-        self.buckets = self._bucket(self.task.train)
+        # with a target-stopped warm start, eval_prompts training rows are set aside (never trained on) to
+        # measure it: training rows memorised by the warm start would overstate its accuracy
+        order = self.rng.permutation(len(self.task.train))
+        held = cfg.eval_prompts if cfg.sft_target is not None and len(order) > 2 * cfg.eval_prompts else 0
+        self.validation = [self.task.train[i] for i in order[:held]]
+        self.buckets = self._bucket([self.task.train[i] for i in sorted(order[held:])])
         self.sft_done = False
         self.results: dict[str, dict[str, float]] = {}
 
@@ -281,10 +294,15 @@ class GRPO(Agent):
         """(P, T) token ids of same-length prompt rows."""
         return torch.tensor([self.encode_prompt(r["prompt"]) for r in rows])
 
-    def sample_prompts(self, n: int) -> list[dict[str, Any]]:
+    def draw_bucket(self) -> int:
+        """A prompt-length bucket, chosen with probability proportional to its size."""
         sizes = np.array([len(b) for b in self.buckets], dtype=float)
-        bucket = self.buckets[int(self.rng.choice(len(self.buckets), p=sizes / sizes.sum()))]
-        return [bucket[i] for i in self.rng.integers(len(bucket), size=n)]
+        return int(self.rng.choice(len(self.buckets), p=sizes / sizes.sum()))
+
+    def sample_prompts(self, n: int, bucket: int | None = None) -> list[dict[str, Any]]:
+        """``n`` training prompt rows of one length (from ``bucket``, or a drawn one), with replacement."""
+        rows = self.buckets[self.draw_bucket() if bucket is None else bucket]
+        return [rows[i] for i in self.rng.integers(len(rows), size=n)]
 
     # ---- acting and evaluation ---------------------------------------------------------------------------------
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
@@ -305,9 +323,12 @@ class GRPO(Agent):
         return self.complete([str(obs)], temperature=0.0 if deterministic else self.config.temperature)[0]
 
     def evaluate_heldout(self) -> dict[str, float]:
-        """Greedy completions of the held-out prompts: mean total reward and mean of each reward function;
-        with an ``optimal`` column also its mean and the share of it the first reward function reaches."""
-        rows = self.task.test[: self.config.eval_prompts]
+        """Greedy evaluation (:meth:`evaluate`) on the first ``eval_prompts`` held-out prompts."""
+        return self.evaluate(self.task.test[: self.config.eval_prompts])
+
+    def evaluate(self, rows: list[dict[str, Any]]) -> dict[str, float]:
+        """Greedy completions of prompt rows: mean total reward and mean of each reward function; with an
+        ``optimal`` column also its mean and the share of it the first reward function reaches."""
         total, per = self.task.rewards(rows, self.complete([r["prompt"] for r in rows]))
         out = {"reward": float(total.mean())}
         for f, values in zip(self.task.reward_funcs, per, strict=True):
@@ -318,11 +339,16 @@ class GRPO(Agent):
         return out
 
     # ---- supervised warm start ---------------------------------------------------------------------------------
-    def warm_start(self, logger: RunLogger) -> None:
-        """``sft_steps`` of cross-entropy on the task's demonstrations (prompt → demonstration + EOS)."""
+    def warm_start(self, logger: RunLogger) -> int:
+        """At most ``sft_steps`` of cross-entropy on the task's demonstrations (prompt → demonstration + EOS);
+        with ``sft_target``, stops at the first check (every 100 steps) where the greedy first-reward mean on
+        ``eval_prompts`` validation prompts (set aside from the training rows) reaches it — the held-out test
+        prompts are never looked at."""
         cfg = self.config
         if cfg.sft_steps == 0 or self.task.demonstration is None:
-            return
+            return 0
+        key = self.task.reward_funcs[0].__name__
+        validation = self.validation or self.task.train[: cfg.eval_prompts]
         opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.sft_learning_rate)
         self.model.train()
         for step in range(cfg.sft_steps):
@@ -334,25 +360,35 @@ class GRPO(Agent):
             mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
             prompt_ids = self.prompt_tensor(rows)
             logp, _ = completion_log_probs(self.model, prompt_ids, ids)
-            loss = -(logp * mask).sum() / mask.sum()
+            loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.sum_gradients(self.model.parameters())
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
             opt.step()
             if (step + 1) % 100 == 0:
                 logger.scalar("sft/loss", loss.item(), step + 1)
+                if cfg.sft_target is not None:
+                    score = float(distributed.all_reduce_sum(torch.tensor(self.evaluate(validation)[key])))
+                    score /= distributed.world_size()  # one stopping decision for every rank
+                    self.model.train()
+                    logger.scalar(f"sft/validation_{key}", score, step + 1)
+                    if score >= cfg.sft_target:
+                        break
+        return step + 1
 
     # ---- one GRPO step ----------------------------------------------------------------------------------------
-    def sample_batch(self) -> tuple[list[dict[str, Any]], Completions, np.ndarray, np.ndarray, int]:
+    def sample_batch(self) -> tuple[list[dict[str, Any]], Completions, np.ndarray, np.ndarray, dict[str, float]]:
         """Prompts, completions and rewards for one step; with ``dynamic_sampling`` groups whose G rewards are
-        all equal are dropped and replaced by fresh prompts (up to 4 rounds). Returns the zero-std group count."""
+        all equal are dropped and replaced by fresh prompts of the same length (up to 4 rounds, DAPO). The info
+        dict has the first round's zero-std group count, the mean reward of every completion sampled (kept or
+        not: an unbiased estimate of the policy's reward) and the number of rounds."""
         cfg, G = self.config, self.config.num_generations
         rows: list[dict[str, Any]] = []
         parts: list[tuple[Completions, np.ndarray, np.ndarray]] = []
-        zero_std = 0
+        zero_std, sampled, bucket = 0, [], self.draw_bucket()
         for round_ in range(4 if cfg.dynamic_sampling else 1):
-            need = cfg.prompts_per_step - len(rows)
-            batch_rows = self.sample_prompts(need)
+            batch_rows = self.sample_prompts(cfg.prompts_per_step - len(rows), bucket)
             prompt_ids = self.prompt_tensor(batch_rows)
             self.model.eval()
             comp = sample_completions(self.model, prompt_ids, G, self.max_new, self.tokenizer.eos_token_id,
@@ -361,6 +397,7 @@ class GRPO(Agent):
             texts = [self.tokenizer.decode(row) for row in comp.ids]
             expanded = [r for r in batch_rows for _ in range(G)]
             total, per = self.task.rewards(expanded, texts)
+            sampled.append(total)
             flat = total.reshape(-1, G).std(axis=1) == 0
             if round_ == 0:
                 zero_std = int(flat.sum())
@@ -389,7 +426,11 @@ class GRPO(Agent):
             comp,
             np.concatenate([p[1] for p in parts]),
             np.concatenate([p[2] for p in parts], axis=1),
-            zero_std,
+            {
+                "zero_std_groups": zero_std,
+                "sampled_reward_mean": float(np.concatenate(sampled).mean()),
+                "rounds": len(sampled),
+            },
         )
 
     def completion_mask(self, comp: Completions) -> torch.Tensor:
@@ -407,7 +448,9 @@ class GRPO(Agent):
         dapo's token mean."""
         cfg = self.config
         n = mask.shape[0]
-        size, total_tokens = n // chunks, mask.sum().clamp(min=1.0)
+        size = n // chunks
+        # under torchrun the normalisers are the global batch's: every rank holds n completions
+        n_global, total_tokens = n * distributed.world_size(), distributed.all_reduce_sum(mask.sum()).clamp(min=1.0)
         stats: dict[str, list[float]] = {"loss": [], "clip_low": [], "clip_high": [], "kl": [], "entropy": []}
         for c in range(chunks):
             sl = slice(c * size, (c + 1) * size)
@@ -420,7 +463,7 @@ class GRPO(Agent):
             loss = grpo_loss(logp, comp.old_logp[sl], ref, advantages[sl], m, epsilon=cfg.epsilon,
                              epsilon_high=cfg.epsilon_high, beta=cfg.beta, loss_type=cfg.loss_type,
                              max_completion_length=self.max_new)  # fmt: skip
-            weight = (m.sum() / total_tokens) if cfg.loss_type == "dapo" else m.shape[0] / n
+            weight = (m.sum() / total_tokens) if cfg.loss_type == "dapo" else m.shape[0] / n_global
             denom = m.sum().clamp(min=1.0)
             token_entropy = (entropy * m).sum() / denom
             ((loss - cfg.ent_coef * token_entropy) * weight).backward()
@@ -435,6 +478,17 @@ class GRPO(Agent):
             stats["loss"].append(loss.item())
         return stats
 
+    def advantages(self, total: np.ndarray) -> torch.Tensor:
+        """Group-relative advantages of this rank's rewards; under torchrun computed over the global batch
+        (``scale_rewards=batch`` divides by the std of every rank's rewards) and sliced back."""
+        cfg, n = self.config, len(total)
+        rewards = distributed.all_gather_cat(torch.from_numpy(total).float())
+        start = distributed.rank() * n
+        return group_advantages(rewards, cfg.num_generations, cfg.scale_rewards)[start : start + n]
+
+    def networks(self) -> list[nn.Module]:
+        return [self.model]
+
     def optimize(self, comp: Completions, advantages: torch.Tensor) -> dict[str, float]:
         """``num_iterations`` (μ) AdamW steps on the batch, each over ``gradient_accumulation_steps`` chunks."""
         cfg = self.config
@@ -444,6 +498,7 @@ class GRPO(Agent):
         for _ in range(cfg.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
             chunk_stats = self.accumulate_gradients(comp, advantages, mask, cfg.gradient_accumulation_steps)
+            distributed.sum_gradients(self.model.parameters())
             for key, values in chunk_stats.items():
                 stats.setdefault(key, []).extend(values)
             stats["grad_norm"].append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)))
@@ -454,9 +509,9 @@ class GRPO(Agent):
         """Sample, score, compute advantages and optimise once; logs the step's diagnostics at ``t``."""
         cfg = self.config
         start = time.perf_counter()
-        rows, comp, total, per, zero_std = self.sample_batch()
+        rows, comp, total, per, info = self.sample_batch()
         gen_s = time.perf_counter() - start
-        advantages = group_advantages(torch.from_numpy(total).float(), cfg.num_generations, cfg.scale_rewards)
+        advantages = self.advantages(total)
         start = time.perf_counter()
         stats = self.optimize(comp, advantages)
         train_s = time.perf_counter() - start
@@ -464,8 +519,10 @@ class GRPO(Agent):
             raise NumericalError(f"losses/loss is {stats['loss']} at step {t}")
         lengths = comp.mask.sum(1)
         tokens = float(lengths.sum())
-        scalars = {"reward/mean": total.mean(), "reward/std": total.std(), "reward/frac_reward_zero_std":
-                   zero_std / cfg.prompts_per_step, "completions/length_mean": float(lengths.mean()),
+        zero_std_share = info["zero_std_groups"] / cfg.prompts_per_step
+        scalars = {"reward/mean": info["sampled_reward_mean"], "reward/kept_mean": total.mean(),
+                   "reward/std": total.std(), "reward/sampling_rounds": info["rounds"],
+                   "reward/frac_reward_zero_std": zero_std_share, "completions/length_mean": float(lengths.mean()),
                    "completions/length_max": float(lengths.max()),
                    "completions/truncated_ratio": float(comp.truncated.float().mean()),
                    "charts/generation_tokens_per_s": tokens / gen_s,
@@ -492,9 +549,9 @@ class GRPO(Agent):
         logger = logger or RunLogger()
         if not self.sft_done:
             self.results["initial"] = self.evaluate_heldout()
-            self.warm_start(logger)
+            sft_steps = self.warm_start(logger)
             self.sft_done = True
-            self.results["after_warm_start"] = self.log_heldout(logger, 0)
+            self.results["after_warm_start"] = {**self.log_heldout(logger, 0), "sft_steps": float(sft_steps)}
             if self.config.beta > 0.0:
                 self.ref_model = copy.deepcopy(self.model).requires_grad_(False).eval()
         while self.num_timesteps < total_steps:

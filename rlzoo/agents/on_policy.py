@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlzoo import distributed
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.approximators import ACTIVATIONS, Critic
 from rlzoo.buffers import RolloutBuffer
@@ -114,6 +115,9 @@ class OnPolicyAgent(Agent):
             self.critic = self.build_critic()
         self.optimizer = self.build_optimizer()
         box_obs = isinstance(env.observation_space, gym.spaces.Box)
+        if distributed.is_distributed() and (cfg.normalize_obs or cfg.normalize_reward):
+            raise ConfigError("algo.normalize_obs / algo.normalize_reward keep running statistics per process, so "
+                              "they are not supported under torchrun; set both to false")  # fmt: skip
         self.obs_norm = ObservationNormalizer(env.observation_space.shape) if cfg.normalize_obs and box_obs else None
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
         self.truth = FunctionTruth.for_env(env, cfg.gamma)
@@ -290,13 +294,19 @@ class OnPolicyAgent(Agent):
         """Backpropagate ``loss``, clip the global gradient norm of ``parameters`` (default: all) to
         ``max_grad_norm`` and step the optimizer; returns that norm before clipping (None when not clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        params = self.parameters() if parameters is None else parameters
+        # across torchrun processes: each rank's batch share is equal, so the global mean's gradient is the
+        # sum over ranks of (per-rank mean / world size)
+        (loss / distributed.world_size()).backward()
+        distributed.sum_gradients(params)
         grad_norm = None
         if self.config.max_grad_norm > 0:
-            params = self.parameters() if parameters is None else parameters
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         self.optimizer.step()
         return grad_norm
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [m for m in (self.policy, self.critic) if m is not None]
 
     def critic_prediction(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """What the critic predicts for the taken actions: V(s), or Q(s, a) for a Q critic."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rlzoo import distributed
 from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
@@ -48,6 +49,7 @@ class PPO(OnPolicyAgent):
 
     name = "ppo"
     Config = PPOConfig
+    data_parallel = True
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
@@ -67,7 +69,7 @@ class PPO(OnPolicyAgent):
                               for i in range(0, n, cfg.batch_size)]  # fmt: skip
             self.first_minibatch = {"epoch": epoch, **dict(zip(MINIBATCH_STATS, epoch_rows[0].tolist(), strict=True))}
             rows += epoch_rows
-            if cfg.target_kl is not None and torch.stack(epoch_rows)[:, 3].mean().item() > cfg.target_kl:
+            if cfg.target_kl is not None and self.epoch_kl(epoch_rows) > cfg.target_kl:
                 stopped_early = 1.0
                 break
         means = torch.stack(rows).mean(dim=0).tolist()
@@ -77,11 +79,18 @@ class PPO(OnPolicyAgent):
         out.update(clip_range=eps, epochs=epoch + 1, early_stop=stopped_early)
         return out
 
+    @staticmethod
+    def epoch_kl(epoch_rows: list[torch.Tensor]) -> float:
+        """The epoch's mean approx_kl, averaged over torchrun ranks so every rank stops at the same epoch."""
+        kl = torch.stack(epoch_rows)[:, 3].mean()
+        return (distributed.all_reduce_sum(kl) / distributed.world_size()).item()
+
     def _minibatch_step(self, obs, actions, old_log_probs, old_values, advantages, returns, eps) -> torch.Tensor:
         """One gradient step; returns the ``MINIBATCH_STATS`` as one tensor (no per-step host syncs)."""
         cfg = self.config
-        if cfg.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if cfg.normalize_advantage and advantages.numel() * distributed.world_size() > 1:
+            mean, std = distributed.mean_std(advantages)  # the global minibatch's, across torchrun ranks
+            advantages = (advantages - mean) / (std + 1e-8)
         dist = self.policy(obs)
         log_probs = dist.log_prob(actions)
         objective, info = clipped_surrogate(log_probs, old_log_probs, advantages, eps)
