@@ -194,7 +194,7 @@ class LMConfig:
 
 @dataclass
 class GRPOConfig(AlgoConfig):
-    total_steps: int = param(1500, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
+    total_steps: int = param(2500, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
     model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
