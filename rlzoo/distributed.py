@@ -46,6 +46,11 @@ def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """Mean of ``value`` over ranks (``value`` itself when not distributed)."""
+    return all_reduce_sum(value) / world_size() if is_distributed() else value
+
+
 def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and unbiased standard deviation of ``x`` over every rank's elements (x.mean(), x.std() alone)."""
     if not is_distributed():
@@ -65,19 +70,27 @@ def all_gather_cat(value: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def sum_gradients(params: Iterable[torch.nn.Parameter]) -> None:
-    """Replace each parameter's gradient by its sum over ranks (one all-reduce of a flat buffer)."""
+def sum_gradients(params: Iterable[torch.nn.Parameter], scale: float = 1.0) -> None:
+    """Replace each parameter's gradient by ``scale`` × its sum over ranks (one all-reduce of a flat buffer)."""
     if not is_distributed():
         return
     params = [p for p in params if p.requires_grad]
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
+    if scale != 1.0:
+        flat.mul_(scale)
     offset = 0
     for p in params:
         n = p.numel()
         p.grad = flat[offset : offset + n].view_as(p)
         offset += n
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Replace each gradient by its mean over ranks: with equal per-rank batches, the gradient of the global
+    batch's mean loss from each rank's mean loss."""
+    sum_gradients(params, 1.0 / world_size())
 
 
 def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:

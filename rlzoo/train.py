@@ -125,7 +125,7 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
     if distributed.init_from_env():  # under torchrun: rank k > 0 samples with seed + k and writes in rank<k>/
         if not agent_class(spec.algo_name).data_parallel:
-            parallel = sorted(n for n in AGENTS if agent_class(n).data_parallel)
+            parallel = sorted(name for name, cls in AGENTS.items() if cls.data_parallel)
             raise ConfigError(f"algo={spec.algo_name} does not train across processes (torchrun); algorithms that "
                               f"do: {', '.join(parallel)}")  # fmt: skip
         if distributed.rank() > 0:

@@ -13,10 +13,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 REPO = Path(__file__).resolve().parents[1]
 
 
-def composed(*overrides: str):
-    """The config ``python -m rlzoo.train <overrides>`` would compose (without the hydra node)."""
+def composed(*overrides: str, hydra: bool = False):
+    """The config ``python -m rlzoo.train <overrides>`` would compose (with the hydra node when ``hydra``)."""
     with initialize_config_module("rlzoo.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def run_cli(*args: str, module: str = "rlzoo.train", timeout: float = 240) -> subprocess.CompletedProcess:

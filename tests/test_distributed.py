@@ -99,12 +99,11 @@ def grpo_case(loss_type: str, scale: str):
                        gradient_accumulation_steps=2, beta=0.05 if loss_type == "dr_grpo" else 0.0,
                        **{**GRPO_TINY, "prompts_per_step": 8})  # fmt: skip
     if agent.config.beta > 0:
-        agent.ref_model = __import__("copy").deepcopy(agent.model).requires_grad_(False)
+        agent.ref_model = agent.frozen_copy()
     _, comp, total, _, _ = agent.sample_batch()  # the same global batch in every process (same seed)
 
     def update(lo: int, hi: int):
-        part = type(comp)(*(t[lo:hi] for t in (comp.prompt_ids, comp.ids, comp.mask, comp.old_logp, comp.truncated)))
-        agent.optimize(part, agent.advantages(total[lo:hi]))
+        agent.optimize(comp.select(slice(lo, hi)), agent.advantages(total[lo:hi]))
 
     return agent, len(total), update
 
@@ -140,6 +139,7 @@ def _worker(rank: int, port: int, case: str, out: str) -> None:
         update(rank * n // 2, (rank + 1) * n // 2)
         torch.save({k: v.detach().clone() for net in agent.networks() for k, v in net.state_dict().items()},
                    f"{out}/rank{rank}.pt")  # fmt: skip
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it (it aborts otherwise)
     finally:
         dist.destroy_process_group()
 

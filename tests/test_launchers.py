@@ -7,21 +7,15 @@ import json
 import optuna
 import pytest
 import yaml
-from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
 
 from rlzoo.agents import agent_class
 from rlzoo.config import build
 
-from .helpers import run_cli
+from .helpers import composed, run_cli
 
 TUNED = ["ppo", "dqn", "ddpg"]
-
-
-def hydra_config(*overrides: str):
-    with initialize_config_module("rlzoo.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
 def test_submitit_local_launcher_runs_every_job_of_a_sweep(tmp_path):
@@ -34,16 +28,18 @@ def test_submitit_local_launcher_runs_every_job_of_a_sweep(tmp_path):
 
 
 def test_the_benchmark_sweep_moves_to_slurm_by_one_override():
-    local = hydra_config("+sweep=classic").hydra
+    local = composed("+sweep=classic", hydra=True).hydra
     assert local.launcher._target_.endswith("JoblibLauncher") and local.launcher.n_jobs == -1
-    slurm = hydra_config("+sweep=classic", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu").hydra
+    slurm = composed(
+        "+sweep=classic", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu", hydra=True
+    ).hydra
     assert slurm.launcher._target_.endswith("SlurmLauncher") and slurm.launcher.partition == "cpu"
     assert slurm.sweeper.params == local.sweeper.params  # same jobs, other launcher
 
 
 @pytest.mark.parametrize("algo", TUNED)
 def test_tuning_search_spaces_name_real_keys_and_valid_values(algo):
-    cfg = hydra_config(f"+tune={algo}")
+    cfg = composed(f"+tune={algo}", hydra=True)
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.algo.name == algo
     assert cfg.trial_seeds > 1 and cfg.hydra.sweeper.direction == "maximize"
     schema = agent_class(algo).Config

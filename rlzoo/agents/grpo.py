@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gymnasium as gym
@@ -117,6 +117,10 @@ class Completions:
     mask: torch.Tensor
     old_logp: torch.Tensor
     truncated: torch.Tensor
+
+    def select(self, index: torch.Tensor | slice) -> Completions:
+        """The completions at ``index`` (a boolean mask, indices or a slice of rows)."""
+        return Completions(*(getattr(self, f.name)[index] for f in fields(self)))
 
 
 @torch.no_grad()
@@ -369,8 +373,8 @@ class GRPO(Agent):
             if (step + 1) % 100 == 0:
                 logger.scalar("sft/loss", loss.item(), step + 1)
                 if cfg.sft_target is not None:
-                    score = float(distributed.all_reduce_sum(torch.tensor(self.evaluate(validation)[key])))
-                    score /= distributed.world_size()  # one stopping decision for every rank
+                    # the ranks' mean: one stopping decision for every rank
+                    score = float(distributed.all_reduce_mean(torch.tensor(self.evaluate(validation)[key])))
                     self.model.train()
                     logger.scalar(f"sft/validation_{key}", score, step + 1)
                     if score >= cfg.sft_target:
@@ -407,8 +411,7 @@ class GRPO(Agent):
             kept = np.repeat(keep, G)
             sel = torch.from_numpy(kept)
             rows += [r for r, k in zip(batch_rows, keep, strict=True) if k]
-            parts.append((Completions(comp.prompt_ids[sel], comp.ids[sel], comp.mask[sel], comp.old_logp[sel],
-                                      comp.truncated[sel]), total[kept], per[:, kept]))  # fmt: skip
+            parts.append((comp.select(sel), total[kept], per[:, kept]))
             if len(rows) >= cfg.prompts_per_step:
                 break
         width = max(p[0].ids.shape[1] for p in parts)
@@ -489,6 +492,10 @@ class GRPO(Agent):
     def networks(self) -> list[nn.Module]:
         return [self.model]
 
+    def frozen_copy(self) -> nn.Module:
+        """A frozen copy of the policy (the KL reference model, taken after the warm start)."""
+        return copy.deepcopy(self.model).requires_grad_(False).eval()
+
     def optimize(self, comp: Completions, advantages: torch.Tensor) -> dict[str, float]:
         """``num_iterations`` (μ) AdamW steps on the batch, each over ``gradient_accumulation_steps`` chunks."""
         cfg = self.config
@@ -553,7 +560,7 @@ class GRPO(Agent):
             self.sft_done = True
             self.results["after_warm_start"] = {**self.log_heldout(logger, 0), "sft_steps": float(sft_steps)}
             if self.config.beta > 0.0:
-                self.ref_model = copy.deepcopy(self.model).requires_grad_(False).eval()
+                self.ref_model = self.frozen_copy()
         while self.num_timesteps < total_steps:
             self.step(logger, self.num_timesteps + 1)
             self.num_timesteps += 1
@@ -591,5 +598,5 @@ class GRPO(Agent):
         self.generator.set_state(state["generator"])
         self.sft_done, self.results = bool(state["sft_done"]), dict(state["results"])
         if "ref_model" in state:
-            self.ref_model = copy.deepcopy(self.model).requires_grad_(False).eval()
+            self.ref_model = self.frozen_copy()
             self.ref_model.load_state_dict(state["ref_model"])

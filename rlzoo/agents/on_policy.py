@@ -295,10 +295,8 @@ class OnPolicyAgent(Agent):
         ``max_grad_norm`` and step the optimizer; returns that norm before clipping (None when not clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
         params = self.parameters() if parameters is None else parameters
-        # across torchrun processes: each rank's batch share is equal, so the global mean's gradient is the
-        # sum over ranks of (per-rank mean / world size)
-        (loss / distributed.world_size()).backward()
-        distributed.sum_gradients(params)
+        loss.backward()
+        distributed.average_gradients(params)  # across torchrun processes (equal batch shares); else nothing
         grad_norm = None
         if self.config.max_grad_norm > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)

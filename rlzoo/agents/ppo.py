@@ -82,8 +82,7 @@ class PPO(OnPolicyAgent):
     @staticmethod
     def epoch_kl(epoch_rows: list[torch.Tensor]) -> float:
         """The epoch's mean approx_kl, averaged over torchrun ranks so every rank stops at the same epoch."""
-        kl = torch.stack(epoch_rows)[:, 3].mean()
-        return (distributed.all_reduce_sum(kl) / distributed.world_size()).item()
+        return distributed.all_reduce_mean(torch.stack(epoch_rows)[:, 3].mean()).item()
 
     def _minibatch_step(self, obs, actions, old_log_probs, old_values, advantages, returns, eps) -> torch.Tensor:
         """One gradient step; returns the ``MINIBATCH_STATS`` as one tensor (no per-step host syncs)."""
