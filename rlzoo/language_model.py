@@ -5,6 +5,8 @@
 - ``TinyGPT``: a GPT-style decoder (Radford et al., 2019) built from a config with random init: token and
   learned position embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a 4× GELU MLP,
   a final LayerNorm and an output head tied to the token embedding.
+- ``prefill`` / ``extend``: incremental decoding with a key-value cache (``TinyGPT``'s ``KVCache`` or a Hugging
+  Face cache), for sampling and for computing a shared prompt once.
 - ``logits_of(model, input_ids)``: any ``torch.nn.Module`` mapping ``input_ids`` (B, T) to logits (B, T, V)
   is a policy — a plain tensor output or a Hugging Face output with ``.logits``.
 - ``load_pretrained(path)``: a Hugging Face ``AutoModelForCausalLM`` and tokenizer from a local directory
@@ -77,6 +79,31 @@ class TinyGPTConfig:
     dropout: float = 0.0
 
 
+class KVCache:
+    """The keys and values (B, H, T, d_head) of every layer for the tokens a ``TinyGPT`` has seen, so the
+    next tokens attend to them without recomputing them (incremental decoding). Built with autograd on, it
+    carries gradients back to the tokens that produced it (a prompt shared by G completions is run once)."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n_layer
+
+    def length(self, layer: int = 0) -> int:
+        entry = self.layers[layer]
+        return 0 if entry is None else entry[0].shape[2]
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add new keys/values to ``layer``; returns all of them."""
+        entry = self.layers[layer]
+        if entry is not None:
+            k, v = torch.cat([entry[0], k], dim=2), torch.cat([entry[1], v], dim=2)
+        self.layers[layer] = (k, v)
+        return k, v
+
+    def batch_select_indices(self, index: torch.Tensor) -> None:
+        """Keep (and repeat) the batch rows at ``index``, in place."""
+        self.layers = [None if e is None else (e[0][index], e[1][index]) for e in self.layers]
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where position t attends to positions ≤ t (Vaswani et al., 2017)."""
 
@@ -89,10 +116,19 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        past = 0
+        if cache is not None:
+            past = cache.length(layer)
+            k, v = cache.append(layer, k, v)
+        dropout = self.dropout if self.training else 0.0
+        if past == 0 or T == 1:  # no earlier tokens, or one new token that sees them all
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=past == 0, dropout_p=dropout)
+        else:  # new token i sees the past and new tokens ≤ i (SDPA's is_causal aligns top-left)
+            allowed = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
         return self.out(y.transpose(1, 2).reshape(B, T, D))
 
 
@@ -106,8 +142,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(),
                                  nn.Linear(4 * cfg.d_model, cfg.d_model))  # fmt: skip
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer)
         return x + self.mlp(self.ln2(x))
 
 
@@ -133,13 +169,16 @@ class TinyGPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        T = input_ids.shape[1]
-        if self.config.max_len < T:
-            raise ValueError(f"sequence of {T} tokens is longer than the model's max_len={self.config.max_len}")
-        x = self.tok(input_ids) + self.pos(torch.arange(T, device=input_ids.device))
-        for block in self.blocks:
-            x = block(x)
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (B, T, V) of ``input_ids``; with a ``cache``, the ids continue the cached tokens (positions
+        start after them) and their keys/values are added to it."""
+        past = 0 if cache is None else cache.length()
+        end = past + input_ids.shape[1]
+        if self.config.max_len < end:
+            raise ValueError(f"sequence of {end} tokens is longer than the model's max_len={self.config.max_len}")
+        x = self.tok(input_ids) + self.pos(torch.arange(past, end, device=input_ids.device))
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i)
         return self.ln(x) @ self.tok.weight.T
 
     def save(self, directory: str | Path, tokenizer: CharTokenizer) -> None:
@@ -155,6 +194,35 @@ def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     """The (B, T, V) logits of any causal LM: a tensor output, or an output object's ``.logits``."""
     out = model(input_ids)
     return out if isinstance(out, torch.Tensor) else out.logits
+
+
+def supports_cache(model: nn.Module) -> bool:
+    """Whether ``model`` decodes incrementally: a ``TinyGPT`` or a Hugging Face causal LM (``config.use_cache``)."""
+    return isinstance(model, TinyGPT) or hasattr(getattr(model, "config", None), "use_cache")
+
+
+def prefill(model: nn.Module, input_ids: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+    """Run a model that :func:`supports_cache` on ``input_ids`` (P, T): the logits of their last position and
+    the key-value cache to continue them with :func:`extend`. ``rows`` (N,) indices into the P sequences
+    repeat them (a prompt shared by G completions is computed once; gradients of the copies add up)."""
+    if isinstance(model, TinyGPT):
+        cache: Any = KVCache(model.config.n_layer)
+        logits = model(input_ids, cache)[:, -1]
+    else:
+        out = model(input_ids, use_cache=True)
+        logits, cache = out.logits[:, -1], out.past_key_values
+    if rows is not None:
+        cache.batch_select_indices(rows)
+        logits = logits[rows]
+    return logits, cache
+
+
+def extend(model: nn.Module, input_ids: torch.Tensor, cache: Any) -> torch.Tensor:
+    """Logits (B, t, V) of ``input_ids`` continuing the sequences in ``cache`` (from :func:`prefill`), which
+    takes their keys and values."""
+    if isinstance(model, TinyGPT):
+        return model(input_ids, cache)
+    return model(input_ids, past_key_values=cache, use_cache=True).logits
 
 
 class HFTokenizer:

@@ -200,3 +200,55 @@ def test_answer_characters_gives_partial_credit_by_position():
     task = arithmetic_task(digit_weight=0.5)
     total, per = task.rewards(task.test[:1], [task.test[0]["answer"][:-1] + "x"])
     assert per[0, 0] == 0.0 and total[0] == pytest.approx(0.5 * per[2, 0]) and per[2, 0] > 0
+
+
+class Uncached(torch.nn.Module):
+    """The same model seen as a plain ``input_ids → logits`` module: every call re-runs the whole sequence."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids):
+        out = self.model(input_ids)
+        return out if isinstance(out, torch.Tensor) else out.logits
+
+
+def tiny_models(tmp_path):
+    torch.manual_seed(0)
+    tiny = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
+    hf_dir = save_tiny_hf_model(tmp_path / "hf", n_layer=2, d_model=16, n_head=2, max_len=16, seed=1)
+    from transformers import AutoModelForCausalLM
+
+    return {"tinygpt": tiny, "hf": AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True)}
+
+
+@pytest.mark.parametrize("kind", ["tinygpt", "hf"])
+def test_shared_prompt_cache_gives_the_log_probs_and_gradients_of_whole_sequences(tmp_path, kind):
+    from rlzoo.agents.grpo import completion_log_probs
+
+    model = tiny_models(tmp_path)[kind]
+    prompts = torch.tensor([[1, 5, 6], [1, 7, 3], [1, 4, 4]]).repeat_interleave(3, dim=0)  # groups of G = 3
+    prompts[-1] = torch.tensor([1, 8, 9])  # a group cut short by a different prompt at the end
+    ids = torch.randint(3, 12, (9, 5), generator=torch.Generator().manual_seed(2))
+    results = []
+    for m in (model, Uncached(model)):
+        model.zero_grad()
+        logp, entropy = completion_log_probs(m, prompts, ids, temperature=0.7)
+        (logp * torch.linspace(-1, 1, 45).view(9, 5)).sum().backward()
+        results.append((logp.detach(), entropy.detach(), [p.grad.clone() for p in model.parameters()]))
+    (lc, ec, gc), (lf, ef, gf) = results
+    torch.testing.assert_close(lc, lf, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ec, ef, atol=1e-5, rtol=1e-5)
+    for a, b in zip(gc, gf, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["tinygpt", "hf"])
+def test_cached_sampling_draws_what_whole_sequence_sampling_draws(tmp_path, kind):
+    model = tiny_models(tmp_path)[kind].eval()
+    prompts = torch.tensor([[1, 5, 6], [1, 7, 3]])
+    draws = [sample_completions(m, prompts, 4, 6, eos_id=2, pad_id=0, generator=torch.Generator().manual_seed(5))
+             for m in (model, Uncached(model))]  # fmt: skip
+    assert torch.equal(draws[0].ids, draws[1].ids) and torch.equal(draws[0].mask, draws[1].mask)
+    torch.testing.assert_close(draws[0].old_logp, draws[1].old_logp, atol=1e-5, rtol=1e-5)

@@ -28,7 +28,16 @@ from rlzoo import distributed
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.registry import register_agent
 from rlzoo.config import AlgoConfig, ConfigError, param
-from rlzoo.language_model import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained, logits_of
+from rlzoo.language_model import (
+    CharTokenizer,
+    TinyGPT,
+    TinyGPTConfig,
+    extend,
+    load_pretrained,
+    logits_of,
+    prefill,
+    supports_cache,
+)
 from rlzoo.logging import RunLogger
 from rlzoo.objectives import approx_kl, clipped_surrogate
 from rlzoo.seeding import seeded_torch
@@ -130,19 +139,22 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     """Sample ``num_generations`` completions of each prompt (P, T) — all prompts the same length — token by
     token from softmax(logits / temperature), restricted to the ``top_k`` likeliest tokens when ``top_k`` > 0
     (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A Hugging
-    Face model decodes with its key-value cache; any other module is re-run on the whole prefix."""
+    Face model or a ``TinyGPT`` decodes with its key-value cache (each prompt computed once for its G
+    completions); any other module is re-run on the whole prefix."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
     done = torch.zeros(n, dtype=torch.bool)
     new, logps = [], []
-    cached = hasattr(getattr(model, "config", None), "use_cache")  # a Hugging Face model: reuse its KV cache
-    past, feed = None, ids
-    for _ in range(max_new_tokens):
-        if cached:
-            out = model(feed, past_key_values=past, use_cache=True)
-            logits, past = out.logits[:, -1].float(), out.past_key_values
-        else:
+    cache = None
+    for step in range(max_new_tokens):
+        if not supports_cache(model):
             logits = logits_of(model, ids)[:, -1].float()
+        elif step == 0:  # each prompt once, its cache repeated for its G completions
+            rows = torch.arange(prompt_ids.shape[0]).repeat_interleave(num_generations)
+            logits, cache = prefill(model, prompt_ids, rows)
+            logits = logits.float()
+        else:
+            logits = extend(model, ids[:, -1:], cache)[:, -1].float()
         if temperature == 0.0:
             token = logits.argmax(dim=-1)
             logp = torch.log_softmax(logits, dim=-1).gather(1, token[:, None])[:, 0]
@@ -158,7 +170,6 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
         new.append(token)
         logps.append(torch.where(done, torch.zeros_like(logp), logp))
         ids = torch.cat([ids, token[:, None]], dim=1)
-        feed = token[:, None]
         done |= token == eos_id
         if done.all():
             break
@@ -171,9 +182,20 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
 def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor,
                          temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Per-token log-probs (N, L) of completion ``ids`` after ``prompt_ids`` under ``model`` at ``temperature``,
-    and the per-token entropies of the same distributions."""
-    full = torch.cat([prompt_ids, ids], dim=1)
-    logits = logits_of(model, full[:, :-1])[:, prompt_ids.shape[1] - 1 :].float()
+    and the per-token entropies of the same distributions. With a model that :func:`supports_cache`, runs of
+    identical adjacent prompt rows (a group's G completions) are computed once and their keys/values shared
+    (the same numbers and gradients as running every row whole, with fewer tokens)."""
+    if supports_cache(model):
+        unique, counts = torch.unique_consecutive(prompt_ids, dim=0, return_counts=True)
+        rows = torch.arange(unique.shape[0]).repeat_interleave(counts)
+        first, cache = prefill(model, unique, rows)
+        steps = [first[:, None]]
+        if ids.shape[1] > 1:
+            steps.append(extend(model, ids[:, :-1], cache))
+        logits = torch.cat(steps, dim=1).float()
+    else:
+        full = torch.cat([prompt_ids, ids], dim=1)
+        logits = logits_of(model, full[:, :-1])[:, prompt_ids.shape[1] - 1 :].float()
     if temperature not in (0.0, 1.0):
         logits = logits / temperature
     logp_all = torch.log_softmax(logits, dim=-1)
