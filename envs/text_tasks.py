@@ -6,9 +6,10 @@ their weighted sum. Each prompt row is a dict with ``prompt`` and any extra colu
 
 - ``arithmetic``: ``"47+08="`` → ``"55"``; two-digit addition and subtraction, exact-answer reward 1 and an
   optional format credit for any integer.
-- ``gridworld_text``: ``"start 2 3:"`` → a string of moves over ``U R D L S``; the reward is the discounted
-  return of those moves from that cell in the shared GridWorld (``rlzoo.envs``), so the optimal value of
-  every prompt is known exactly (finite-horizon dynamic programming).
+- ``gridworld_text``: ``"start 2 3:"`` → a string of moves over ``U R D L S`` (by default the environment writes
+  the cell each move reaches after it, ``"D33L32…"``); the reward is the discounted return of those moves from
+  that cell in the shared GridWorld (``rlzoo.envs``), so the optimal value of every prompt is known exactly
+  (finite-horizon dynamic programming).
 
 ``TextTaskEnv`` wraps a task as a one-step gymnasium env (observation: a prompt, action: a completion),
 so the trainer, evaluation and configs treat it like any other env.
@@ -43,6 +44,9 @@ class TextTask:
     reward_weights: list[float]
     max_completion_length: int
     demonstration: Callable[[dict[str, Any], np.random.Generator], str] | None = None  # for a warm start
+    # feedback(prompt, completion so far) -> text the environment writes after the model's latest token
+    # (an observation: not sampled, not trained on); None: the model writes the whole completion
+    feedback: Callable[[str, str], str] | None = None
 
     def rewards(self, rows: Sequence[dict[str, Any]], completions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(total (N,), per-function (F, N)) rewards; a ``None`` counts as 0 in the total and NaN per function."""
@@ -96,11 +100,15 @@ def arithmetic_task(
 
 
 def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[str] = DEFAULT_LAYOUT,
-                        format_weight: float = 0.0) -> TextTask:  # fmt: skip
+                        format_weight: float = 0.0, annotate_cells: bool = True) -> TextTask:  # fmt: skip
     """One prompt per GridWorld cell; reward = Σ_t γ^t r_t of the completion's first ``horizon`` moves.
 
     Each row carries ``start`` and ``optimal`` (the best ``horizon``-step return from it, by backward
     induction V_k(s) = max_a r(s, a) + γ V_{k−1}(s')), so a completion's optimality gap is exact.
+    With ``annotate_cells`` the environment writes after each move the cell it leads to (``"start 0 0:" →
+    "D10D20R21…"``, the digits are ``feedback``, not sampled): the model's next move can depend on where it is
+    — a closed-loop policy, as an agent that observes its state — instead of only on the start and the step
+    count. The reward reads the moves only.
     """
     dyn = GridDynamics(Layout.parse(layout), Rewards())
     nxt, rew = dyn.tables
@@ -108,8 +116,12 @@ def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[s
     for _ in range(horizon):
         v = (rew + gamma * v[nxt]).max(axis=1)
     n_cols = dyn.layout.n_cols
+    if max(dyn.layout.n_rows, n_cols) > 10 and annotate_cells:
+        raise ValueError("annotate_cells needs at most 10 rows and columns (one digit each)")
     rows = [{"prompt": f"start {s // n_cols} {s % n_cols}:", "start": s, "optimal": float(v[s])}
             for s in range(dyn.layout.n_states)]  # fmt: skip
+    step = "[URDLS][0-9][0-9]" if annotate_cells else "[URDLS]"
+    well_formed = re.compile(f"(?:{step}){{{horizon}}}")
 
     def discounted_return(prompts: list[str], completions: list[str], start: list[int], **_: Any):
         """Σ_t γ^t r_t of the moves (characters of U R D L S, others skipped) from ``start``, ``horizon`` at most."""
@@ -123,15 +135,32 @@ def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[s
         return out
 
     def exact_moves(prompts: list[str], completions: list[str], **_: Any):
-        """1 when the completion is exactly ``horizon`` move characters."""
-        return [float(len(c) == horizon and all(ch in MOVE_CHARS for ch in c)) for c in completions]
+        """1 when the completion is exactly ``horizon`` moves (each followed by a cell with ``annotate_cells``)."""
+        return [float(well_formed.fullmatch(c) is not None) for c in completions]
 
     def random_moves(row: dict[str, Any], rng: np.random.Generator) -> str:
-        """A format-only demonstration: ``horizon`` uniformly random moves (no hint of the good ones)."""
-        return "".join(MOVE_CHARS[i] for i in rng.integers(len(MOVE_CHARS), size=horizon))
+        """A format demonstration: ``horizon`` uniformly random moves (no hint of the good ones), each followed by
+        the cell it leads to when annotating (what the environment writes)."""
+        text, state = "", int(row["start"])
+        for a in rng.integers(len(MOVE_CHARS), size=horizon):
+            state = int(nxt[state, a])
+            text += MOVE_CHARS[a] + (f"{state // n_cols}{state % n_cols}" if annotate_cells else "")
+        return text
 
-    return TextTask("gridworld_text", rows, rows, [discounted_return, exact_moves], [1.0, format_weight], horizon,
-                    demonstration=random_moves)  # fmt: skip
+    start_of = {row["prompt"]: row["start"] for row in rows}
+
+    def cell_reached(prompt: str, completion: str) -> str:
+        """After a move, the cell the moves so far lead to from the prompt's start (``""`` after anything else)."""
+        if not completion or completion[-1] not in MOVE_CHARS:
+            return ""
+        state = start_of[prompt]
+        for a in [MOVE_CHARS.index(c) for c in completion if c in MOVE_CHARS]:
+            state = int(nxt[state, a])
+        return f"{state // n_cols}{state % n_cols}"
+
+    length = horizon * (3 if annotate_cells else 1)
+    return TextTask("gridworld_text", rows, rows, [discounted_return, exact_moves], [1.0, format_weight], length,
+                    demonstration=random_moves, feedback=cell_reached if annotate_cells else None)  # fmt: skip
 
 
 TASKS: dict[str, Callable[..., TextTask]] = {"arithmetic": arithmetic_task, "gridworld_text": gridworld_text_task}

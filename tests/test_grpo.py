@@ -252,3 +252,87 @@ def test_cached_sampling_draws_what_whole_sequence_sampling_draws(tmp_path, kind
              for m in (model, Uncached(model))]  # fmt: skip
     assert torch.equal(draws[0].ids, draws[1].ids) and torch.equal(draws[0].mask, draws[1].mask)
     torch.testing.assert_close(draws[0].old_logp, draws[1].old_logp, atol=1e-5, rtol=1e-5)
+
+
+def test_gridworld_text_optimal_values_are_the_best_returns_of_every_move_string():
+    import itertools
+
+    from rlzoo.envs.text_tasks import gridworld_text_task
+
+    task = gridworld_text_task(horizon=4, gamma=0.9, annotate_cells=False)
+    plans = ["".join(p) for p in itertools.product("URDLS", repeat=4)]
+    for row in task.train[::3]:
+        returns, _ = task.rewards([row] * len(plans), plans)  # format_weight 0: the return alone
+        assert returns.max() == pytest.approx(row["optimal"]), row
+    assert {r["prompt"] for r in task.train} == {f"start {i} {j}:" for i in range(5) for j in range(5)}
+
+
+def test_gridworld_text_demonstrations_annotate_the_cells_the_gridworld_reaches():
+    from rlzoo.envs import GridWorld
+    from rlzoo.envs.text_tasks import MOVE_CHARS, gridworld_text_task
+
+    task, env = gridworld_text_task(horizon=8), GridWorld()
+    rng = np.random.default_rng(0)
+    for row in task.train:
+        demo = task.demonstration(row, rng)
+        assert len(demo) == task.max_completion_length == 24
+        env.reset(options={"state": row["start"]})
+        for i in range(0, 24, 3):
+            state, *_ = env.step(MOVE_CHARS.index(demo[i]))
+            assert demo[i + 1 : i + 3] == f"{state // 5}{state % 5}"
+    # the reward reads the moves only: wrong annotations change nothing, the format credit needs all of them
+    row = task.train[0]
+    good, wrong, plain = "D10D20R21R22D32S32S32S32", "D44D44R44R44D44S44S44S44", "DDRRDSSS"
+    returns, per = task.rewards([row] * 3, [good, wrong, plain])
+    assert returns[0] == returns[1] == returns[2] == pytest.approx(row["optimal"])
+    assert list(per[1]) == [1.0, 1.0, 0.0]
+
+
+def test_environment_feedback_is_written_into_completions_but_is_no_action():
+    torch.manual_seed(0)
+    model = TinyGPT(TinyGPTConfig(vocab_size=10, max_len=32, n_layer=1, d_model=16, n_head=2))
+
+    def echo_twice(row, generated):
+        """After every sampled token t ≥ 3 the environment writes 9, 9; nothing after 9s or special tokens."""
+        return [9, 9] if generated[-1] not in (2, 9) and generated[-1] >= 3 else []
+
+    comp = sample_completions(model, torch.tensor([[1, 5], [1, 6]]), 4, 12, eos_id=2, pad_id=0,
+                              generator=torch.Generator().manual_seed(0), feedback=echo_twice)  # fmt: skip
+    forced_seen = 0
+    for row, mask, logp in zip(comp.ids.tolist(), comp.mask, comp.old_logp, strict=True):
+        i = 0
+        while i < len(row) and row[i] not in (0, 2):
+            if row[i] >= 3 and row[i] != 9:  # a sampled action, then the two environment tokens
+                assert mask[i] == 1 and logp[i] < 0
+                if i + 2 < len(row):
+                    assert row[i + 1 : i + 3] == [9, 9] and not mask[i + 1 : i + 3].any()
+                    assert not logp[i + 1 : i + 3].any()
+                    forced_seen += 1
+                i += 3
+            else:  # a sampled 9 or special token: no feedback
+                assert mask[i] == 1
+                i += 1
+    assert forced_seen > 4
+
+
+def test_gridworld_text_agent_sees_the_cells_the_environment_writes():
+    from rlzoo.envs import GridWorld
+
+    env = gym.make("rlzoo/TextTask-v0", task="gridworld_text")
+    model = {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 40}
+    agent = make_agent("grpo", env, seed=0, **{**TINY, "model": model})
+    rows, grid = env.unwrapped.task.train, GridWorld()
+    moves_checked = 0
+    for _ in range(4):  # an untrained model writes moves among other characters; after each move, its cell
+        for row, text in zip(rows, agent.complete([r["prompt"] for r in rows], temperature=1.0), strict=True):
+            grid.reset(options={"state": row["start"]})
+            i = 0
+            while i < len(text):
+                if text[i] in "URDLS":
+                    state, *_ = grid.step("URDLS".index(text[i]))
+                    assert text[i + 1 : i + 3] == f"{state // 5}{state % 5}"[: len(text) - i - 1], (row, text)
+                    moves_checked += 1
+                    i += 3
+                else:
+                    i += 1
+    assert moves_checked > 20

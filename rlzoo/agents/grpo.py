@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -135,16 +136,23 @@ class Completions:
 @torch.no_grad()
 def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int,
                        eos_id: int, pad_id: int, *, temperature: float = 1.0, top_k: int = 0,
-                       generator: torch.Generator | None = None) -> Completions:  # fmt: skip
+                       generator: torch.Generator | None = None,
+                       feedback: Callable[[int, list[int]], list[int]] | None = None) -> Completions:  # fmt: skip
     """Sample ``num_generations`` completions of each prompt (P, T) — all prompts the same length — token by
     token from softmax(logits / temperature), restricted to the ``top_k`` likeliest tokens when ``top_k`` > 0
     (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A Hugging
     Face model or a ``TinyGPT`` decodes with its key-value cache (each prompt computed once for its G
-    completions); any other module is re-run on the whole prefix."""
+    completions); any other module is re-run on the whole prefix.
+
+    ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
+    token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
+    sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
     done = torch.zeros(n, dtype=torch.bool)
-    new, logps = [], []
+    new, logps, policy_made = [], [], []
+    queues: list[list[int]] = [[] for _ in range(n)]  # environment tokens still to write, per row
+    generated: list[list[int]] = [[] for _ in range(n)]
     cache = None
     for step in range(max_new_tokens):
         if not supports_cache(model):
@@ -166,16 +174,28 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
                 sampling = scaled.masked_fill(scaled < kth, float("-inf"))
             token = torch.multinomial(torch.softmax(sampling, dim=-1), 1, generator=generator)[:, 0]
             logp = torch.log_softmax(scaled, dim=-1).gather(1, token[:, None])[:, 0]
+        forced = torch.zeros(n, dtype=torch.bool)
+        if feedback is not None and any(queues):
+            rows_forced = [i for i in range(n) if queues[i]]  # a finished row never gets a queue
+            forced[rows_forced] = True
+            token[rows_forced] = torch.tensor([queues[i].pop(0) for i in rows_forced])
         token = torch.where(done, torch.full_like(token, pad_id), token)
         new.append(token)
-        logps.append(torch.where(done, torch.zeros_like(logp), logp))
+        policy_made.append(~forced)
+        logps.append(torch.where(done | forced, torch.zeros_like(logp), logp))
         ids = torch.cat([ids, token[:, None]], dim=1)
         done |= token == eos_id
+        if feedback is not None:
+            for i, t in enumerate(token.tolist()):
+                generated[i].append(t)
+            for i in (~done & ~forced).nonzero()[:, 0].tolist():
+                queues[i] = list(feedback(i, generated[i]))
         if done.all():
             break
     out = torch.stack(new, dim=1)
     eos_seen = (out == eos_id).long().cumsum(dim=1)
     mask = ((eos_seen == 0) | ((eos_seen == 1) & (out == eos_id))).float()  # through the first EOS
+    mask *= torch.stack(policy_made, dim=1)  # environment tokens are not actions
     return Completions(prompt_ids.repeat_interleave(num_generations, dim=0), out, mask, torch.stack(logps, 1), ~done)
 
 
@@ -220,7 +240,7 @@ class LMConfig:
 
 @dataclass
 class GRPOConfig(AlgoConfig):
-    total_steps: int = param(2500, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
+    total_steps: int = param(6000, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
     model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
@@ -331,6 +351,18 @@ class GRPO(Agent):
         return [rows[i] for i in self.rng.integers(len(rows), size=n)]
 
     # ---- acting and evaluation ---------------------------------------------------------------------------------
+    def feedback(self, prompts: list[str], repeats: int) -> Callable[[int, list[int]], list[int]] | None:
+        """The task's environment feedback as :func:`sample_completions` calls it: row i is a completion of
+        ``prompts[i // repeats]``; None when the task has none."""
+        task_feedback = self.task.feedback
+        if task_feedback is None:
+            return None
+
+        def tokens(row: int, generated: list[int]) -> list[int]:
+            return self.tokenizer.encode(task_feedback(prompts[row // repeats], self.tokenizer.decode(generated)))
+
+        return tokens
+
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
         """Completions of prompts (greedy at temperature 0), grouped by prompt length."""
         out: dict[int, str] = {}
@@ -340,7 +372,8 @@ class GRPO(Agent):
             ids = torch.tensor([encoded[i] for i in idx])
             comp = sample_completions(self.model, ids, 1, self.max_new, self.tokenizer.eos_token_id,
                                       self.tokenizer.pad_token_id, temperature=temperature,
-                                      generator=self.generator)  # fmt: skip
+                                      generator=self.generator,
+                                      feedback=self.feedback([prompts[i] for i in idx], 1))  # fmt: skip
             for i, row in zip(idx, comp.ids, strict=True):
                 out[i] = self.tokenizer.decode(row)
         return [out[i] for i in range(len(prompts))]
@@ -419,7 +452,8 @@ class GRPO(Agent):
             self.model.eval()
             comp = sample_completions(self.model, prompt_ids, G, self.max_new, self.tokenizer.eos_token_id,
                                       self.tokenizer.pad_token_id, temperature=cfg.temperature, top_k=cfg.top_k,
-                                      generator=self.generator)  # fmt: skip
+                                      generator=self.generator,
+                                      feedback=self.feedback([r["prompt"] for r in batch_rows], G))  # fmt: skip
             texts = [self.tokenizer.decode(row) for row in comp.ids]
             expanded = [r for r in batch_rows for _ in range(G)]
             total, per = self.task.rewards(expanded, texts)
