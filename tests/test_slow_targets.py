@@ -65,3 +65,15 @@ def test_trust_region_pendulum_minus_250_at_200k_for_3_of_5_seeds(tmp_path, algo
 def test_deterministic_policy_gradient_pendulum_minus_200_at_20k_for_4_of_5_seeds(tmp_path, algo):
     returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}")
     assert sum(r >= -200 for r in returns) >= 4, returns
+
+
+def test_grpo_arithmetic_gains_30_points_of_heldout_accuracy_for_3_of_3_seeds(tmp_path):
+    summaries = [_summary(tmp_path, f"grpo-s{s}", "algo=grpo", f"seed={s}")["heldout"] for s in range(3)]
+    gains = [h["final"]["exact_answer"] - h["after_warm_start"]["exact_answer"] for h in summaries]
+    assert min(gains) >= 0.30, gains
+
+
+def test_grpo_gridworld_text_greedy_return_within_10_percent_of_optimal_for_2_of_2_seeds(tmp_path):
+    runs = [_summary(tmp_path, f"grpo-gw-s{s}", "algo=grpo", "env=gridworld_text", f"seed={s}") for s in range(2)]
+    fractions = [r["heldout"]["final"]["fraction_of_optimal"] for r in runs]
+    assert min(fractions) >= 0.9, fractions
