@@ -10,7 +10,8 @@ from rlzoo.train import resolve, train
 
 from .helpers import composed
 
-pytestmark = pytest.mark.slow
+# full training budgets: several runs per test, far beyond the fast tier's 300 s per-test timeout
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(7200)]
 
 
 def _summary(tmp_path, name, *overrides):
