@@ -138,13 +138,17 @@ def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[s
         """1 when the completion is exactly ``horizon`` moves (each followed by a cell with ``annotate_cells``)."""
         return [float(well_formed.fullmatch(c) is not None) for c in completions]
 
+    def cell_text(state: int) -> str:
+        """A cell as its row and column digits: ``"23"``."""
+        return "{}{}".format(*dyn.layout.cell(state))
+
     def random_moves(row: dict[str, Any], rng: np.random.Generator) -> str:
         """A format demonstration: ``horizon`` uniformly random moves (no hint of the good ones), each followed by
         the cell it leads to when annotating (what the environment writes)."""
         text, state = "", int(row["start"])
         for a in rng.integers(len(MOVE_CHARS), size=horizon):
             state = int(nxt[state, a])
-            text += MOVE_CHARS[a] + (f"{state // n_cols}{state % n_cols}" if annotate_cells else "")
+            text += MOVE_CHARS[a] + (cell_text(state) if annotate_cells else "")
         return text
 
     start_of = {row["prompt"]: row["start"] for row in rows}
@@ -156,7 +160,7 @@ def gridworld_text_task(horizon: int = 8, gamma: float = 0.9, layout: Sequence[s
         state = start_of[prompt]
         for a in [MOVE_CHARS.index(c) for c in completion if c in MOVE_CHARS]:
             state = int(nxt[state, a])
-        return f"{state // n_cols}{state % n_cols}"
+        return cell_text(state)
 
     length = horizon * (3 if annotate_cells else 1)
     return TextTask("gridworld_text", rows, rows, [discounted_return, exact_moves], [1.0, format_weight], length,

@@ -201,17 +201,18 @@ def supports_cache(model: nn.Module) -> bool:
     return isinstance(model, TinyGPT) or hasattr(getattr(model, "config", None), "use_cache")
 
 
-def prefill(model: nn.Module, input_ids: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tensor = 1) -> tuple[torch.Tensor, Any]:
     """Run a model that :func:`supports_cache` on ``input_ids`` (P, T): the logits of their last position and
-    the key-value cache to continue them with :func:`extend`. ``rows`` (N,) indices into the P sequences
-    repeat them (a prompt shared by G completions is computed once; gradients of the copies add up)."""
+    the key-value cache to continue them with :func:`extend`, each sequence repeated ``repeats`` times (an int,
+    or (P,) counts) — a prompt shared by G completions is computed once; gradients of the copies add up."""
     if isinstance(model, TinyGPT):
         cache: Any = KVCache(model.config.n_layer)
         logits = model(input_ids, cache)[:, -1]
     else:
         out = model(input_ids, use_cache=True)
         logits, cache = out.logits[:, -1], out.past_key_values
-    if rows is not None:
+    if not (isinstance(repeats, int) and repeats == 1):
+        rows = torch.arange(input_ids.shape[0]).repeat_interleave(repeats)
         cache.batch_select_indices(rows)
         logits = logits[rows]
     return logits, cache

@@ -152,14 +152,12 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     done = torch.zeros(n, dtype=torch.bool)
     new, logps, policy_made = [], [], []
     queues: list[list[int]] = [[] for _ in range(n)]  # environment tokens still to write, per row
-    generated: list[list[int]] = [[] for _ in range(n)]
     cache = None
     for step in range(max_new_tokens):
         if not supports_cache(model):
             logits = logits_of(model, ids)[:, -1].float()
         elif step == 0:  # each prompt once, its cache repeated for its G completions
-            rows = torch.arange(prompt_ids.shape[0]).repeat_interleave(num_generations)
-            logits, cache = prefill(model, prompt_ids, rows)
+            logits, cache = prefill(model, prompt_ids, num_generations)
             logits = logits.float()
         else:
             logits = extend(model, ids[:, -1:], cache)[:, -1].float()
@@ -186,8 +184,7 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
         ids = torch.cat([ids, token[:, None]], dim=1)
         done |= token == eos_id
         if feedback is not None:
-            for i, t in enumerate(token.tolist()):
-                generated[i].append(t)
+            generated = ids[:, prompt_ids.shape[1] :].tolist()
             for i in (~done & ~forced).nonzero()[:, 0].tolist():
                 queues[i] = list(feedback(i, generated[i]))
         if done.all():
@@ -207,8 +204,7 @@ def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.
     (the same numbers and gradients as running every row whole, with fewer tokens)."""
     if supports_cache(model):
         unique, counts = torch.unique_consecutive(prompt_ids, dim=0, return_counts=True)
-        rows = torch.arange(unique.shape[0]).repeat_interleave(counts)
-        first, cache = prefill(model, unique, rows)
+        first, cache = prefill(model, unique, counts)
         steps = [first[:, None]]
         if ids.shape[1] > 1:
             steps.append(extend(model, ids[:, :-1], cache))
