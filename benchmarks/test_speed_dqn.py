@@ -36,7 +36,7 @@ def test_dqn_env_step_loop(benchmark):
 def test_replay_buffer_add_sample(benchmark):
     from rlzoo.buffers import ReplayBuffer
 
-    buf = ReplayBuffer(100_000, (4,))
+    buf = ReplayBuffer(100_000, (4,), n_envs=1, n_step=1, gamma=0.99)
     obs, rng = np.zeros((1, 4), np.float32), np.random.default_rng(0)
     for _ in range(1000):
         buf.add(obs, (0,), (0.0,), obs, (False,), (False,))

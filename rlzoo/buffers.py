@@ -80,9 +80,9 @@ class ReplayBuffer:
         *,
         obs_dtype: Any = np.float32,
         action_dtype: Any = np.int64,
-        n_envs: int = 1,
-        n_step: int = 1,
-        gamma: float = 0.99,
+        n_envs: int,
+        n_step: int,
+        gamma: float,
     ) -> None:
         if capacity < 1 or n_step < 1 or n_envs < 1:
             raise ValueError(f"capacity={capacity}, n_step={n_step}, n_envs={n_envs} must all be positive")

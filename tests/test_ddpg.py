@@ -249,3 +249,12 @@ def test_nan_reward_stops_training_naming_the_loss_and_step():
     agent = make_agent("ddpg", NaNReward(PointReach()), seed=0, **SMALL)
     with pytest.raises(NumericalError, match=r"losses/critic_loss is nan at step 101"):
         agent.learn(300)
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3"])
+@pytest.mark.parametrize("gamma", [0.5, 0.9])
+def test_the_configured_gamma_discounts_the_stored_transitions(algo, gamma):
+    """algo.gamma reaches the replay buffer's discounts (it once kept the buffer's own default 0.99)."""
+    agent = make_agent(algo, PointReach(), seed=0, gamma=gamma, **SMALL).learn(50)
+    stored = agent.buffer.discounts[: len(agent.buffer)]
+    assert set(np.unique(stored)) <= {0.0, np.float32(gamma)} and np.any(stored == np.float32(gamma))

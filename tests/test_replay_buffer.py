@@ -17,7 +17,7 @@ def add(buf, obs, action, reward, next_obs, terminated=False, truncated=False):
 
 
 def test_wrap_around_keeps_the_newest_transitions():
-    buf = ReplayBuffer(5, (1,), gamma=0.9)
+    buf = ReplayBuffer(5, (1,), n_envs=1, n_step=1, gamma=0.9)
     for i in range(8):
         add(buf, i, i % 2, float(i), i + 1)
     assert (len(buf), buf.pos) == (5, 3)
@@ -27,7 +27,7 @@ def test_wrap_around_keeps_the_newest_transitions():
 
 
 def test_sample_shapes_and_dtypes():
-    buf = ReplayBuffer(100, (4,), n_envs=2)
+    buf = ReplayBuffer(100, (4,), n_envs=2, n_step=1, gamma=0.99)
     for _ in range(10):
         buf.add(np.ones((2, 4)), [0, 1], [1.0, 2.0], np.zeros((2, 4)), [False, True], [False, False])
     batch = buf.sample(32, np.random.default_rng(0))
@@ -38,7 +38,7 @@ def test_sample_shapes_and_dtypes():
 
 
 def test_truncation_bootstraps_and_termination_does_not():
-    buf = ReplayBuffer(4, (1,), gamma=0.9)
+    buf = ReplayBuffer(4, (1,), n_envs=1, n_step=1, gamma=0.9)
     add(buf, 0, 0, 1.0, 1, truncated=True)
     add(buf, 1, 0, 1.0, 2, terminated=True)
     add(buf, 2, 0, 1.0, 3)
@@ -47,7 +47,7 @@ def test_truncation_bootstraps_and_termination_does_not():
 
 def test_n_step_returns_by_hand():
     g = 0.5
-    buf = ReplayBuffer(10, (1,), n_step=3, gamma=g)
+    buf = ReplayBuffer(10, (1,), n_envs=1, n_step=3, gamma=g)
     rewards = [1.0, 2.0, 3.0, 4.0]
     for t, r in enumerate(rewards):
         add(buf, t, t, r, t + 1, terminated=(t == 3))
@@ -65,7 +65,7 @@ def test_n_step_returns_by_hand():
 
 def test_n_step_flush_on_truncation_bootstraps_with_shorter_horizons():
     g = 0.5
-    buf = ReplayBuffer(10, (1,), n_step=3, gamma=g)
+    buf = ReplayBuffer(10, (1,), n_envs=1, n_step=3, gamma=g)
     add(buf, 0, 0, 1.0, 1)
     add(buf, 1, 0, 2.0, 2, truncated=True)
     order = np.argsort(buf.obs[:2, 0])
@@ -75,7 +75,7 @@ def test_n_step_flush_on_truncation_bootstraps_with_shorter_horizons():
 
 
 def test_memory_stays_flat_once_full():
-    buf = ReplayBuffer(1000, (8,))
+    buf = ReplayBuffer(1000, (8,), n_envs=1, n_step=1, gamma=0.99)
     obs = np.ones((1, 8), np.float32)
     for _ in range(1000):
         buf.add(obs, [0], [0.0], obs, [False], [False])
@@ -92,7 +92,7 @@ def test_memory_stays_flat_once_full():
 @given(capacity=st.integers(1, 20), steps=st.lists(st.tuples(st.floats(-5, 5), st.booleans(), st.booleans()),
                                                      max_size=60))  # fmt: skip
 def test_matches_a_list_reference(capacity, steps):
-    buf, reference = ReplayBuffer(capacity, (1,), gamma=0.9), []
+    buf, reference = ReplayBuffer(capacity, (1,), n_envs=1, n_step=1, gamma=0.9), []
     for i, (r, term, trunc) in enumerate(steps):
         add(buf, i, i % 3, r, i + 1, terminated=term, truncated=trunc)
         reference.append((i, i % 3, r, i + 1, 0.0 if term else 0.9))

@@ -89,7 +89,7 @@ class DQN(OffPolicyAgent):
         self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
-        self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_step=cfg.n_step, gamma=cfg.gamma)
+        self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma)
         self.truth = FunctionTruth.for_env(env, cfg.gamma)
         self._last_q = float("nan")
         self._schedule: tuple[int, LinearSchedule | None] = (0, None)  # (total_steps it was made for, ε schedule)
