@@ -42,8 +42,10 @@ RUNS: list[tuple[str, list[str]]] = [
     ("qlearning", ["algo=qlearning", "total_steps=3000", "algo.log_every=500"]),
     ("td_linear", ["algo=td_linear", "total_steps=3000", "algo.log_every=500"]),
     ("dqn", ["algo=dqn", "total_steps=3000", "algo.learning_starts=500", "algo.log_every=500"]),
-    ("dqn_gridworld", ["algo=dqn", "env=gridworld", "total_steps=3000", "algo.learning_starts=500",
-                       "algo.log_every=500"]),  # fmt: skip
+    (
+        "dqn_gridworld",
+        ["algo=dqn", "env=gridworld", "total_steps=3000", "algo.learning_starts=500", "algo.log_every=500"],
+    ),
     ("reinforce", ["algo=reinforce", "total_steps=3000", "algo.log_every=500"]),
     ("qac", ["algo=qac", "total_steps=3000", "algo.log_every=500"]),
     ("a2c", ["algo=a2c", "total_steps=3000", "algo.log_every=500"]),
@@ -55,10 +57,21 @@ RUNS: list[tuple[str, list[str]]] = [
     ("ppo_pendulum", ["algo=ppo", "env=pendulum", "total_steps=3000", "algo.log_every=500"]),
     ("ddpg", ["algo=ddpg", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
     ("td3", ["algo=td3", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
-    ("ddpg_gridworld_continuous", ["algo=ddpg", "env=gridworld_continuous", "total_steps=2000",
-                                   "algo.learning_starts=500", "algo.log_every=500"]),  # fmt: skip
-    ("grpo", ["algo=grpo", "total_steps=4", "algo.log_every=2", "algo.sft_steps=20", "algo.prompts_per_step=4",
-              "algo.num_generations=4"]),  # fmt: skip
+    (
+        "ddpg_gridworld_continuous",
+        ["algo=ddpg", "env=gridworld_continuous", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"],
+    ),
+    (
+        "grpo",
+        [
+            "algo=grpo",
+            "total_steps=4",
+            "algo.log_every=2",
+            "algo.sft_steps=20",
+            "algo.prompts_per_step=4",
+            "algo.num_generations=4",
+        ],
+    ),
 ]
 # wall-clock measurements differ between any two runs
 UNTIMED = ("charts/SPS", "charts/generation_tokens_per_s", "charts/training_tokens_per_s")
