@@ -121,9 +121,8 @@ class DDPG(OffPolicyAgent):
         critic_lr = cfg.critic_learning_rate if cfg.critic_learning_rate is not None else cfg.learning_rate
         self.actor_optimizer = torch.optim.Adam(self.actor_params, lr=cfg.learning_rate, fused=True)
         self.critic_optimizer = torch.optim.Adam(self.critic_params, lr=critic_lr, fused=True)
-        obs_space = env.observation_space
-        self.buffer = ReplayBuffer(cfg.buffer_size, obs_space.shape, (self.action_dim,), action_dtype=np.float32,
-                                   n_envs=1, n_step=1, gamma=cfg.gamma)
+        self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, (self.action_dim,),
+                                   action_dtype=np.float32, n_envs=1, n_step=1, gamma=cfg.gamma)  # fmt: skip
         self.noise = make_noise(cfg.noise, self.action_dim, cfg.noise_std, self.rng, theta=cfg.ou_theta, dt=cfg.ou_dt)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # target smoothing noise
         self.truth = FunctionTruth.for_env(env, cfg.gamma) if hasattr(env.unwrapped, "move_of") else None
