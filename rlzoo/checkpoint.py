@@ -78,43 +78,46 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 class Checkpointer:
-    """Saves ``step_<n>.pt`` every ``every`` steps (0 = never), keeps the newest ``keep``, and ``final.pt``."""
+    """Saves ``step_<n>.pt`` every ``every`` steps (0 = never), keeps the newest ``keep``, and ``final.pt``.
+
+    A training-loop callback (``rlzoo.trainer.Callback``): the trainer stops at ``next_step`` to call it."""
 
     _PATTERN = re.compile(r"step_(\d+)\.pt$")
 
-    def __init__(self, directory: str | Path, every: int = 0, keep: int = 3, start_step: int = 0) -> None:
+    def __init__(self, directory: str | Path, every: int, keep: int, start_step: int) -> None:
         self.directory = Path(directory)
         self.every = int(every)
         self.keep = int(keep)
-        self._next = (start_step // self.every + 1) * self.every if self.every > 0 else 0
+        self.next_step = (start_step // self.every + 1) * self.every if self.every > 0 else None
 
-    def maybe_save(self, agent: Agent, step: int) -> Path | None:
+    def __call__(self, agent: Agent, step: int) -> Path | None:
         """Save when ``step`` has reached the next multiple of ``every``."""
-        if self.every <= 0 or step < self._next:
+        if self.next_step is None or step < self.next_step:
             return None
-        self._next = (step // self.every + 1) * self.every
+        self.next_step = (step // self.every + 1) * self.every
         path = agent.save(self.directory / f"step_{step:010d}.pt")
-        for old in self.periodic()[: -self.keep]:
+        for old in periodic_checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)
         return path
 
     def save_final(self, agent: Agent) -> Path:
         return agent.save(self.directory / "final.pt")
 
-    def latest_valid(self) -> tuple[Path, dict[str, Any]] | None:
-        """The newest periodic checkpoint that loads; unreadable ones are skipped with a warning naming them."""
-        for path in reversed(self.periodic()):
-            try:
-                return path, load_checkpoint(path)
-            except CheckpointError as err:
-                logging.getLogger("rlzoo").warning(
-                    "skipping corrupted checkpoint %s (using an older one): %s", path, err
-                )
-        return None
 
-    def periodic(self) -> list[Path]:
-        """Periodic checkpoints, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := self._PATTERN.match(p.name))]
-        return [p for _, p in sorted(found)]
+def periodic_checkpoints(directory: str | Path) -> list[Path]:
+    """The periodic checkpoints ``step_<n>.pt`` in ``directory``, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := Checkpointer._PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_valid(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest periodic checkpoint in ``directory`` that loads; unreadable ones are skipped with a warning."""
+    for path in reversed(periodic_checkpoints(directory)):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as err:
+            logging.getLogger("rlzoo").warning("skipping corrupted checkpoint %s (using an older one): %s", path, err)
+    return None

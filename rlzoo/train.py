@@ -27,13 +27,14 @@ from rlzoo import distributed
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
 from rlzoo.atomic import atomic_write_json
-from rlzoo.checkpoint import Checkpointer
+from rlzoo.checkpoint import Checkpointer, latest_valid
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
 from rlzoo.evaluate import evaluate
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
+from rlzoo.trainer import PeriodicEvaluation
 
 log = logging.getLogger("rlzoo")
 
@@ -59,6 +60,8 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     name = algo_raw.pop("name", None)
     if name is None:
         raise ConfigError("algo.name is required: choose an algorithm with algo=<name>")
+    if "total_steps" in algo_raw:  # the budget was algo.total_steps before it became one top-level key
+        raise ConfigError("algo.total_steps is not a known key: the budget is the top-level total_steps=<n>")
     algo = build(agent_class(name).Config, algo_raw, "algo")
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
@@ -83,7 +86,7 @@ def check_run_dir(run_dir: Path, resume: bool = False) -> None:
 
 def _resume_agent(run_dir: Path, env: Any) -> Agent | None:
     """The agent of the newest readable checkpoint in ``run_dir`` (global RNGs restored), or None."""
-    found = Checkpointer(run_dir / "checkpoints").latest_valid()
+    found = latest_valid(run_dir / "checkpoints")
     if found is None:
         log.warning("resume=true but %s holds no readable checkpoint: starting from step 0", run_dir / "checkpoints")
         return None
@@ -92,26 +95,6 @@ def _resume_agent(run_dir: Path, env: Any) -> Agent | None:
     set_global_rng_state(payload["global_rng"])
     log.info("resuming from %s at step %d", path, agent.num_timesteps)
     return agent
-
-
-class LogPointHook:
-    """What the training loop calls at each of its log points (``maybe_save(agent, step)``): an evaluation
-    every ``every`` env steps (``eval/return_mean``, off the training clock), then the checkpointer."""
-
-    def __init__(self, checkpointer: Checkpointer, evaluate_fn, logger: RunLogger, every: int, start_step: int,
-                 total_steps: int) -> None:  # fmt: skip
-        self.checkpointer, self.evaluate_fn, self.logger = checkpointer, evaluate_fn, logger
-        self.every, self.total_steps = every, total_steps
-        self.next_eval = (start_step // every + 1) * every if every else None
-        self.seconds = 0.0
-
-    def maybe_save(self, agent: Agent, step: int) -> None:
-        if self.next_eval is not None and self.next_eval <= step < self.total_steps:  # the final one is train()'s
-            start = time.perf_counter()
-            self.logger.scalar("eval/return_mean", self.evaluate_fn().mean, step)
-            self.seconds += time.perf_counter() - start
-            self.next_eval = (step // self.every + 1) * self.every
-        self.checkpointer.maybe_save(agent, step)
 
 
 def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
@@ -161,11 +144,11 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     if start_step == 0:
         logger.scalar("eval/return_mean", initial_mean, 0)
     checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
-    hook = LogPointHook(checkpointer, run_eval, logger, run.eval.every, start_step, run.total_steps)
+    periodic = PeriodicEvaluation(lambda: run_eval().mean, logger, run.eval.every, start_step, run.total_steps)
     start = time.perf_counter()
     try:
-        agent.learn(run.total_steps, logger=logger, checkpointer=hook)
-        wall = time.perf_counter() - start - hook.seconds
+        agent.learn(run.total_steps, logger=logger, callbacks=[periodic, checkpointer])
+        wall = time.perf_counter() - start - periodic.seconds
         final = run_eval()
         logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
         logger.scalar("eval/return_std", final.std, agent.num_timesteps)
@@ -184,7 +167,7 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         "total_steps": run.total_steps,
         "steps": agent.num_timesteps,
         "wall_seconds": wall,
-        "eval_seconds": hook.seconds,
+        "eval_seconds": periodic.seconds,
         "sps": steps_here / wall if wall > 0 else float("inf"),
         "eval_episodes": run.eval.episodes,
         "eval_return_mean": final.mean,

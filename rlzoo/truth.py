@@ -19,6 +19,8 @@ class GroundTruth:
     optimal_actions: np.ndarray | None  # (S, A) bool; None when the target is v_π of a fixed policy
     target: str  # "v*" or "v_pi"
     live: np.ndarray  # (S,) bool: states an agent acts from (not absorbing with zero reward)
+    model: TabularModel
+    gamma: float
 
     @classmethod
     def optimal(cls, model: TabularModel, gamma: float, atol: float = 1e-8) -> GroundTruth:
@@ -36,13 +38,13 @@ class GroundTruth:
             policy[better] = greedy(q[better])
         q = q_from_v(model, v, gamma)
         best = q.max(axis=1, keepdims=True)
-        return cls(v, q, q >= best - atol * np.maximum(1.0, np.abs(best)), "v*", live_states(model))
+        return cls(v, q, q >= best - atol * np.maximum(1.0, np.abs(best)), "v*", live_states(model), model, gamma)
 
     @classmethod
     def of_policy(cls, model: TabularModel, policy: np.ndarray, gamma: float) -> GroundTruth:
         """``v_π`` and ``q_π`` of a fixed policy, by an exact linear solve."""
         v = evaluate_exact(model, policy, gamma)
-        return cls(v, q_from_v(model, v, gamma), None, "v_pi", live_states(model))
+        return cls(v, q_from_v(model, v, gamma), None, "v_pi", live_states(model), model, gamma)
 
     def value_error(self, v: np.ndarray) -> float:
         """‖v − v_target‖∞ over the live (non-terminal) states."""
@@ -55,6 +57,25 @@ class GroundTruth:
         actions = np.argmax(policy, axis=1)
         return float(self.optimal_actions[np.arange(len(actions)), actions][self.live].mean())
 
+    def scalars(self, policy: np.ndarray | None, v: np.ndarray | None) -> dict[str, float]:
+        """The ``truth/*`` figures of an agent's tables: its policy π (S, A) and state values ``v`` (S,), either
+        may be None.
+
+        - ``value_error`` = ‖v − v_target‖∞ (v* for control, v_π of the evaluated policy for evaluation);
+        - for control: ``optimal_action_fraction`` of π's most probable actions, ``policy_value_gap`` =
+          ‖v_π − v*‖∞ (v_π solved exactly) and ``critic_error`` = ‖v − v_π‖∞.
+        """
+        out: dict[str, float] = {}
+        if v is not None:
+            out["value_error"] = self.value_error(v)
+        if policy is not None and self.optimal_actions is not None:
+            out["optimal_action_fraction"] = self.optimal_action_fraction(policy)
+            v_pi = evaluate_exact(self.model, policy, self.gamma)
+            out["policy_value_gap"] = float(np.max(np.abs(v_pi - self.v)[self.live]))
+            if v is not None:
+                out["critic_error"] = float(np.max(np.abs(np.asarray(v) - v_pi)[self.live]))
+        return out
+
 
 def live_states(model: TabularModel) -> np.ndarray:
     """States that are not terminal; terminal = absorbing with zero reward under every action."""
@@ -63,60 +84,16 @@ def live_states(model: TabularModel) -> np.ndarray:
     return ~terminal
 
 
-@dataclass(frozen=True)
-class FunctionTruth:
-    """Ground truth for function-approximation agents: ``v*`` plus every state's observation."""
+def optimal_truth_and_states(env, gamma: float) -> tuple[GroundTruth | None, np.ndarray | None]:
+    """For function-approximation agents: ``v*`` of the env's exact model and what the agent observes in every
+    state (S, ...; vector observations flattened to float32 rows), or (None, None) when the env has no model
+    or cannot render a state's observation."""
+    from rlzoo.envs import model_of
 
-    truth: GroundTruth
-    observations: np.ndarray  # (S, ...): what the agent sees in each state
-    model: TabularModel
-    gamma: float
-
-    @classmethod
-    def for_env(cls, env, gamma: float) -> FunctionTruth | None:
-        """Available when the env exposes its model and can render any state's observation."""
-        from rlzoo.envs import model_of
-
-        base = env.unwrapped
-        model = model_of(env)
-        if model is None or not hasattr(base, "observation_of"):
-            return None
-        obs = np.asarray(base.observation_of(np.arange(model.n_states)))
-        if obs.ndim > 1:
-            obs = obs.reshape(model.n_states, -1).astype(np.float32)
-        return cls(GroundTruth.optimal(model, gamma), obs, model, gamma)
-
-    def summary(self, q: np.ndarray) -> dict[str, float | str]:
-        policy = np.eye(q.shape[1])[np.argmax(q, axis=1)]
-        return {"value_error": self.truth.value_error(q.max(axis=1)), "value_error_target": self.truth.target,
-                "optimal_action_fraction": self.truth.optimal_action_fraction(policy)}  # fmt: skip
-
-    def log(self, logger, q: np.ndarray, step: int) -> None:
-        s = self.summary(q)
-        logger.scalar("truth/value_error", s["value_error"], step)
-        logger.scalar("truth/optimal_action_fraction", s["optimal_action_fraction"], step)
-
-    def policy_summary(self, policy: np.ndarray, v: np.ndarray | None = None) -> dict[str, float | str]:
-        """Ground truth of a stochastic policy table (S, A) and, if given, its critic's state values ``v``.
-
-        ``policy_value_gap`` = ‖v_π − v*‖∞ (v_π solved exactly), ``optimal_action_fraction`` of the most
-        probable actions; with a critic also ``value_error`` = ‖v − v*‖∞ and ``critic_error`` = ‖v − v_π‖∞.
-        """
-        v_pi = evaluate_exact(self.model, policy, self.gamma)
-        live = self.truth.live
-        out: dict[str, float | str] = {
-            "optimal_action_fraction": self.truth.optimal_action_fraction(policy),
-            "policy_value_gap": float(np.max(np.abs(v_pi - self.truth.v)[live])),
-        }
-        if v is not None:
-            out.update(value_error=self.truth.value_error(v), value_error_target=self.truth.target,
-                       critic_error=float(np.max(np.abs(np.asarray(v) - v_pi)[live])))  # fmt: skip
-        return out
-
-    def log_policy(self, logger, policy: np.ndarray, v: np.ndarray | None, step: int) -> dict[str, float | str]:
-        """Log ``policy_summary`` under ``truth/…`` at ``step``; returns it."""
-        s = self.policy_summary(policy, v)
-        for key, value in s.items():
-            if not isinstance(value, str):
-                logger.scalar(f"truth/{key}", value, step)
-        return s
+    model = model_of(env)
+    if model is None or not hasattr(env.unwrapped, "observation_of"):
+        return None, None
+    obs = np.asarray(env.unwrapped.observation_of(np.arange(model.n_states)))
+    if obs.ndim > 1:
+        obs = obs.reshape(model.n_states, -1).astype(np.float32)
+    return GroundTruth.optimal(model, gamma), obs

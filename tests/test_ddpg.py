@@ -174,8 +174,8 @@ def test_ddpg_on_the_continuous_gridworld_reports_ground_truth():
     agent = make_agent("ddpg", env, seed=0, gamma=0.9, **SMALL).learn(300)
     summary = agent.summary()
     assert {"optimal_action_fraction", "policy_value_gap", "value_error", "critic_error"} <= set(summary)
-    policy, values = agent.policy_and_values()
-    moves = move_of(agent.actor_actions(agent.truth.observations))
+    policy, values = agent.truth_tables()
+    moves = move_of(agent.actor_actions(agent.states))
     np.testing.assert_array_equal(policy.argmax(1), moves)
     assert policy.shape == (25, 5) and values.shape == (25,)
 

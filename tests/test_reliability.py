@@ -92,7 +92,7 @@ def test_numerical_blow_up_stops_with_the_quantity_and_step_and_keeps_checkpoint
     # v_k = 6e307 · Σ 0.9^i overflows float64 in the third sweep
     proc = run_cli("algo=value_iteration", "env.r_other=6e307", "checkpoint.every=1", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 3
-    assert "training stopped: parameters q hold inf at step 3" in proc.stderr and "Traceback" not in proc.stderr
+    assert "training stopped: tables/q is inf at step 3" in proc.stderr and "Traceback" not in proc.stderr
     kept = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert kept == ["step_0000000001.pt", "step_0000000002.pt"] and not (run_dir / "summary.json").exists()
 

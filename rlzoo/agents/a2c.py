@@ -23,7 +23,6 @@ from rlzoo.config import param
 
 @dataclass
 class A2CConfig(ActorCriticConfig):
-    total_steps: int = param(200_000, ge=1)
     lr_schedule: str = param("linear", choices=LR_SCHEDULES, help="linear: anneal to 0 at total_steps")
     gae_lambda: float = param(1.0, ge=0.0, le=1.0, help="GAE λ: 0 = TD-error advantages, 1 = n-step returns")
     normalize_advantage: bool = False
@@ -31,7 +30,6 @@ class A2CConfig(ActorCriticConfig):
 
 @dataclass
 class ReinforceConfig(ActorCriticConfig):
-    total_steps: int = param(300_000, ge=1)
     n_envs: int = param(4, ge=1)
     n_steps: int = param(500, ge=1)
     learning_rate: float = param(3e-3, gt=0.0)

@@ -1,9 +1,11 @@
-"""The ``Agent`` interface every algorithm implements (DESIGN §4): learn, act, save, load."""
+"""The ``Agent`` interface every algorithm implements: learn, act, save, load — and what a family supplies to the
+one training loop (``rlzoo.trainer``): ``begin``, ``advance``, ``log_point``, ``truth_tables``, ``watched``."""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,20 +13,21 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlzoo.agents.registry import agent_class
 from rlzoo.checkpoint import load_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.logging import RunLogger
+from rlzoo.trainer import Callback, NumericalError, Trainer
 
-
-class NumericalError(RuntimeError):
-    """A loss or parameter became NaN/inf: training stops, naming the quantity and the step."""
+__all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "set_global_rng_state"]
 
 
 class Agent(ABC):
     """An RL agent bound to an env, configured by a validated dataclass ``Config``.
 
-    Subclasses set ``name`` (the algo config name), ``family`` and ``Config``, and implement
-    ``learn`` and ``act``; ``state_dict``/``load_state_dict`` extend the saved state.
+    Subclasses set ``name`` (the algo config name), ``family`` and ``Config``, and implement ``advance``
+    (gather experience and update: the trainer calls it) and ``act``; ``state_dict``/``load_state_dict``
+    extend the saved state.
     """
 
     name: ClassVar[str]
@@ -46,15 +49,49 @@ class Agent(ABC):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.num_timesteps = 0
+        self.total_steps = 0  # the budget of the current learn() call (set by begin)
+        self.finished = False  # True: nothing left to learn (a planner converged); the trainer stops
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
         """Raise ``ConfigError`` if ``env`` cannot be used by this algorithm (default: any env)."""
         return
 
+    def learn(self, total_steps: int, logger: RunLogger | None = None, callbacks: Sequence[Callback] = ()) -> Agent:
+        """Train until ``num_timesteps`` reaches ``total_steps`` (env steps; planners: sweeps) on the one
+        training loop (``rlzoo.trainer.Trainer``); ``callbacks`` run when due (evaluation, checkpoints)."""
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
+            raise ValueError(f"total_steps={total_steps!r} is not allowed: give a positive int")
+        return Trainer(self, int(total_steps), logger, callbacks).run()
+
+    # ---- what a family supplies to the training loop -------------------------------------------
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        """Prepare to train toward ``total_steps`` (called at the start of every ``learn``)."""
+        self.total_steps = total_steps
+
     @abstractmethod
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> Agent:
-        """Train until ``num_timesteps`` reaches ``total_steps`` (env steps; planners: sweeps)."""
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """Gather experience and update for at least one and about ``n_steps`` env steps, advancing
+        ``num_timesteps``; returns the scalars of the last update (``key`` → ``losses/key``; a key with a ``/``
+        is its own tag). Episodes that end are logged with ``logger.episode``."""
+
+    @property
+    def log_every(self) -> int:
+        """Env steps between log points (losses, truth)."""
+        return self.config.log_every
+
+    def log_point(self, step: int) -> dict[str, float]:
+        """Extra scalars at a log point (tags as in ``advance``)."""
+        return {}
+
+    def truth_tables(self) -> tuple[np.ndarray | None, np.ndarray | None] | None:
+        """On an env with a model: the policy π (S, A) and state values v (S,) whose ``truth/*`` errors are
+        logged (either may be None); None when there is no ground truth to report."""
+        return None
+
+    def watched(self) -> dict[str, Any]:
+        """Quantities the NaN/inf guard checks after each advance besides the losses (e.g. value tables)."""
+        return {}
 
     @abstractmethod
     def act(self, obs: Any, deterministic: bool = True) -> Any:
@@ -65,8 +102,13 @@ class Agent(ABC):
         return []
 
     def summary(self) -> dict[str, Any]:
-        """Algorithm-specific figures for ``summary.json`` (e.g. ``value_error``)."""
-        return {}
+        """Figures for ``summary.json``: the ground truth of the final tables and the family's own counters."""
+        from rlzoo.trainer import truth_scalars
+
+        out: dict[str, Any] = truth_scalars(self)
+        if "value_error" in out:
+            out["value_error_target"] = self.truth.target
+        return out
 
     # ---- persistence -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -101,8 +143,6 @@ class Agent(ABC):
     @classmethod
     def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint") -> Agent:
         """Rebuild an agent from a loaded checkpoint payload (see ``load``)."""
-        from rlzoo.agents.registry import agent_class
-
         klass = agent_class(payload["algo"])
         if cls is not Agent and not issubclass(klass, cls):
             raise TypeError(f"{source} holds a {klass.__name__} agent, not a {cls.__name__}")

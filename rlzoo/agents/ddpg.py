@@ -27,11 +27,10 @@ from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, ActionValueCritic, polyak_update
 from rlzoo.buffers import ReplayBuffer, TransitionBatch
 from rlzoo.config import AlgoConfig, ConfigError, param
-from rlzoo.logging import RunLogger
 from rlzoo.noise import NOISE_KINDS, make_noise
 from rlzoo.policy_networks import DeterministicActor
 from rlzoo.seeding import seeded_torch
-from rlzoo.truth import FunctionTruth
+from rlzoo.truth import optimal_truth_and_states
 
 CONTINUOUS_ENVS = "env=pendulum, env=mountaincar_continuous or env=gridworld_continuous"
 
@@ -39,7 +38,6 @@ CONTINUOUS_ENVS = "env=pendulum, env=mountaincar_continuous or env=gridworld_con
 @dataclass
 class DDPGConfig(AlgoConfig):
     gamma: float = param(0.98, ge=0.0, lt=1.0)
-    total_steps: int = param(20_000, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size")
     critic_learning_rate: float | None = param(None, gt=0.0, help="null: learning_rate")
     buffer_size: int = param(200_000, ge=1)
@@ -125,7 +123,9 @@ class DDPG(OffPolicyAgent):
                                    action_dtype=np.float32, n_envs=1, n_step=1, gamma=cfg.gamma)  # fmt: skip
         self.noise = make_noise(cfg.noise, self.action_dim, cfg.noise_std, self.rng, theta=cfg.ou_theta, dt=cfg.ou_dt)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # target smoothing noise
-        self.truth = FunctionTruth.for_env(env, cfg.gamma) if hasattr(env.unwrapped, "move_of") else None
+        # ground truth where a discrete model stands behind the continuous action (the continuous GridWorld)
+        self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if hasattr(env.unwrapped, "move_of") \
+            else (None, None)  # fmt: skip
         self.n_critic_updates = 0
         self._last_actor_loss = float("nan")
         self._last_q = float("nan")
@@ -190,19 +190,14 @@ class DDPG(OffPolicyAgent):
         return critic_loss.item()
 
     # ---- logging and ground truth -------------------------------------------------------
-    def log(self, logger: RunLogger, step: int) -> None:
-        if self.n_critic_updates:
-            logger.scalar("losses/critic_loss", self._last_loss, step)
-            logger.scalar("losses/q_values", self._last_q, step)
-        if self.n_updates:
-            logger.scalar("losses/actor_loss", self._last_actor_loss, step)
-        if self.truth is not None:
-            self.truth.log_policy(logger, *self.policy_and_values(), step)
+    def last_stats(self) -> dict[str, float]:
+        out = {"critic_loss": self._last_loss, "q_values": self._last_q} if self.n_critic_updates else {}
+        return {**out, "actor_loss": self._last_actor_loss} if self.n_updates else out
 
-    def policy_and_values(self) -> tuple[np.ndarray, np.ndarray]:
-        """On an env with a discrete model behind its continuous action (``move_of``): the one-hot
-        table (S, A) of the moves μ picks in every state, and the critic's Q_1(s, μ(s))."""
-        obs = torch.as_tensor(self.truth.observations)
+    def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The one-hot table (S, A) of the moves μ picks in every state (``move_of`` its action), and the
+        critic's Q_1(s, μ(s))."""
+        obs = torch.as_tensor(self.states)
         with torch.inference_mode():
             u = self.actor(obs)
             v = self.critic.first(obs, u).double().numpy()
@@ -210,10 +205,7 @@ class DDPG(OffPolicyAgent):
         return np.eye(self.truth.model.n_actions)[moves], v
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"gradient_steps": self.n_critic_updates, "actor_updates": self.n_updates}
-        if self.truth is not None:
-            out.update(self.truth.policy_summary(*self.policy_and_values()))
-        return out
+        return {**super().summary(), "gradient_steps": self.n_critic_updates, "actor_updates": self.n_updates}
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -22,17 +22,16 @@ from rlzoo.agents.base import require_discrete_actions
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, polyak_update, q_network
+from rlzoo.bellman import greedy
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import AlgoConfig, ConfigError, param
-from rlzoo.logging import RunLogger
 from rlzoo.schedules import LinearSchedule
-from rlzoo.truth import FunctionTruth
+from rlzoo.truth import optimal_truth_and_states
 
 
 @dataclass
 class DQNConfig(AlgoConfig):
     gamma: float = param(0.99, ge=0.0, lt=1.0)
-    total_steps: int = param(50_000, ge=1)
     learning_rate: float = param(1e-4, gt=0.0)
     buffer_size: int = param(100_000, ge=1)
     learning_starts: int = param(1000, ge=0)
@@ -90,7 +89,7 @@ class DQN(OffPolicyAgent):
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma)
-        self.truth = FunctionTruth.for_env(env, cfg.gamma)
+        self.truth, self.states = optimal_truth_and_states(env, cfg.gamma)
         self._last_q = float("nan")
         self._schedule: tuple[int, LinearSchedule | None] = (0, None)  # (total_steps it was made for, ε schedule)
 
@@ -146,21 +145,19 @@ class DQN(OffPolicyAgent):
         if step % self.config.target_update_interval == 0:
             self.update_target()
 
-    def log(self, logger: RunLogger, step: int) -> None:
-        """Losses and, on an env with a known model, ground truth of the greedy policy."""
-        if self._schedule[1] is not None and step > 0:
-            logger.scalar("charts/epsilon", self._schedule[1](step), step)
-        if self.n_updates:
-            logger.scalar("losses/td_loss", self._last_loss, step)
-            logger.scalar("losses/q_values", self._last_q, step)
-        if self.truth is not None:
-            self.truth.log(logger, self.q_values(self.truth.observations), step)
+    def last_stats(self) -> dict[str, float]:
+        return {**super().last_stats(), "q_values": self._last_q} if self.n_updates else {}
+
+    def log_point(self, step: int) -> dict[str, float]:
+        return {"charts/epsilon": self._schedule[1](step)} if self._schedule[1] is not None and step > 0 else {}
+
+    def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The greedy policy on Q and v = max_a Q(s, a) in every state."""
+        q = self.q_values(self.states)
+        return greedy(q), q.max(axis=1)
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"gradient_steps": self.n_updates}
-        if self.truth is not None:
-            out.update(self.truth.summary(self.q_values(self.truth.observations)))
-        return out
+        return {**super().summary(), "gradient_steps": self.n_updates}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),

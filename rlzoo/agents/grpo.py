@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from rlzoo import distributed
-from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.base import Agent
 from rlzoo.agents.registry import register_agent
 from rlzoo.config import AlgoConfig, ConfigError, param
 from rlzoo.language_model import (
@@ -236,7 +236,6 @@ class LMConfig:
 
 @dataclass
 class GRPOConfig(AlgoConfig):
-    total_steps: int = param(6000, ge=1, help="GRPO steps (each: sample, score, num_iterations updates)")
     model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
@@ -564,8 +563,9 @@ class GRPO(Agent):
             self.optimizer.step()
         return {k: float(np.mean(v)) for k, v in stats.items() if v}
 
-    def step(self, logger: RunLogger, t: int) -> None:
-        """Sample, score, compute advantages and optimise once; logs the step's diagnostics at ``t``."""
+    def step(self, logger: RunLogger, t: int) -> dict[str, float]:
+        """Sample, score, compute advantages and optimise once; returns the step's diagnostics (text samples
+        are logged at ``t``)."""
         cfg = self.config
         start = time.perf_counter()
         rows, comp, total, per, info = self.sample_batch()
@@ -574,8 +574,6 @@ class GRPO(Agent):
         start = time.perf_counter()
         stats = self.optimize(comp, advantages)
         train_s = time.perf_counter() - start
-        if not np.isfinite(stats["loss"]):
-            raise NumericalError(f"losses/loss is {stats['loss']} at step {t}")
         lengths = comp.mask.sum(1)
         tokens = float(lengths.sum())
         zero_std_share = info["zero_std_groups"] / cfg.prompts_per_step
@@ -591,38 +589,40 @@ class GRPO(Agent):
             scalars[f"reward/{f.__name__}_std"] = float(np.nanstd(values))
         for key, value in stats.items():
             scalars[f"losses/{key}"] = value
-        for key, value in scalars.items():
-            logger.scalar(key, value, t)
         if t % cfg.log_every == 0:
             firsts = comp.ids[:: cfg.num_generations][:4]
             samples = [f"{r['prompt']} → {self.tokenizer.decode(c)!r}" for r, c in zip(rows[:4], firsts, strict=False)]
             logger.text("samples", "\n\n".join(samples), t)
+        return scalars
 
-    def log_heldout(self, logger: RunLogger, t: int) -> dict[str, float]:
-        result = self.evaluate_heldout()
-        for key, value in result.items():
-            logger.scalar(f"heldout/{key}", value, t)
-        return result
+    log_every = 1  # every GRPO step's diagnostics are logged; held-out evaluation every config.log_every
 
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> GRPO:
-        logger = logger or RunLogger()
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        """The supervised warm start (once) with held-out evaluations before and after it."""
+        super().begin(total_steps, logger)
         if not self.sft_done:
             self.results["initial"] = self.evaluate_heldout()
             sft_steps = self.warm_start(logger)
             self.sft_done = True
-            self.results["after_warm_start"] = {**self.log_heldout(logger, 0), "sft_steps": float(sft_steps)}
+            after = self.evaluate_heldout()
+            for key, value in after.items():
+                logger.scalar(f"heldout/{key}", value, 0)
+            self.results["after_warm_start"] = {**after, "sft_steps": float(sft_steps)}
             if self.config.beta > 0.0:
                 self.ref_model = self.frozen_copy()
-        while self.num_timesteps < total_steps:
-            self.step(logger, self.num_timesteps + 1)
-            self.num_timesteps += 1
-            t = self.num_timesteps
-            if t % self.config.log_every == 0 or t == total_steps:
-                self.results["final"] = self.log_heldout(logger, t)
-            logger.step(t)
-            if checkpointer is not None:
-                checkpointer.maybe_save(self, t)
-        return self
+
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """One GRPO step."""
+        scalars = self.step(logger, self.num_timesteps + 1)
+        self.num_timesteps += 1
+        return scalars
+
+    def log_point(self, step: int) -> dict[str, float]:
+        """Held-out evaluation every ``config.log_every`` steps and at the end."""
+        if step % self.config.log_every and step != self.total_steps:
+            return {}
+        self.results["final"] = self.evaluate_heldout()
+        return {f"heldout/{key}": value for key, value in self.results["final"].items()}
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"heldout": self.results}

@@ -32,7 +32,6 @@ from rlzoo.schedules import SCHEDULES
 
 @dataclass
 class MonteCarloConfig(TabularLearnerConfig):
-    total_steps: int = param(500_000, ge=1)
     episode_length: int = param(100, ge=1)
 
 
@@ -136,7 +135,7 @@ class MCBasic(MonteCarlo):
                 row.append(total / self.config.episodes_per_pair)
             new_q.append(row)
         self.table.load_state(new_q)
-        self.converged = [greedy_action(row) for row in new_q] == actions
+        self.finished = [greedy_action(row) for row in new_q] == actions
 
 
 @register_agent

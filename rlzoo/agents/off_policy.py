@@ -3,8 +3,8 @@
 Each env step: the behaviour policy picks an action (``behaviour_action``), the env steps, the
 transition goes into the replay buffer with the true next observation (so a truncated episode
 bootstraps and a terminated one does not); after ``learning_starts`` steps, every ``train_freq``
-steps run ``gradient_steps`` calls of ``train_step``. Losses, ground truth and checkpoints follow every
-``log_every`` steps. A subclass supplies the networks, ``behaviour_action``, ``train_step`` and ``log``.
+steps run ``gradient_steps`` calls of ``train_step``. A subclass supplies the networks,
+``behaviour_action``, ``train_step`` and ``last_stats`` (the scalars the trainer logs).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.base import Agent
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.logging import RunLogger
 
@@ -24,7 +24,7 @@ class OffPolicyAgent(Agent):
     Its config has ``learning_starts``, ``train_freq``, ``gradient_steps`` and ``log_every``.
     """
 
-    loss_name: ClassVar[str] = "loss"  # the tag of the loss ``train_step`` returns (named when it turns NaN)
+    loss_name: ClassVar[str] = "loss"  # the name of the loss ``train_step`` returns (``losses/<loss_name>``)
     buffer: ReplayBuffer
 
     def __init__(self, env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
@@ -49,21 +49,25 @@ class OffPolicyAgent(Agent):
     def on_episode_end(self) -> None:
         """Called when an episode ends (e.g. to reset correlated exploration noise)."""
 
-    def log(self, logger: RunLogger, step: int) -> None:
-        """Losses and ground truth at a log point."""
+    def last_stats(self) -> dict[str, float]:
+        """The scalars of the latest training phase (empty before the first one)."""
+        return {self.loss_name: self._last_loss} if self.n_updates else {}
 
     # ---- the loop -----------------------------------------------------------------------
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> OffPolicyAgent:
-        logger = logger or RunLogger()
-        cfg, env = self.config, self.env
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        super().begin(total_steps, logger)
         if self._obs is None:
-            self._obs = np.asarray(env.reset(seed=self.seed)[0], dtype=np.float32)
-            env.action_space.seed(self.seed)
-        if self.num_timesteps == 0:
-            self.log(logger, 0)
+            self._obs = np.asarray(self.env.reset(seed=self.seed)[0], dtype=np.float32)
+            self.env.action_space.seed(self.seed)
+
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """``n_steps`` env steps, each stored and followed by training when due; returns early after a training
+        phase whose loss is not finite (so the trainer's guard names that step)."""
+        cfg, env = self.config, self.env
         obs, (ep_return, ep_length), t = self._obs, self._episode, self.num_timesteps
-        while t < total_steps:
-            stored, action = self.behaviour_action(obs, t, total_steps)
+        end = t + n_steps
+        while t < end:
+            stored, action = self.behaviour_action(obs, t, self.total_steps)
             next_obs, reward, term, trunc, _ = env.step(action)
             next_obs = np.asarray(next_obs, dtype=np.float32)
             self.buffer.add(obs[None], (stored,), (reward,), next_obs[None], (term,), (trunc,))
@@ -80,16 +84,10 @@ class OffPolicyAgent(Agent):
                 for _ in range(cfg.gradient_steps):
                     self._last_loss = self.train_step()
                 if not np.isfinite(self._last_loss):
-                    raise NumericalError(f"losses/{self.loss_name} is {self._last_loss} at step {t}")
+                    break
             self.after_env_step(t)
-            if t % cfg.log_every == 0 or t == total_steps:
-                self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
-                self.log(logger, t)
-                logger.step(t)
-                if checkpointer is not None:
-                    checkpointer.maybe_save(self, t)
         self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
-        return self
+        return self.last_stats()
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

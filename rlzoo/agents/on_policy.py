@@ -2,10 +2,9 @@
 
 ``OnPolicyAgent`` owns the policy network π_θ, an optional critic, the optimizer, the vector envs,
 the rollout buffer (GAE(λ) advantages, truncation bootstrapped from the true final observation),
-observation / reward normalisation, learning-rate annealing, logging (shared TensorBoard tags;
-on GridWorld the exact ``v_π`` of the current policy and ``v*``) and checkpoints. An algorithm
-supplies its ``Config`` and ``update(buffer)``; it may override how actions are chosen
-(``select_actions``) and how states are valued for bootstrapping (``bootstrap_values``).
+observation / reward normalisation and learning-rate annealing; one ``advance`` is one rollout and one
+update. An algorithm supplies its ``Config`` and ``update(buffer)``; it may override how actions are
+chosen (``select_actions``) and how states are valued for bootstrapping (``bootstrap_values``).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from rlzoo import distributed
-from rlzoo.agents.base import Agent, NumericalError
+from rlzoo.agents.base import Agent
 from rlzoo.approximators import ACTIVATIONS, Critic
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import AlgoConfig, ConfigError, param
@@ -27,7 +26,7 @@ from rlzoo.logging import RunLogger
 from rlzoo.normalization import ObservationNormalizer, RewardScaler
 from rlzoo.policy_networks import PolicyNetwork, check_action_space
 from rlzoo.seeding import seeded_torch
-from rlzoo.truth import FunctionTruth
+from rlzoo.truth import optimal_truth_and_states
 
 LR_SCHEDULES = ("constant", "linear")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -38,7 +37,6 @@ class OnPolicyConfig(AlgoConfig):
     """Hyper-parameters every on-policy agent has (each algorithm sets its own defaults)."""
 
     gamma: float = param(0.99, ge=0.0, le=1.0)
-    total_steps: int = param(100_000, ge=1)
     n_envs: int = param(8, ge=1, help="parallel envs (vector env)")
     n_steps: int = param(5, ge=1, help="steps per env in one rollout")
     learning_rate: float = param(7e-4, gt=0.0)
@@ -120,7 +118,7 @@ class OnPolicyAgent(Agent):
                               "they are not supported under torchrun; set both to false")  # fmt: skip
         self.obs_norm = ObservationNormalizer(env.observation_space.shape) if cfg.normalize_obs and box_obs else None
         self.reward_scaler = RewardScaler(cfg.n_envs, cfg.gamma) if cfg.normalize_reward else None
-        self.truth = FunctionTruth.for_env(env, cfg.gamma)
+        self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if self.discrete else (None, None)
         if not self.discrete:
             self._low, self._high = env.action_space.low, env.action_space.high
         self.vec_env: gym.vector.VectorEnv | None = None
@@ -128,10 +126,9 @@ class OnPolicyAgent(Agent):
         self._obs: np.ndarray | None = None
         self._returns = np.zeros(cfg.n_envs)
         self._lengths = np.zeros(cfg.n_envs, dtype=np.int64)
-        self._next_log = 0
         self.n_updates = 0
         self.progress_remaining = 1.0  # 1 → 0 over the current learn() budget (for annealed coefficients)
-        self.stats: dict[str, float] = {}
+        self.learning_rate = cfg.learning_rate  # the actor's, as last set by the schedule
 
     # ---- construction hooks ------------------------------------------------------------
     def build_critic(self) -> torch.nn.Module | None:
@@ -204,7 +201,8 @@ class OnPolicyAgent(Agent):
         return self.state_values(obs).numpy()
 
     # ---- the loop ----------------------------------------------------------------------
-    def _start(self) -> None:
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        super().begin(total_steps, logger)
         cfg = self.config
         if self.vec_env is None:
             self.vec_env = vectorize(self.env, cfg.n_envs, cfg.vector_mode)
@@ -218,7 +216,6 @@ class OnPolicyAgent(Agent):
             seed = None if self.seed is None else self.seed + self.num_timesteps
             self._obs = self.vec_env.reset(seed=seed)[0]
             self._returns[:], self._lengths[:] = 0.0, 0
-        self._next_log = (self.num_timesteps // cfg.log_every + 1) * cfg.log_every
 
     def collect(self, logger: RunLogger) -> np.ndarray:
         """Fill the rollout buffer with ``n_steps`` steps of every env; returns the values after the last one."""
@@ -311,61 +308,37 @@ class OnPolicyAgent(Agent):
         out = self.critic(obs)
         return out.gather(1, actions.long()[:, None]).squeeze(1) if self.critic_kind == "q" else out
 
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> OnPolicyAgent:
-        logger = logger or RunLogger()
-        self._start()
-        if self.num_timesteps == 0:
-            self.log_truth(logger, 0)
-        while self.num_timesteps < total_steps:
-            self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / total_steps)
-            lr = self.set_learning_rate()
-            last_values = self.collect(logger)
-            self.buffer.compute_advantages(last_values, self.config.gamma, self.gae_lambda)
-            self.stats = self.update(self.buffer)
-            self.n_updates += 1
-            bad = [k for k, v in self.stats.items() if ("loss" in k or k == "grad_norm") and not np.isfinite(v)]
-            if bad:
-                raise NumericalError(f"losses/{bad[0]} is {self.stats[bad[0]]} at step {self.num_timesteps}")
-            t = self.num_timesteps
-            if t >= self._next_log or t >= total_steps:
-                self._next_log = (t // self.config.log_every + 1) * self.config.log_every
-                if self.critic is not None:  # how well the values from before the update fit this rollout's returns
-                    values, returns = self.buffer.flat("values"), self.buffer.flat("returns")
-                    self.stats["explained_variance"] = explained_variance(values, returns)
-                for key, value in self.stats.items():
-                    logger.scalar(f"losses/{key}", value, t)
-                logger.scalar("charts/learning_rate", lr, t)
-                self.log_truth(logger, t)
-            logger.step(t)
-            if checkpointer is not None:
-                checkpointer.maybe_save(self, t)
-        return self
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """One rollout of ``n_steps × n_envs`` env steps (whatever ``n_steps`` the trainer asks) and one update."""
+        self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / self.total_steps)
+        self.learning_rate = self.set_learning_rate()
+        last_values = self.collect(logger)
+        self.buffer.compute_advantages(last_values, self.config.gamma, self.gae_lambda)
+        stats = self.update(self.buffer)
+        self.n_updates += 1
+        return stats
+
+    def log_point(self, step: int) -> dict[str, float]:
+        """The learning rate and how well the values from before the update fit the last rollout's returns."""
+        out = {"charts/learning_rate": self.learning_rate}
+        if self.critic is not None and self.n_updates:
+            out["explained_variance"] = explained_variance(self.buffer.flat("values"), self.buffer.flat("returns"))
+        return out
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """One policy (and critic) update from a full rollout; returns the losses to log."""
         raise NotImplementedError
 
     # ---- ground truth (envs with a known model, e.g. GridWorld) -----------------------------
-    def policy_table(self) -> np.ndarray:
-        """π(a|s) for every state of a tabular env (S, A)."""
+    def truth_tables(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """π(a|s) for every state (S, A) and the critic's V(s) (None without a critic)."""
         with torch.inference_mode():
-            return self.policy(self.obs_tensor(self.truth.observations)).probs.double().numpy()
-
-    def critic_table(self) -> np.ndarray | None:
-        if self.critic is None:
-            return None
-        with torch.inference_mode():
-            return self.state_values(self.obs_tensor(self.truth.observations)).double().numpy()
-
-    def log_truth(self, logger: RunLogger, step: int) -> None:
-        if self.truth is not None and self.discrete:
-            self.truth.log_policy(logger, self.policy_table(), self.critic_table(), step)
+            obs = self.obs_tensor(self.states)
+            values = self.state_values(obs).double().numpy() if self.critic is not None else None
+            return self.policy(obs).probs.double().numpy(), values
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"updates": self.n_updates}
-        if self.truth is not None and self.discrete:
-            out.update(self.truth.policy_summary(self.policy_table(), self.critic_table()))
-        return out
+        return {**super().summary(), "updates": self.n_updates}
 
     # ---- persistence -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

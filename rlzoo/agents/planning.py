@@ -77,7 +77,6 @@ class Planner(TabularAgent):
         super().__init__(env, config, seed=seed, **hyperparams)
         self.q = self.model.rewards.copy()
         self.policy = self.initial_policy()
-        self.converged = False
 
     def initial_policy(self) -> np.ndarray:
         return uniform_policy(self.n_states, self.n_actions)
@@ -93,32 +92,29 @@ class Planner(TabularAgent):
     def is_converged(self, delta: float) -> bool:
         return delta < self.config.tol
 
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> Planner:
-        logger = logger or RunLogger()
-        gamma = self.config.gamma
-        if self.num_timesteps == 0:
-            self.log_truth(logger, 0)
-        while self.num_timesteps < total_steps and not self.converged:
-            policy = self.improve(self.q)
-            v = self.evaluate(policy, self.v, self.q)
-            delta = float(np.max(np.abs(v - self.v)))
-            self.v, self.q = v, q_from_v(self.model, v, gamma)
-            self.policy = self.improve(self.q)
-            self.num_timesteps += 1
-            self.converged = self.is_converged(delta)
-            self.record_progress(logger, checkpointer, self.num_timesteps)
-            logger.scalar("losses/value_change", delta, self.num_timesteps)
-        return self
+    log_every = 1  # every iteration is a log point
+
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """One iteration: improve greedily on q (not for policy evaluation), evaluate, and stop once
+        ‖v_k − v_{k−1}‖∞ < tol."""
+        policy = self.improve(self.q)
+        v = self.evaluate(policy, self.v, self.q)
+        delta = float(np.max(np.abs(v - self.v)))
+        self.v, self.q = v, q_from_v(self.model, v, self.config.gamma)
+        self.policy = self.improve(self.q)
+        self.num_timesteps += 1
+        self.finished = self.is_converged(delta)
+        return {"value_change": delta}
 
     def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "converged": self.converged, "iterations": self.num_timesteps}
+        return {**super().summary(), "converged": self.finished, "iterations": self.num_timesteps}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "converged": self.converged}
+        return {**super().state_dict(), "converged": self.finished}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.converged = bool(state["converged"])
+        self.finished = bool(state["converged"])
 
 
 @register_agent

@@ -28,7 +28,6 @@ MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfra
 @dataclass
 class PPOConfig(ActorCriticConfig):
     gamma: float = param(0.98, ge=0.0, le=1.0)
-    total_steps: int = param(100_000, ge=1)
     n_envs: int = param(8, ge=1)
     n_steps: int = param(32, ge=1)
     learning_rate: float = param(1e-3, gt=0.0)

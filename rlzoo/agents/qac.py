@@ -20,11 +20,11 @@ from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
+from rlzoo.logging import RunLogger
 
 
 @dataclass
 class QACConfig(ActorCriticConfig):
-    total_steps: int = param(100_000, ge=1)
     n_envs: int = param(8, ge=1)
     n_steps: int = param(1, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
@@ -52,10 +52,10 @@ class QAC(OnPolicyAgent):
     def gae_lambda(self) -> float:
         return 0.0  # advantage = Sarsa TD error, return = r + γ q(s', a')
 
-    def _start(self) -> None:
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
         if self._obs is None:
             self._next_actions = None
-        super()._start()
+        super().begin(total_steps, logger)
 
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dist = self.policy(obs)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gymnasium as gym
 
-from rlzoo.agents.base import Agent
 from rlzoo.config import ConfigError
 
+if TYPE_CHECKING:
+    from rlzoo.agents.base import Agent
+
 AGENTS: dict[str, type[Agent]] = {}
-A = TypeVar("A", bound=type[Agent])
+A = TypeVar("A", bound="type[Agent]")
 
 
 def register_agent(cls: A) -> A:

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlzoo.agents.base import Agent, NumericalError, require_discrete
+from rlzoo.agents.base import Agent, require_discrete
 from rlzoo.approximators import LinearQ, LinearV, TabularQ, TabularV
 from rlzoo.bellman import greedy, uniform_policy
 from rlzoo.config import AlgoConfig, ConfigError, param
@@ -50,41 +50,19 @@ class TabularAgent(Agent):
         """Exact ``v*`` (control) to measure against; None when the env has no model."""
         if self.model is None:
             return None
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing world is reported by check_finite
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing world is reported by the NaN/inf guard
             return GroundTruth.optimal(self.model, self.config.gamma)
 
-    def check_finite(self, step: int) -> None:
-        """``NumericalError`` naming the table and step if ``v`` or ``q`` holds NaN/inf."""
-        for name in ("v", "q"):
-            table = getattr(self, name)
-            if not np.all(np.isfinite(table)):
-                raise NumericalError(f"parameters {name} hold {table[~np.isfinite(table)][0]} at step {step}")
+    @property
+    def converged(self) -> bool:
+        """The iteration reached its fixed point (planners, MC Basic): training has finished."""
+        return self.finished
 
-    def record_progress(self, logger: RunLogger, checkpointer: Any, step: int) -> None:
-        """After an iteration or chunk: stop on NaN/inf, log ground truth and progress, then checkpoint."""
-        self.check_finite(step)
-        self.log_truth(logger, step)
-        logger.step(step)
-        if checkpointer is not None:
-            checkpointer.maybe_save(self, step)
+    def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.policy, self.v
 
-    def log_truth(self, logger: RunLogger, step: int) -> None:
-        """Log ``truth/value_error`` (and ``truth/optimal_action_fraction`` for v*) at ``step``."""
-        truth = self.truth
-        if truth is None:
-            return
-        logger.scalar("truth/value_error", truth.value_error(self.v), step)
-        if truth.optimal_actions is not None:
-            logger.scalar("truth/optimal_action_fraction", truth.optimal_action_fraction(self.policy), step)
-
-    def summary(self) -> dict[str, Any]:
-        truth = self.truth
-        if truth is None:
-            return {}
-        out: dict[str, Any] = {"value_error": truth.value_error(self.v), "value_error_target": truth.target}
-        if truth.optimal_actions is not None:
-            out["optimal_action_fraction"] = truth.optimal_action_fraction(self.policy)
-        return out
+    def watched(self) -> dict[str, Any]:
+        return {"tables/v": self.v, "tables/q": self.q}
 
     def act(self, obs: Any, deterministic: bool = True) -> int:
         """Greedy (first maximising) action of ``policy[s]``, or a sample from it."""
@@ -109,7 +87,6 @@ class TabularAgent(Agent):
 class TabularLearnerConfig(AlgoConfig):
     """Model-free tabular learners: budget and how often (env steps) ground truth is logged."""
 
-    total_steps: int = param(100_000, ge=1)
     log_every: int = param(1000, ge=1)
 
 
@@ -146,12 +123,11 @@ class ExplorationConfig:
 
 
 class TabularLearner(TabularAgent):
-    """Base of model-free tabular agents: a chunked learn loop around ``_run(n_steps, logger)``.
+    """Base of model-free tabular agents: ``advance`` runs ``_run(n_steps, logger)`` then ``sync_tables``.
 
     Subclasses set ``table`` (their approximator, saved in checkpoints), implement ``_run`` (advance
     ``num_timesteps`` by about ``n_steps`` env steps) and ``sync_tables`` (refresh the numpy ``v``, ``q``,
     ``policy`` from ``table``).
-    Between chunks of ``log_every`` steps the loop logs ground truth, progress and checkpoints.
     """
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
@@ -162,7 +138,6 @@ class TabularLearner(TabularAgent):
         self.step_size = (
             StepSize(cfg.alpha, cfg.alpha_schedule, cfg.alpha_power, size) if hasattr(cfg, "alpha") else None
         )
-        self.converged = False
         self._obs: int | None = None
         self._episode = (0.0, 0)  # return and length of the running episode
 
@@ -183,18 +158,15 @@ class TabularLearner(TabularAgent):
         eps = LinearSchedule(cfg.epsilon, cfg.epsilon_final, cfg.epsilon_decay_steps)
         return Behaviour(cfg.behavior, self.n_actions, eps, cfg.temperature)
 
-    def learn(self, total_steps: int, logger: RunLogger | None = None, checkpointer: Any = None) -> TabularLearner:
-        """Run ``_run`` in chunks of ``log_every`` env steps until ``total_steps`` (or convergence)."""
-        logger = logger or RunLogger()
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        super().begin(total_steps, logger)
         if self._obs is None:
             self._obs = int(self.env.reset(seed=self.seed)[0])
-        if self.num_timesteps == 0:
-            self.log_truth(logger, 0)
-        while self.num_timesteps < total_steps and not self.converged:
-            self._run(min(self.config.log_every, total_steps - self.num_timesteps), logger)
-            self.sync_tables()
-            self.record_progress(logger, checkpointer, self.num_timesteps)
-        return self
+
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        self._run(n_steps, logger)
+        self.sync_tables()
+        return {}
 
     def _run(self, n_steps: int, logger: RunLogger) -> None:
         raise NotImplementedError
@@ -207,7 +179,7 @@ class TabularLearner(TabularAgent):
             **super().state_dict(),
             "py_rng": self.py_rng.getstate(),
             "step_counts": np.asarray(self.step_size.counts if self.step_size else [], dtype=np.int64),
-            "converged": self.converged,
+            "converged": self.finished,
             "approximator": self.table.state(),
         }
 
@@ -217,7 +189,7 @@ class TabularLearner(TabularAgent):
         self.py_rng.setstate(state["py_rng"])
         if self.step_size is not None:
             self.step_size.counts = [int(c) for c in state["step_counts"]]
-        self.converged = bool(state["converged"])
+        self.finished = bool(state["converged"])
 
 
 class QTableLearner(TabularLearner):

@@ -28,7 +28,6 @@ from rlzoo.objectives import conjugate_gradient
 
 @dataclass
 class TRPOConfig(OnPolicyConfig):
-    total_steps: int = param(100_000, ge=1)
     n_envs: int = param(4, ge=1)
     n_steps: int = param(256, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="the value function's step size (the policy has none)")
