@@ -47,6 +47,7 @@ RUNS: list[tuple[str, list[str]]] = [
         ["algo=dqn", "env=gridworld", "total_steps=3000", "algo.learning_starts=500", "algo.log_every=500"],
     ),
     ("reinforce", ["algo=reinforce", "total_steps=3000", "algo.log_every=500"]),
+    ("reinforce_no_baseline", ["algo=reinforce", "total_steps=3000", "algo.log_every=500", "algo.baseline=false"]),
     ("qac", ["algo=qac", "total_steps=3000", "algo.log_every=500"]),
     ("a2c", ["algo=a2c", "total_steps=3000", "algo.log_every=500"]),
     ("a2c_gridworld", ["algo=a2c", "env=gridworld", "total_steps=3000", "algo.log_every=500"]),
@@ -54,6 +55,10 @@ RUNS: list[tuple[str, list[str]]] = [
     ("trpo", ["algo=trpo", "total_steps=3000", "algo.log_every=500"]),
     ("trpo_pendulum", ["algo=trpo", "env=pendulum", "total_steps=3000", "algo.log_every=500"]),
     ("ppo", ["algo=ppo", "total_steps=3000", "algo.log_every=500"]),
+    (
+        "ppo_normalized",
+        ["algo=ppo", "total_steps=3000", "algo.log_every=500", "algo.normalize_obs=true", "algo.normalize_reward=true"],
+    ),
     ("ppo_pendulum", ["algo=ppo", "env=pendulum", "total_steps=3000", "algo.log_every=500"]),
     ("ddpg", ["algo=ddpg", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
     ("td3", ["algo=td3", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),

@@ -1,4 +1,4 @@
-"""The GridWorld with a continuous action (DESIGN §3): a point of [−1, 1]² chooses the move.
+"""The GridWorld with a continuous action (ARCHITECTURE.md, "The GridWorld"): a point of [−1, 1]² chooses the move.
 
 An action ``(x, y)`` is read as a direction on the page: the component with the larger magnitude
 picks the axis and its sign the move (x > 0 right, x < 0 left, y > 0 up, y < 0 down); when both

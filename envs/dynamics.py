@@ -1,4 +1,5 @@
-"""GridWorld dynamics (DESIGN §3) as lookup tables shared by the single and the vector env.
+"""GridWorld dynamics (rules: ARCHITECTURE.md, "The GridWorld") as lookup tables shared by the single and the
+vector env.
 
 Actions: 0 up, 1 right, 2 down, 3 left, 4 stay. Moving off the grid keeps the agent in place
 and pays ``r_boundary``; entering (or staying in) a forbidden cell pays ``r_forbidden``;

@@ -1,4 +1,5 @@
-"""The GridWorld environment of S. Zhao, *Mathematical Foundations of RL* (DESIGN §3)."""
+"""The GridWorld environment of S. Zhao, *Mathematical Foundations of RL* (its rules: ARCHITECTURE.md,
+"The GridWorld")."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ class ObservationEncoder(nn.Module):
 class Critic(nn.Module):
     """V(s) (``n_outputs=1``: output (B,)) or Q(s, ·) (``n_outputs=|A|``: output (B, |A|)) on an MLP."""
 
-    def __init__(self, obs_space: spaces.Space, hidden: list[int], activation: str = "tanh", n_outputs: int = 1,
+    def __init__(self, obs_space: spaces.Space, hidden: list[int], activation: str, n_outputs: int,
                  ortho: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.encoder = ObservationEncoder(obs_space)
@@ -209,8 +209,8 @@ class ActionValueCritic(nn.Module):
     target min_i Q_i (Fujimoto et al., 2018). ``first`` evaluates only Q_1 (the actor's objective).
     """
 
-    def __init__(self, obs_space: spaces.Space, action_dim: int, hidden: list[int], activation: str = "relu",
-                 n_critics: int = 1) -> None:  # fmt: skip
+    def __init__(self, obs_space: spaces.Space, action_dim: int, hidden: list[int], activation: str,
+                 n_critics: int) -> None:  # fmt: skip
         super().__init__()
         if n_critics < 1:
             raise ValueError(f"n_critics={n_critics} must be at least 1")

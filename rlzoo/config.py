@@ -108,7 +108,7 @@ def _describe(err: OmegaConfBaseException, schema: type, prefix: str) -> str:
     if parent is not None:
         hint = typing.get_type_hints(parent).get(parts[-1])
         if hint is not None:
-            expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
     value = getattr(err, "value", None)
     msg = str(getattr(err, "msg", err)).splitlines()[0]
     return f"{key}={value!r} has the wrong type: expected {expected or 'another type'} ({msg})"
@@ -171,7 +171,7 @@ class RunConfig:
     """Top-level keys of ``conf/config.yaml`` (``algo`` and ``env`` have their own schemas)."""
 
     seed: int = param(0, ge=0)
-    total_steps: int = param(MISSING, ge=1)
+    total_steps: int = param(MISSING, ge=1, help="budget in env steps (planners: iterations)")
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
     resume: bool = False
     trial_seeds: int = param(
@@ -187,10 +187,35 @@ class RunConfig:
 
 @dataclass
 class AlgoConfig:
-    """Keys every algorithm has: the discount factor and its default budget in env steps."""
+    """Base of every algorithm's schema (the budget is the top-level ``total_steps``, not an algorithm key)."""
+
+
+@dataclass
+class DiscountedConfig(AlgoConfig):
+    """Algorithms of a discounted return: the discount factor γ."""
 
     gamma: float = param(0.9, ge=0.0, lt=1.0)
-    total_steps: int = param(1000, ge=1)
+
+
+ALGO_SCHEMA_GROUP = "schema/algo"
+
+
+def register_configs() -> None:
+    """Store each registered algorithm's ``Config`` defaults in Hydra's ConfigStore as ``schema/algo/<name>``.
+
+    ``conf/algo/<name>.yaml`` extends its entry (``- /schema/algo/<name>@algo`` in its defaults list), so the
+    dataclass is the one place of every ``algo.*`` default. The stored node is the dataclass's values, untyped:
+    the composed config is checked by ``build`` (``rlzoo.train.resolve``), which reports a wrong key, type or
+    range in one line, where Hydra would stop at composition with its own multi-line error. Idempotent;
+    ``rlzoo.conf`` calls it on import, before Hydra reads a config from it.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    from rlzoo.agents import AGENTS
+
+    store = ConfigStore.instance()
+    for name, cls in AGENTS.items():
+        store.store(group=ALGO_SCHEMA_GROUP, name=name, node=OmegaConf.to_container(OmegaConf.structured(cls.Config)))
 
 
 # ---- env schemas -----------------------------------------------------------------------------
@@ -207,7 +232,7 @@ class GymEnvConfig:
 
 @dataclass
 class GridWorldEnvConfig:
-    """The GridWorld of DESIGN §3 (``rlzoo/GridWorld-v0``)."""
+    """The GridWorld (``rlzoo/GridWorld-v0``; its rules: ARCHITECTURE.md, "The GridWorld")."""
 
     id: str = GRIDWORLD_ID
     layout: list[str] = param(DEFAULT_LAYOUT)

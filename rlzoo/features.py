@@ -98,7 +98,7 @@ def make_features(name: str, low: np.ndarray | None, high: np.ndarray | None, n_
     raise ValueError(f"features={name!r} is not a feature map: choose one of {', '.join(FEATURES)}")
 
 
-def state_feature_table(env, name: str, *, order: int = 3, tilings: int = 8, tiles: int = 4) -> np.ndarray:
+def state_feature_table(env, name: str, *, order: int, tilings: int, tiles: int) -> np.ndarray:
     """φ of every state of a discrete env (S, k): one-hot, or a map of the state's (row, col) on a grid env."""
     n_states = int(env.observation_space.n)
     if name == "onehot":

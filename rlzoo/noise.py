@@ -38,8 +38,8 @@ class GaussianNoise:
 class OrnsteinUhlenbeckNoise:
     """x ← x + θ (μ − x) dt + σ √dt ξ with ξ ~ N(0, I); ``reset`` puts x back to μ (= 0 here)."""
 
-    def __init__(self, dim: int, sigma: float, rng: np.random.Generator, theta: float = 0.15,
-                 dt: float = 1e-2) -> None:  # fmt: skip
+    def __init__(self, dim: int, sigma: float, rng: np.random.Generator, theta: float,
+                 dt: float) -> None:  # fmt: skip
         self.dim, self.sigma, self.theta, self.dt, self.rng = int(dim), float(sigma), float(theta), float(dt), rng
         self.x = np.zeros(self.dim)
 

@@ -44,7 +44,7 @@ def softmax_probs(q: np.ndarray, temperature: float) -> np.ndarray:
 class Behaviour:
     """An exploration policy derived from a Q-table row: ``epsilon_greedy`` | ``softmax`` | ``uniform``."""
 
-    def __init__(self, kind: str, n_actions: int, epsilon: LinearSchedule, temperature: float = 1.0) -> None:
+    def __init__(self, kind: str, n_actions: int, epsilon: LinearSchedule, temperature: float) -> None:
         if kind not in BEHAVIOURS:
             raise ValueError(f"behavior={kind!r} is not allowed: choose one of {', '.join(BEHAVIOURS)}")
         self.kind = kind

@@ -43,7 +43,7 @@ class CategoricalHead(nn.Module):
 class GaussianHead(nn.Module):
     """Mean and log-std of a diagonal Gaussian; log-std state-independent (a parameter) or a linear head."""
 
-    def __init__(self, width: int, dim: int, log_std_init: float = 0.0, state_dependent: bool = False) -> None:
+    def __init__(self, width: int, dim: int, log_std_init: float, state_dependent: bool) -> None:
         super().__init__()
         self.mean = nn.Linear(width, dim)
         self.state_dependent = state_dependent
@@ -71,11 +71,11 @@ class PolicyNetwork(nn.Module):
         obs_space: gym.Space,
         action_space: gym.Space,
         hidden: list[int],
-        activation: str = "tanh",
+        activation: str,
         *,
-        ortho: bool = True,
-        log_std_init: float = 0.0,
-        state_dependent_std: bool = False,
+        ortho: bool,
+        log_std_init: float,
+        state_dependent_std: bool,
     ) -> None:
         super().__init__()
         self.encoder = ObservationEncoder(obs_space)
@@ -100,7 +100,7 @@ class DeterministicActor(nn.Module):
     """μ_θ(s) = tanh(MLP(enc(s))) ∈ [−1, 1]^d: a deterministic policy (Silver et al., 2014), squashed so an
     action scaler can map it affinely onto any bounded Box."""
 
-    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: list[int], activation: str = "relu") -> None:
+    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: list[int], activation: str) -> None:
         super().__init__()
         self.encoder = ObservationEncoder(obs_space)
         self.body = mlp([self.encoder.size, *hidden, int(action_dim)], activation)

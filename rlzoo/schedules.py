@@ -13,7 +13,7 @@ SCHEDULES = ("constant", "robbins_monro")
 class StepSize:
     """α for the n-th update of entry ``i``: constant ``alpha`` or Robbins–Monro ``alpha / n^power``."""
 
-    def __init__(self, alpha: float, schedule: str = "constant", power: float = 1.0, size: int = 0) -> None:
+    def __init__(self, alpha: float, schedule: str, power: float, size: int) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"alpha_schedule={schedule!r} is not a schedule: choose one of {', '.join(SCHEDULES)}")
         self.alpha = float(alpha)
@@ -32,7 +32,7 @@ class StepSize:
 class LinearSchedule:
     """``start`` decaying linearly to ``end`` over ``steps`` steps, then constant (``steps=0``: constant)."""
 
-    def __init__(self, start: float, end: float | None = None, steps: int = 0) -> None:
+    def __init__(self, start: float, end: float | None, steps: int) -> None:
         self.start = float(start)
         self.end = self.start if end is None else float(end)
         self.steps = int(steps)

@@ -50,15 +50,23 @@ def test_gaussian_samples_have_the_mean_and_std():
 @pytest.mark.parametrize("state_dependent", [False, True])
 def test_gaussian_policy_head_log_std_options(state_dependent):
     obs_space = gym.spaces.Box(-1, 1, (3,))
-    net = PolicyNetwork(obs_space, gym.spaces.Box(-2, 2, (2,)), [16], log_std_init=-0.5,
-                        state_dependent_std=state_dependent)  # fmt: skip
+    net = PolicyNetwork(obs_space, gym.spaces.Box(-2, 2, (2,)), [16], "tanh", ortho=True,
+                        log_std_init=-0.5, state_dependent_std=state_dependent)  # fmt: skip
     dist = net(torch.randn(4, 3))
     torch.testing.assert_close(dist.log_std, torch.full((4, 2), -0.5))  # initialised to log_std_init
     assert isinstance(net.head.log_std, torch.nn.Linear) == state_dependent
 
 
 def test_softmax_table_policy_on_discrete_observations():
-    net = PolicyNetwork(gym.spaces.Discrete(7), gym.spaces.Discrete(3), [])
+    net = PolicyNetwork(
+        gym.spaces.Discrete(7),
+        gym.spaces.Discrete(3),
+        [],
+        "tanh",
+        ortho=True,
+        log_std_init=0.0,
+        state_dependent_std=False,
+    )
     assert [p.shape for p in net.parameters()] == [torch.Size([3, 7]), torch.Size([3])]  # θ(s, a) and a bias
     assert net(torch.arange(7)).probs.shape == (7, 3)
 

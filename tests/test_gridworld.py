@@ -1,4 +1,4 @@
-"""GridWorld dynamics against DESIGN §3, cell by cell, and model() against step()."""
+"""GridWorld dynamics against its rules (ARCHITECTURE.md, "The GridWorld"), cell by cell, and model() against step()."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ TUNED = ["ppo", "dqn", "ddpg"]
 
 
 def test_submitit_local_launcher_runs_every_job_of_a_sweep(tmp_path):
-    r = run_cli("--multirun", "hydra/launcher=submitit_local", "algo=qlearning", "algo.total_steps=300", "seed=0,1",
+    r = run_cli("--multirun", "hydra/launcher=submitit_local", "algo=qlearning", "total_steps=300", "seed=0,1",
                 f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*/summary.json"))]
@@ -58,7 +58,7 @@ def test_tuning_search_spaces_name_real_keys_and_valid_values(algo):
 
 def test_an_optuna_study_in_shared_storage_collects_trials_of_two_sweeps(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    args = ["+tune=dqn", "env=gridworld", "algo.total_steps=300", "algo.learning_starts=50", "eval.episodes=2",
+    args = ["+tune=dqn", "env=gridworld", "total_steps=300", "algo.learning_starts=50", "eval.episodes=2",
             "trial_seeds=2", f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=t"]  # fmt: skip
     # two machines (here: two processes) adding trials to one study, each with its own sampler seed
     for part, n, seed in (("a", 3, 0), ("b", 2, 1)):

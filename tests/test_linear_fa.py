@@ -33,10 +33,10 @@ def test_feature_maps_by_hand():
 
 def test_state_feature_table_on_gridworld_and_errors():
     env = grid()
-    assert state_feature_table(env, "onehot").shape == (25, 25)
-    assert state_feature_table(env, "fourier", order=2).shape == (25, 9)
+    assert state_feature_table(env, "onehot", order=3, tilings=8, tiles=4).shape == (25, 25)
+    assert state_feature_table(env, "fourier", order=2, tilings=8, tiles=4).shape == (25, 9)
     with pytest.raises(ValueError, match="need state coordinates"):
-        state_feature_table(gym.make("FrozenLake-v1"), "polynomial")
+        state_feature_table(gym.make("FrozenLake-v1"), "polynomial", order=3, tilings=8, tiles=4)
     with pytest.raises(ConfigError, match=r"algo.features='tile'"):
         make_agent("td_linear", gym.make("FrozenLake-v1"), features="tile")
 

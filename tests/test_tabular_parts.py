@@ -28,20 +28,20 @@ def test_episode_buffer_returns_and_first_visits_by_hand():
 
 
 def test_step_sizes():
-    const = StepSize(0.3)
+    const = StepSize(0.3, "constant", 1.0, size=0)
     assert [const(0) for _ in range(3)] == [0.3, 0.3, 0.3]
     rm = StepSize(1.0, "robbins_monro", 1.0, size=2)
     assert [rm(0), rm(0), rm(1), rm(0)] == pytest.approx([1, 1 / 2, 1, 1 / 3])  # counts are per entry
     rm = StepSize(0.5, "robbins_monro", 0.6, size=1)
     assert [rm(0) for _ in range(3)] == pytest.approx([0.5, 0.5 / 2**0.6, 0.5 / 3**0.6])
     with pytest.raises(ValueError, match="alpha_schedule='cosine'"):
-        StepSize(0.1, "cosine")
+        StepSize(0.1, "cosine", 1.0, size=0)
 
 
 def test_linear_schedule():
     eps = LinearSchedule(1.0, 0.1, 10)
     assert [eps(0), eps(5), eps(10), eps(100)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
-    assert LinearSchedule(0.2)(10**6) == 0.2
+    assert LinearSchedule(0.2, None, 0)(10**6) == 0.2
 
 
 def test_epsilon_greedy_and_softmax_tables():
@@ -54,7 +54,7 @@ def test_epsilon_greedy_and_softmax_tables():
 
 @pytest.mark.parametrize("kind", ["epsilon_greedy", "softmax", "uniform"])
 def test_behaviour_sampling_matches_its_probabilities(kind):
-    beh = Behaviour(kind, 4, LinearSchedule(0.2), temperature=0.5)
+    beh = Behaviour(kind, 4, LinearSchedule(0.2, None, 0), temperature=0.5)
     row = [0.0, 1.0, 0.5, -1.0]
     rng = random.Random(0)
     counts = np.bincount([beh.sample(row, 0, rng) for _ in range(40_000)], minlength=4) / 40_000

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import PEER_EVAL, compare, peer_python
 
-# rlzoo's CartPole-v1 defaults (conf/algo/ppo.yaml, conf/algo/trpo.yaml) in each library's names
+# rlzoo's CartPole-v1 defaults (PPOConfig, TRPOConfig in rlzoo/agents/) in each library's names
 PRESETS = {
     "ppo": {"algo": "ppo", "n_envs": 8, "n_steps": 32, "batch_size": 256, "n_epochs": 20, "gamma": 0.98,
             "gae_lambda": 0.8, "learning_rate": 1e-3, "clip_range": 0.2, "ent_coef": 0.0, "vf_coef": 0.5,

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
 
 
 @dataclass
-class A2CConfig(ActorCriticConfig):
+class A2CConfig(GAEConfig, ActorCriticConfig):
     lr_schedule: str = param("linear", choices=LR_SCHEDULES, help="linear: anneal to 0 at total_steps")
     gae_lambda: float = param(1.0, ge=0.0, le=1.0, help="GAE λ: 0 = TD-error advantages, 1 = n-step returns")
     normalize_advantage: bool = False
@@ -51,9 +51,7 @@ class A2C(OnPolicyAgent):
         advantages = torch.from_numpy(buffer.flat("advantages"))
         if self.config.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        targets = torch.from_numpy(buffer.flat("returns")) if self.critic is not None else None
-        stats = self.gradient_step(obs, actions, advantages, targets)
-        return stats
+        return self.gradient_step(obs, actions, advantages, torch.from_numpy(buffer.flat("returns")))
 
 
 @register_agent
@@ -63,5 +61,5 @@ class Reinforce(A2C):
     name = "reinforce"
     Config = ReinforceConfig
 
-    def build_critic(self):
-        return super().build_critic() if self.config.baseline else None
+    def wants_critic(self) -> bool:
+        return self.config.baseline

@@ -3,6 +3,7 @@ one training loop (``rlzoo.trainer``): ``begin``, ``advance``, ``log_point``, ``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -150,7 +151,10 @@ class Agent(ABC):
             if payload.get("env_spec") is None:
                 raise ValueError(f"{source} has no env spec (env not made by gymnasium.make): pass env=")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(payload["env_spec"]))
-        agent = klass(env, config=payload["config"], seed=payload.get("seed"))
+        # a saved config was valid when saved: keys the schema has retired since (total_steps, GRPO's gamma) go
+        known = {f.name for f in dataclasses.fields(klass.Config)}
+        config = {k: v for k, v in payload["config"].items() if k in known}
+        agent = klass(env, config=config, seed=payload.get("seed"))
         agent.load_state_dict(payload["state"])
         return agent
 

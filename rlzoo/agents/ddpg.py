@@ -26,7 +26,7 @@ from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, ActionValueCritic, polyak_update
 from rlzoo.buffers import ReplayBuffer, TransitionBatch
-from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.noise import NOISE_KINDS, make_noise
 from rlzoo.policy_networks import DeterministicActor
 from rlzoo.seeding import seeded_torch
@@ -36,7 +36,7 @@ CONTINUOUS_ENVS = "env=pendulum, env=mountaincar_continuous or env=gridworld_con
 
 
 @dataclass
-class DDPGConfig(AlgoConfig):
+class DDPGConfig(DiscountedConfig):
     gamma: float = param(0.98, ge=0.0, lt=1.0)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size")
     critic_learning_rate: float | None = param(None, gt=0.0, help="null: learning_rate")

@@ -24,13 +24,13 @@ from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, polyak_update, q_network
 from rlzoo.bellman import greedy
 from rlzoo.buffers import ReplayBuffer
-from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.schedules import LinearSchedule
 from rlzoo.truth import optimal_truth_and_states
 
 
 @dataclass
-class DQNConfig(AlgoConfig):
+class DQNConfig(DiscountedConfig):
     gamma: float = param(0.99, ge=0.0, lt=1.0)
     learning_rate: float = param(1e-4, gt=0.0)
     buffer_size: int = param(100_000, ge=1)

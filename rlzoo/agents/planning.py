@@ -29,13 +29,13 @@ from rlzoo.bellman import (
     q_from_v,
     uniform_policy,
 )
-from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.envs import model_of
 from rlzoo.logging import RunLogger
 
 
 @dataclass
-class PlannerConfig(AlgoConfig):
+class PlannerConfig(DiscountedConfig):
     """Planners: stop when the max-norm value change is below ``tol``; ``total_steps`` caps iterations."""
 
     tol: float = param(1e-8, gt=0.0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from rlzoo import distributed
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, OnPolicyAgent
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -26,7 +26,7 @@ MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfra
 
 
 @dataclass
-class PPOConfig(ActorCriticConfig):
+class PPOConfig(GAEConfig, ActorCriticConfig):
     gamma: float = param(0.98, ge=0.0, le=1.0)
     n_envs: int = param(8, ge=1)
     n_steps: int = param(32, ge=1)

@@ -20,6 +20,7 @@ from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
+from rlzoo.critics import ActionValueTableCritic
 from rlzoo.logging import RunLogger
 
 
@@ -37,7 +38,7 @@ class QAC(OnPolicyAgent):
 
     name = "qac"
     Config = QACConfig
-    critic_kind = "q"
+    critic_class = ActionValueTableCritic
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -53,7 +54,7 @@ class QAC(OnPolicyAgent):
         return 0.0  # advantage = Sarsa TD error, return = r + γ q(s', a')
 
     def begin(self, total_steps: int, logger: RunLogger) -> None:
-        if self._obs is None:
+        if self.rollouts.obs is None:
             self._next_actions = None
         super().begin(total_steps, logger)
 
@@ -63,13 +64,13 @@ class QAC(OnPolicyAgent):
             actions, self._next_actions = torch.from_numpy(self._next_actions), None
         else:
             actions = dist.sample(self.rng)
-        return actions.numpy(), dist.log_prob(actions).numpy(), self.critic_prediction(obs, actions).numpy()
+        return actions.numpy(), dist.log_prob(actions).numpy(), self.critic.prediction(obs, actions).numpy()
 
     def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
         actions = self.policy(obs).sample(self.rng)
         if last:
             self._next_actions = actions.numpy()
-        return self.critic_prediction(obs, actions).numpy()
+        return self.critic.prediction(obs, actions).numpy()
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         obs = torch.from_numpy(buffer.flat("obs"))

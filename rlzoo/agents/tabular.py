@@ -13,7 +13,7 @@ import numpy as np
 from rlzoo.agents.base import Agent, require_discrete
 from rlzoo.approximators import LinearQ, LinearV, TabularQ, TabularV
 from rlzoo.bellman import greedy, uniform_policy
-from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.envs import model_of
 from rlzoo.envs.model import TabularModel
 from rlzoo.features import FEATURES, state_feature_table
@@ -84,8 +84,8 @@ class TabularAgent(Agent):
 
 
 @dataclass
-class TabularLearnerConfig(AlgoConfig):
-    """Model-free tabular learners: budget and how often (env steps) ground truth is logged."""
+class TabularLearnerConfig(DiscountedConfig):
+    """Model-free tabular learners: how often (env steps) ground truth is logged."""
 
     log_every: int = param(1000, ge=1)
 
@@ -136,7 +136,7 @@ class TabularLearner(TabularAgent):
         self.py_rng = random.Random(seed)
         size = self.n_states * self.n_actions
         self.step_size = (
-            StepSize(cfg.alpha, cfg.alpha_schedule, cfg.alpha_power, size) if hasattr(cfg, "alpha") else None
+            StepSize(cfg.alpha, cfg.alpha_schedule, cfg.alpha_power, size) if isinstance(cfg, StepSizeConfig) else None
         )
         self._obs: int | None = None
         self._episode = (0.0, 0)  # return and length of the running episode
@@ -144,7 +144,7 @@ class TabularLearner(TabularAgent):
     def make_approximator(self, kind: str = "q"):
         """The Q (or V) approximator named by ``algo.approximator`` (tabular when the config has none)."""
         cfg = self.config
-        if getattr(cfg, "approximator", "tabular") == "tabular":
+        if not isinstance(cfg, ApproximatorConfig) or cfg.approximator == "tabular":
             return TabularQ(self.n_states, self.n_actions) if kind == "q" else TabularV(self.n_states)
         try:
             phi = state_feature_table(self.env, cfg.features, order=cfg.feature_order, tilings=cfg.tilings,

@@ -118,7 +118,7 @@ class TDControl(QTableLearner):
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
         self.behaviour = self.make_behaviour()
-        self.n = int(getattr(self.config, "n", 1))
+        self.n = self.config.n if isinstance(self.config, NStepSarsaConfig) else 1
         self._action: int | None = None
         self._pending: deque[tuple[int, int, float]] = deque()
 

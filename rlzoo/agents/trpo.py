@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlzoo.agents.on_policy import OnPolicyAgent, OnPolicyConfig, make_optimizer
+from rlzoo.agents.on_policy import GAEConfig, OnPolicyAgent, OnPolicyConfig, make_optimizer
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -27,7 +27,7 @@ from rlzoo.objectives import conjugate_gradient
 
 
 @dataclass
-class TRPOConfig(OnPolicyConfig):
+class TRPOConfig(GAEConfig, OnPolicyConfig):
     n_envs: int = param(4, ge=1)
     n_steps: int = param(256, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="the value function's step size (the policy has none)")

@@ -1,0 +1,110 @@
+"""Rollout collection for on-policy agents: ``n_steps`` steps of ``n_envs`` envs into a ``RolloutBuffer``.
+
+The collector owns the vector env, observation normalisation and reward scaling (running statistics), the
+returns and lengths of running episodes, and the bootstrap of episodes cut by a time limit from their true
+final observation (``infos["final_obs"]``), so that truncation is not mistaken for termination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlzoo.buffers import RolloutBuffer
+from rlzoo.envs import vectorize
+from rlzoo.logging import RunLogger
+from rlzoo.normalization import ObservationNormalizer, RewardScaler
+
+# (observations as the networks see them) -> (actions, their log-probabilities, the critic's values)
+SelectActions = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# (observations, last: after the rollout rather than a truncated episode's final one) -> values
+BootstrapValues = Callable[[torch.Tensor, bool], np.ndarray]
+
+
+class RolloutCollector:
+    """Fills a rollout buffer from ``n_envs`` copies of ``env`` (made lazily, on the first ``reset``)."""
+
+    def __init__(self, env: gym.Env, n_envs: int, n_steps: int, vector_mode: str, *, normalize_obs: bool,
+                 normalize_reward: bool, gamma: float) -> None:  # fmt: skip
+        self.env, self.n_envs, self.n_steps, self.vector_mode = env, n_envs, n_steps, vector_mode
+        obs_space, act_space = env.observation_space, env.action_space
+        box_obs = isinstance(obs_space, gym.spaces.Box)
+        self.obs_norm = ObservationNormalizer(obs_space.shape) if normalize_obs and box_obs else None
+        self.reward_scaler = RewardScaler(n_envs, gamma) if normalize_reward else None
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        self.buffer = RolloutBuffer(n_steps, n_envs, obs_space.shape, () if discrete else act_space.shape,
+                                    obs_dtype=np.int64 if isinstance(obs_space, gym.spaces.Discrete) else np.float32,
+                                    action_dtype=np.int64 if discrete else np.float32)  # fmt: skip
+        self.to_env: Callable[[np.ndarray], np.ndarray] = (
+            (lambda a: a) if discrete else (lambda a: np.clip(a, act_space.low, act_space.high))
+        )  # Gaussian samples are clipped to the Box bounds
+        self.vec_env: gym.vector.VectorEnv | None = None
+        self.obs: np.ndarray | None = None  # the envs' current observations (None: reset before collecting)
+        self._returns = np.zeros(n_envs)
+        self._lengths = np.zeros(n_envs, dtype=np.int64)
+
+    def obs_tensor(self, obs: np.ndarray, update_stats: bool = False) -> torch.Tensor:
+        """Observations as the networks see them (normalised if configured)."""
+        obs = np.asarray(obs)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs, update=update_stats)
+        return torch.from_numpy(obs)
+
+    def reset(self, seed: int | None) -> None:
+        """Start every env afresh (on a new run, or a resumed one: its envs restart from a reset)."""
+        if self.vec_env is None:
+            self.vec_env = vectorize(self.env, self.n_envs, self.vector_mode)
+        self.obs = self.vec_env.reset(seed=seed)[0]
+        self._returns[:], self._lengths[:] = 0.0, 0
+
+    def collect(self, select_actions: SelectActions, bootstrap_values: BootstrapValues, logger: RunLogger,
+                step: int) -> tuple[np.ndarray, int]:  # fmt: skip
+        """Fill the buffer with ``n_steps`` steps of every env from env step ``step``; returns the values after
+        the last step and the env step reached."""
+        env, buffer = self.vec_env, self.buffer
+        buffer.reset()
+        obs = self.obs
+        with torch.inference_mode():
+            for _ in range(buffer.n_steps):
+                obs_t = self.obs_tensor(obs, update_stats=True)
+                actions, log_probs, values = select_actions(obs_t)
+                obs, rewards, terminated, truncated, infos = env.step(self.to_env(actions))
+                step += env.num_envs
+                done = terminated | truncated
+                self._track_episodes(rewards, done, logger, step)
+                if self.reward_scaler is not None:
+                    rewards = self.reward_scaler(rewards, done)
+                buffer.add(obs_t.numpy(), actions, log_probs, values, rewards, terminated, truncated)
+                cut = np.flatnonzero(truncated & ~terminated)
+                if len(cut):
+                    final = np.stack(infos["final_obs"][cut])
+                    buffer.set_final_values(cut, bootstrap_values(self.obs_tensor(final), False))
+            self.obs = obs
+            return bootstrap_values(self.obs_tensor(obs), True), step
+
+    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, logger: RunLogger, step: int) -> None:
+        self._returns += rewards
+        self._lengths += 1
+        for e in np.flatnonzero(done):
+            logger.episode(float(self._returns[e]), int(self._lengths[e]), step)
+        self._returns[done] = 0.0
+        self._lengths[done] = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The normalisers' running statistics."""
+        state = {}
+        if self.obs_norm is not None:
+            state["obs_norm"] = self.obs_norm.stats.state_dict()
+        if self.reward_scaler is not None:
+            state["reward_scaler"] = self.reward_scaler.stats.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.obs_norm is not None:
+            self.obs_norm.stats.load_state_dict(state["obs_norm"])
+        if self.reward_scaler is not None:
+            self.reward_scaler.stats.load_state_dict(state["reward_scaler"])
