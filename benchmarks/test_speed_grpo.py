@@ -7,7 +7,7 @@ import gymnasium as gym
 import torch
 
 from rlzoo import make_agent
-from rlzoo.agents.grpo import group_advantages
+from rlzoo.llm import group_advantages
 from rlzoo.logging import RunLogger
 
 
@@ -19,8 +19,8 @@ def _agent():
 
 def test_grpo_one_step(benchmark):
     agent, logger = _agent(), RunLogger()
-    agent.step(logger, 1)
-    benchmark(agent.step, logger, 2)
+    agent.advance(1, logger)
+    benchmark(agent.advance, 1, logger)
     benchmark.extra_info["completions_per_s"] = 16 * 8 / benchmark.stats["median"]
 
 
@@ -31,6 +31,7 @@ def test_grpo_sampling(benchmark):
 
 def test_grpo_update(benchmark):
     agent = _agent()
-    _, comp, total, _, _ = agent.sample_batch()
-    advantages = group_advantages(torch.from_numpy(total).float(), 8) + torch.linspace(-1, 1, len(total))
-    benchmark(agent.optimize, comp, advantages)
+    batch = agent.sample_batch()
+    n = len(batch.rewards)
+    advantages = group_advantages(torch.from_numpy(batch.rewards).float(), 8) + torch.linspace(-1, 1, n)
+    benchmark(agent.optimize, batch.completions, advantages)

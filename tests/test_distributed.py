@@ -51,10 +51,10 @@ def tensors(state: dict) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(
     ("algo", "networks", "overrides"),
     [
-        ("grpo", ["model"], ["algo.total_steps=6", "algo.sft_steps=40", "algo.sft_target=null", "algo.eval_prompts=20",
+        ("grpo", ["model"], ["total_steps=6", "algo.sft_steps=40", "algo.sft_target=null", "algo.eval_prompts=20",
                              "algo.prompts_per_step=4", "algo.log_every=1", "algo.model.n_layer=1",
                              "algo.model.d_model=32", "algo.model.n_head=2"]),
-        ("ppo", ["policy", "critic"], ["env=cartpole", "algo.total_steps=1024", "algo.n_envs=4", "algo.n_steps=64",
+        ("ppo", ["policy", "critic"], ["env=cartpole", "total_steps=1024", "algo.n_envs=4", "algo.n_steps=64",
                                        "algo.batch_size=64", "algo.n_epochs=2", "algo.log_every=256"]),
     ],
 )  # fmt: skip
@@ -75,7 +75,7 @@ def test_torchrun_ranks_sample_different_data_and_keep_identical_weights(tmp_pat
 
 
 def test_an_algorithm_without_data_parallel_training_is_refused_under_torchrun(tmp_path):
-    r = torchrun("algo=dqn", "algo.total_steps=100", f"hydra.run.dir={tmp_path}")
+    r = torchrun("algo=dqn", "total_steps=100", f"hydra.run.dir={tmp_path}")
     assert r.returncode != 0
     assert (
         "rlzoo: config error: algo=dqn does not train across processes (torchrun); algorithms that do: grpo, ppo"
@@ -100,12 +100,12 @@ def grpo_case(loss_type: str, scale: str):
                        **{**GRPO_TINY, "prompts_per_step": 8})  # fmt: skip
     if agent.config.beta > 0:
         agent.ref_model = agent.frozen_copy()
-    _, comp, total, _, _ = agent.sample_batch()  # the same global batch in every process (same seed)
+    batch = agent.sample_batch()  # the same global batch in every process (same seed)
 
     def update(lo: int, hi: int):
-        agent.optimize(comp.select(slice(lo, hi)), agent.advantages(total[lo:hi]))
+        agent.optimize(batch.completions.select(slice(lo, hi)), agent.advantages(batch.rewards[lo:hi]))
 
-    return agent, len(total), update
+    return agent, len(batch.rewards), update
 
 
 def ppo_case():

@@ -9,9 +9,17 @@ import torch
 
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent
-from rlzoo.agents.grpo import Completions, group_advantages, sample_completions
 from rlzoo.envs.text_tasks import TextTask, TextTaskEnv
-from rlzoo.language_model import CharTokenizer, TinyGPT, TinyGPTConfig, save_tiny_hf_model
+from rlzoo.llm import (
+    CharTokenizer,
+    Completions,
+    TinyGPT,
+    TinyGPTConfig,
+    completion_log_probs,
+    group_advantages,
+    sample_completions,
+    save_tiny_hf_model,
+)
 from rlzoo.logging import RunLogger
 
 TINY = {"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 16}, "prompts_per_step": 8,
@@ -71,8 +79,9 @@ def test_gradient_accumulation_gives_the_full_batch_gradient(loss_type):
     env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
     agent = make_agent("grpo", env, seed=0, loss_type=loss_type, beta=0.05, **TINY)
     agent.ref_model = TinyGPT(agent.model.config)
-    _, comp, total, _, _ = agent.sample_batch()
-    adv = group_advantages(torch.from_numpy(total).float(), 4) + torch.linspace(-1, 1, 32)  # non-trivial
+    batch = agent.sample_batch()
+    comp = batch.completions
+    adv = group_advantages(torch.from_numpy(batch.rewards).float(), 4) + torch.linspace(-1, 1, 32)  # non-trivial
     mask = agent.completion_mask(comp)
     grads = []
     for chunks in (1, 4):
@@ -85,7 +94,7 @@ def test_gradient_accumulation_gives_the_full_batch_gradient(loss_type):
 def test_all_truncated_with_masking_gives_zero_gradient():
     env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
     agent = make_agent("grpo", env, seed=0, mask_truncated_completions=True, **TINY)
-    _, comp, _, _, _ = agent.sample_batch()
+    comp = agent.sample_batch().completions
     truncated = Completions(comp.prompt_ids, comp.ids, comp.mask, comp.old_logp, torch.ones_like(comp.truncated))
     before = [p.clone() for p in agent.model.parameters()]
     stats = agent.optimize(truncated, torch.randn(32))
@@ -96,20 +105,22 @@ def test_all_truncated_with_masking_gives_zero_gradient():
 def test_dynamic_sampling_drops_groups_with_identical_rewards():
     env = task_env(constant_for_a, ["a:", "b:"])
     agent = make_agent("grpo", env, seed=0, dynamic_sampling=True, temperature=3.0, **TINY)
-    rows, _, total, _, info = agent.sample_batch()
+    batch = agent.sample_batch()
     # the first draw had "a:" groups (and maybe flat "b:" ones) ...
-    assert info["zero_std_groups"] > 0 and info["rounds"] > 1
-    assert len(rows) == 8 and all(r["prompt"] == "b:" for r in rows)  # ... none of which survived
-    assert (total.reshape(-1, 4).std(axis=1) > 0).all()
+    assert batch.info.zero_std_groups > 0 and batch.info.rounds > 1
+    assert len(batch.rows) == 8 and all(r["prompt"] == "b:" for r in batch.rows)  # ... none of which survived
+    assert (batch.rewards.reshape(-1, 4).std(axis=1) > 0).all()
+    assert batch.function_rewards.shape == (1, 32)
 
 
 def test_dynamic_sampling_resamples_prompts_of_the_same_length():
     env = task_env(constant_for_a, ["a:", "b:", "bb:", "cc:"])
     for seed in range(6):
         agent = make_agent("grpo", env, seed=seed, dynamic_sampling=True, temperature=3.0, **TINY)
-        rows, comp, total, _, info = agent.sample_batch()
-        assert len({len(r["prompt"]) for r in rows}) == 1 and comp.prompt_ids.shape[0] == len(total) == 32
-        assert 0.0 <= info["sampled_reward_mean"] <= 1.0
+        batch = agent.sample_batch()
+        assert len({len(r["prompt"]) for r in batch.rows}) == 1
+        assert batch.completions.prompt_ids.shape[0] == len(batch.rewards) == 32
+        assert 0.0 <= batch.info.sampled_reward_mean <= 1.0
 
 
 def starts_with_a_digit(prompts, completions, **_):
@@ -181,7 +192,7 @@ def test_warm_start_stops_at_its_target_measured_on_prompts_it_never_trains_on()
     env.task.demonstration = lambda row, rng: "7"
     cfg = {**TINY, "eval_prompts": 20, "sft_steps": 1000, "sft_learning_rate": 3e-3, "sft_batch_size": 16}
     agent = make_agent("grpo", env, seed=0, sft_target=0.9, **cfg)
-    trained = {r["prompt"] for bucket in agent.buckets for r in bucket}
+    trained = {r["prompt"] for bucket in agent.prompts.buckets for r in bucket}
     held = {r["prompt"] for r in agent.validation}
     assert len(held) == 20 and len(trained) == 80 and not held & trained
     before = agent.evaluate(agent.validation)["starts_with_7"]
@@ -225,8 +236,6 @@ def tiny_models(tmp_path):
 
 @pytest.mark.parametrize("kind", ["tinygpt", "hf"])
 def test_shared_prompt_cache_gives_the_log_probs_and_gradients_of_whole_sequences(tmp_path, kind):
-    from rlzoo.agents.grpo import completion_log_probs
-
     model = tiny_models(tmp_path)[kind]
     prompts = torch.tensor([[1, 5, 6], [1, 7, 3], [1, 4, 4]]).repeat_interleave(3, dim=0)  # groups of G = 3
     prompts[-1] = torch.tensor([1, 8, 9])  # a group cut short by a different prompt at the end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlzoo.agents.grpo import group_advantages, grpo_loss, token_log_probs
+from rlzoo.llm.losses import group_advantages, grpo_loss, token_log_probs
 
 
 def test_group_advantages_by_hand_for_each_scale():
@@ -115,3 +115,11 @@ def test_tokens_outside_the_mask_do_not_affect_the_loss_and_fully_masked_gives_z
     leaf = logp.clone().requires_grad_(True)
     grpo_loss(leaf, old, ref, adv, torch.zeros_like(mask), beta=0.1).backward()
     assert torch.count_nonzero(leaf.grad) == 0
+
+
+def test_the_old_import_path_still_gives_the_loss_functions_and_registers_the_agent():
+    from rlzoo.agents import AGENTS, grpo
+    from rlzoo.llm import GRPO
+
+    assert grpo.group_advantages is group_advantages and grpo.grpo_loss is grpo_loss
+    assert AGENTS["grpo"] is GRPO is grpo.GRPO

@@ -60,7 +60,7 @@ TRL_RUN = textwrap.dedent(
 RLZOO_RUN = textwrap.dedent(
     """
     import json, sys, time
-    import gymnasium as gym, numpy as np, torch
+    import gymnasium as gym, torch
     from rlzoo import make_agent
     from rlzoo.logging import RunLogger
     hp, steps, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -71,19 +71,19 @@ RLZOO_RUN = textwrap.dedent(
                        max_completion_length=hp["max_completion_length"], learning_rate=hp["learning_rate"],
                        model={"path": hp["model"]})
     logger, times = RunLogger(), []
-    for t in range(steps + 1):
+    for _ in range(steps + 1):
         start = time.perf_counter()
-        agent.step(logger, t + 1)
+        stats = agent.advance(1, logger)  # the step's scalars (the trainer would log them)
         times.append(time.perf_counter() - start)
     wall = sum(times[1:])  # the first step warms up
     n = hp["prompts"] * hp["G"]
-    print(json.dumps({"sps": n * steps / wall, "wall": wall, "eval": float(np.mean(logger.last["reward/mean"]))}))
+    print(json.dumps({"sps": n * steps / wall, "wall": wall, "eval": float(stats["reward/mean"])}))
     """
 )
 
 if __name__ == "__main__":
     if not (MODEL_DIR / "config.json").exists():
-        from rlzoo.language_model import save_tiny_hf_model
+        from rlzoo.llm import save_tiny_hf_model
 
         save_tiny_hf_model(MODEL_DIR, n_layer=2, d_model=128, n_head=4, max_len=32)
     trl_python = peer_python("trl", ["trl", "transformers", "datasets", "accelerate"])

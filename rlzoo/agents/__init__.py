@@ -5,7 +5,6 @@ from rlzoo.agents.a2c import A2C, Reinforce
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.ddpg import DDPG, TD3
 from rlzoo.agents.dqn import DQN
-from rlzoo.agents.grpo import GRPO
 from rlzoo.agents.monte_carlo import MCBasic, MCEpsilonGreedy, MCExploringStarts
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.off_policy_ac import OffPolicyAC
@@ -17,6 +16,7 @@ from rlzoo.agents.registry import AGENTS, agent_class, make_agent, register_agen
 from rlzoo.agents.tabular import TabularAgent, TabularLearner
 from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa, TDLinear
 from rlzoo.agents.trpo import TRPO
+from rlzoo.llm.grpo import GRPO
 
 __all__ = [
     "A2C",

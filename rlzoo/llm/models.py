@@ -1,7 +1,7 @@
 """Small causal language models for GRPO on a CPU, and the policy interface any model meets.
 
 - ``CharTokenizer``: one token per character of a fixed alphabet plus ``<pad>``, ``<bos>``, ``<eos>``;
-  saved as JSON next to a model.
+  saved as JSON next to a model. ``Tokenizer`` is the interface GRPO needs from any tokenizer.
 - ``TinyGPT``: a GPT-style decoder (Radford et al., 2019) built from a config with random init: token and
   learned position embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a 4× GELU MLP,
   a final LayerNorm and an output head tied to the token embedding.
@@ -10,7 +10,8 @@
 - ``logits_of(model, input_ids)``: any ``torch.nn.Module`` mapping ``input_ids`` (B, T) to logits (B, T, V)
   is a policy — a plain tensor output or a Hugging Face output with ``.logits``.
 - ``load_pretrained(path)``: a Hugging Face ``AutoModelForCausalLM`` and tokenizer from a local directory
-  (``local_files_only``; needs the ``transformers`` package, the ``[llm]`` extra).
+  (``local_files_only``; needs the ``transformers`` package, the ``[llm]`` extra); ``make_model`` loads one or
+  builds a ``TinyGPT``; ``save_tiny_hf_model`` writes a small random-init GPT-2 model for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -19,13 +20,25 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from rlzoo.envs.text_tasks import CHARSET as DEFAULT_ALPHABET  # every character the text tasks use
+
+
+class Tokenizer(Protocol):
+    """What GRPO needs from a tokenizer: text ↔ ids and the special token ids (``bos_token_id`` may be None)."""
+
+    pad_token_id: int
+    bos_token_id: int | None
+    eos_token_id: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int] | torch.Tensor) -> str: ...
 
 
 class CharTokenizer:
@@ -44,6 +57,7 @@ class CharTokenizer:
         return len(self.alphabet) + 3
 
     def encode(self, text: str) -> list[int]:
+        """The ids of ``text``'s characters (no special tokens); ``ValueError`` for one outside the alphabet."""
         try:
             return [self._ids[c] for c in text]
         except KeyError as err:
@@ -182,7 +196,8 @@ class TinyGPT(nn.Module):
         return self.ln(x) @ self.tok.weight.T
 
     def save(self, directory: str | Path, tokenizer: CharTokenizer) -> None:
-        """``config.json``, ``model.pt`` and ``tokenizer.json`` in ``directory``."""
+        """``tinygpt.json`` (the config), ``model.pt`` and ``tokenizer.json`` in ``directory`` (what
+        :func:`load_pretrained` reads)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / "tinygpt.json").write_text(json.dumps(asdict(self.config)))
@@ -246,7 +261,7 @@ class HFTokenizer:
         return self.tok.decode(ids, skip_special_tokens=True)
 
 
-def load_pretrained(path: str | Path) -> tuple[nn.Module, Any]:
+def load_pretrained(path: str | Path) -> tuple[nn.Module, Tokenizer]:
     """A causal LM and its tokenizer from a local directory: a saved ``TinyGPT`` (``tinygpt.json``) or any
     Hugging Face ``AutoModelForCausalLM`` (``local_files_only``: nothing is downloaded)."""
     d = Path(path)
@@ -262,6 +277,17 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Any]:
         raise ValueError(f"model.path={str(path)!r} holds a Hugging Face model: pip install -e '.[llm]'") from None
     model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True)
     return model, HFTokenizer(AutoTokenizer.from_pretrained(d, local_files_only=True))
+
+
+def make_model(
+    path: str | None, *, n_layer: int, d_model: int, n_head: int, max_len: int
+) -> tuple[nn.Module, Tokenizer]:
+    """The model and tokenizer in the local directory ``path`` (:func:`load_pretrained`), or, without a path, a
+    random-init ``TinyGPT`` of the given size with a ``CharTokenizer``."""
+    if path:
+        return load_pretrained(path)
+    tokenizer = CharTokenizer()
+    return TinyGPT(TinyGPTConfig(tokenizer.vocab_size, max_len, n_layer, d_model, n_head)), tokenizer
 
 
 def save_tiny_hf_model(directory: str | Path, n_layer: int = 2, d_model: int = 128, n_head: int = 4,

@@ -1,0 +1,321 @@
+"""GRPO — group-relative policy optimisation for language models (Shao et al., 2024, DeepSeekMath), with the
+Dr. GRPO (Liu et al., 2025) and DAPO (Yu et al., 2025) variants as options.
+
+Each step samples G completions of ``prompts_per_step`` prompts, scores them with the task's reward functions,
+computes group-relative advantages Â_i = (r_i − mean_g r) / (std_g r + 1e-4) and takes ``num_iterations`` (μ)
+AdamW steps on the token-level clipped surrogate plus β·k3(π_ref ‖ π_θ) (:func:`rlzoo.llm.losses.grpo_loss`),
+each over ``gradient_accumulation_steps`` chunks. Before the first step the policy is warm-started on the task's
+demonstrations (:mod:`rlzoo.llm.warm_start`); held-out greedy accuracy is logged every ``log_every`` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+
+from rlzoo import distributed
+from rlzoo.agents.base import Agent
+from rlzoo.agents.registry import register_agent
+from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.llm.batches import GroupBatch, sample_groups
+from rlzoo.llm.decoding import Completions, completion_log_probs
+from rlzoo.llm.evaluation import evaluate_greedy
+from rlzoo.llm.losses import LOSS_TYPES, SCALE_REWARDS, group_advantages, grpo_loss
+from rlzoo.llm.models import Tokenizer, make_model
+from rlzoo.llm.policy import LanguagePolicy
+from rlzoo.llm.prompts import PromptBuckets, Row, set_aside
+from rlzoo.llm.warm_start import supervised_warm_start
+from rlzoo.logging import RunLogger
+from rlzoo.objectives import approx_kl, clipped_surrogate
+from rlzoo.seeding import seeded_torch
+
+
+@dataclass
+class LMConfig:
+    """The policy model: a local directory (``path``: a saved TinyGPT or any Hugging Face causal LM) or a
+    ``TinyGPT`` of this size built with random init."""
+
+    path: str | None = None
+    n_layer: int = param(2, ge=1)
+    d_model: int = param(128, ge=8)
+    n_head: int = param(4, ge=1)
+    max_len: int = param(32, ge=4)
+
+
+@dataclass
+class GRPOConfig(AlgoConfig):
+    model: LMConfig = field(default_factory=LMConfig)
+    prompts_per_step: int = param(16, ge=1)
+    num_generations: int = param(8, ge=2, help="G completions per prompt")
+    temperature: float = param(1.0, gt=0.0)
+    top_k: int = param(0, ge=0, help="sample among the k likeliest tokens; 0: all")
+    max_completion_length: int | None = param(None, ge=1, help="null: the task's")
+    learning_rate: float = param(1e-4, gt=0.0)
+    weight_decay: float = param(0.0, ge=0.0)
+    max_grad_norm: float = param(1.0, gt=0.0)
+    num_iterations: int = param(1, ge=1, help="mu: optimisation passes over each sampled batch")
+    gradient_accumulation_steps: int = param(1, ge=1)
+    epsilon: float = param(0.2, gt=0.0)
+    epsilon_high: float | None = param(None, gt=0.0, help="null: epsilon")
+    beta: float = param(0.0, ge=0.0, help="k3 KL to the frozen reference model; 0: no reference model")
+    loss_type: str = param("grpo", choices=LOSS_TYPES)
+    scale_rewards: str = param("group", choices=SCALE_REWARDS)
+    mask_truncated_completions: bool = False
+    dynamic_sampling: bool = param(True, help="drop groups whose rewards are all equal and sample new prompts")
+    ent_coef: float = param(0.0, ge=0.0)
+    sft_steps: int = param(4000, ge=0, help="most supervised warm-start steps on the task's demonstrations")
+    sft_batch_size: int = param(64, ge=1)
+    sft_learning_rate: float = param(1e-3, gt=0.0)
+    sft_target: float | None = param(
+        0.25,
+        gt=0.0,
+        help="stop the warm start once the greedy first-reward mean "
+        "on eval_prompts validation prompts (set aside) reaches this",
+    )
+    eval_prompts: int = param(200, ge=1, help="held-out prompts for greedy evaluation")
+    log_every: int = param(50, ge=1, help="GRPO steps between held-out evaluations")
+
+    def validate(self, prefix: str) -> None:
+        if self.prompts_per_step * self.num_generations % self.gradient_accumulation_steps:
+            batch = self.prompts_per_step * self.num_generations
+            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
+                              f"prompts_per_step × num_generations = {batch}")  # fmt: skip
+
+
+@register_agent
+class GRPO(Agent):
+    """GRPO on a text task env (``rlzoo/TextTask-v0``): a causal LM policy, G completions per prompt,
+    group-relative advantages, the clipped token-level surrogate and an optional KL to a reference model."""
+
+    name = "grpo"
+    family = "llm_policy_optimization"
+    Config = GRPOConfig
+    data_parallel = True  # under torchrun each rank samples prompts_per_step prompts: the global batch is W×
+    log_every = 1  # every GRPO step's diagnostics are logged; held-out evaluation every config.log_every
+
+    @classmethod
+    def check_env(cls, env: gym.Env) -> None:
+        if not hasattr(env.unwrapped, "task"):
+            raise ConfigError(f"algo=grpo needs a text task env (env=arithmetic or env=gridworld_text); got {env}")
+
+    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
+        super().__init__(env, config, seed=seed, **hyperparams)
+        cfg = self.config
+        self.task = env.unwrapped.task
+        with seeded_torch(seed):
+            model, tokenizer = make_model(cfg.model.path, n_layer=cfg.model.n_layer, d_model=cfg.model.d_model,
+                                          n_head=cfg.model.n_head, max_len=cfg.model.max_len)  # fmt: skip
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        self.max_new = cfg.max_completion_length or self.task.max_completion_length
+        self.policy = LanguagePolicy(model, tokenizer, self.max_new, self.generator, self.task.feedback)
+        self.ref_model: nn.Module | None = None
+        # with a target-stopped warm start, eval_prompts training rows are set aside (never trained on) to
+        # measure it: training rows memorised by the warm start would overstate its accuracy
+        train = self.task.train
+        held = cfg.eval_prompts if cfg.sft_target is not None and len(train) > 2 * cfg.eval_prompts else 0
+        self.validation, training = set_aside(train, held, self.rng)
+        self.prompts = PromptBuckets(training, tokenizer, self.rng)
+        self.sft_done = False
+        self.results: dict[str, dict[str, float]] = {}
+
+    @property
+    def model(self) -> nn.Module:
+        """The policy's causal LM (π_θ)."""
+        return self.policy.model
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.policy.tokenizer
+
+    def networks(self) -> list[nn.Module]:
+        """The trained model (copied from rank 0 to every rank under torchrun)."""
+        return [self.model]
+
+    # ---- the training loop's hooks ----------------------------------------------------------------------------
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        """The supervised warm start (once) with held-out evaluations before and after it."""
+        super().begin(total_steps, logger)
+        if not self.sft_done:
+            self.results["initial"] = self.evaluate_heldout()
+            sft_steps = self.warm_start(logger)
+            self.sft_done = True
+            after = self.evaluate_heldout()
+            for key, value in after.items():
+                logger.scalar(f"heldout/{key}", value, 0)
+            self.results["after_warm_start"] = {**after, "sft_steps": float(sft_steps)}
+            if self.config.beta > 0.0:
+                self.ref_model = self.frozen_copy()
+
+    def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
+        """One GRPO step: sample and score a batch, compute its advantages, optimise; returns the diagnostics."""
+        cfg, t = self.config, self.num_timesteps + 1
+        start = time.perf_counter()
+        batch = self.sample_batch()
+        gen_s = time.perf_counter() - start
+        advantages = self.advantages(batch.rewards)
+        start = time.perf_counter()
+        stats = self.optimize(batch.completions, advantages)
+        train_s = time.perf_counter() - start
+        tokens = float(batch.completions.mask.sum())
+        scalars = {**batch.reward_scalars(cfg.prompts_per_step), "charts/generation_tokens_per_s": tokens / gen_s,
+                   "charts/training_tokens_per_s": tokens * cfg.num_iterations / train_s,
+                   **batch.function_scalars(self.task.reward_funcs)}  # fmt: skip
+        scalars.update({f"losses/{key}": value for key, value in stats.items()})
+        if t % cfg.log_every == 0:
+            logger.text("samples", batch.samples_text(self.policy.decode, cfg.num_generations), t)
+        self.num_timesteps = t
+        return scalars
+
+    def log_point(self, step: int) -> dict[str, float]:
+        """Held-out evaluation every ``config.log_every`` steps and at the end."""
+        if step % self.config.log_every and step != self.total_steps:
+            return {}
+        self.results["final"] = self.evaluate_heldout()
+        return {f"heldout/{key}": value for key, value in self.results["final"].items()}
+
+    # ---- the steps of a GRPO step -----------------------------------------------------------------------------
+    def warm_start(self, logger: RunLogger) -> int:
+        """The supervised warm start (:func:`supervised_warm_start`), checked on the validation prompts set aside
+        from the training rows (the first ``eval_prompts`` training rows when none are) — never on the held-out
+        test prompts. Returns the number of steps taken."""
+        cfg = self.config
+        return supervised_warm_start(self.policy, self.task, self.prompts,
+                                     self.validation or self.task.train[: cfg.eval_prompts], logger, self.rng,
+                                     steps=cfg.sft_steps, batch_size=cfg.sft_batch_size,
+                                     learning_rate=cfg.sft_learning_rate, max_grad_norm=cfg.max_grad_norm,
+                                     target=cfg.sft_target)  # fmt: skip
+
+    def sample_batch(self) -> GroupBatch:
+        """One step's prompts, completions and rewards (:func:`sample_groups`, with dynamic sampling if set)."""
+        cfg = self.config
+        return sample_groups(self.policy, self.task, self.prompts, prompts_per_step=cfg.prompts_per_step,
+                             num_generations=cfg.num_generations, temperature=cfg.temperature, top_k=cfg.top_k,
+                             dynamic_sampling=cfg.dynamic_sampling)  # fmt: skip
+
+    def advantages(self, total: np.ndarray) -> torch.Tensor:
+        """Group-relative advantages of this rank's rewards; under torchrun computed over the global batch
+        (``scale_rewards=batch`` divides by the std of every rank's rewards) and sliced back."""
+        cfg, n = self.config, len(total)
+        rewards = distributed.all_gather_cat(torch.from_numpy(total).float())
+        start = distributed.rank() * n
+        return group_advantages(rewards, cfg.num_generations, cfg.scale_rewards)[start : start + n]
+
+    def completion_mask(self, comp: Completions) -> torch.Tensor:
+        """The loss mask: completion tokens through EOS, all zero for truncated completions when
+        ``mask_truncated_completions`` (a cut-off answer teaches nothing about its end)."""
+        mask = comp.mask.clone()
+        if self.config.mask_truncated_completions:
+            mask[comp.truncated] = 0.0
+        return mask
+
+    def optimize(self, comp: Completions, advantages: torch.Tensor) -> dict[str, float]:
+        """``num_iterations`` (μ) AdamW steps on the batch, each over ``gradient_accumulation_steps`` chunks."""
+        cfg = self.config
+        mask = self.completion_mask(comp)
+        stats: dict[str, list[float]] = {"grad_norm": []}
+        self.model.train()
+        for _ in range(cfg.num_iterations):
+            self.optimizer.zero_grad(set_to_none=True)
+            chunk_stats = self.accumulate_gradients(comp, advantages, mask, cfg.gradient_accumulation_steps)
+            distributed.sum_gradients(self.model.parameters())
+            for key, values in chunk_stats.items():
+                stats.setdefault(key, []).extend(values)
+            stats["grad_norm"].append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)))
+            self.optimizer.step()
+        return {k: float(np.mean(v)) for k, v in stats.items() if v}
+
+    def accumulate_gradients(self, comp: Completions, advantages: torch.Tensor, mask: torch.Tensor,
+                             chunks: int) -> dict[str, list[float]]:  # fmt: skip
+        """Backpropagate the batch's loss − ``ent_coef`` · token entropy in ``chunks`` pieces whose weights make
+        the summed gradient that of the whole (global) batch: n_chunk / n for the per-completion means (grpo,
+        dr_grpo), tokens_chunk / tokens for dapo's token mean."""
+        cfg = self.config
+        n = mask.shape[0]
+        size = n // chunks
+        # under torchrun the normalisers are the global batch's: every rank holds n completions
+        n_global, total_tokens = n * distributed.world_size(), distributed.all_reduce_sum(mask.sum()).clamp(min=1.0)
+        stats: dict[str, list[float]] = {"loss": [], "clip_low": [], "clip_high": [], "kl": [], "entropy": []}
+        for c in range(chunks):
+            sl = slice(c * size, (c + 1) * size)
+            m = mask[sl]
+            logp, entropy = completion_log_probs(self.model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
+            ref = None
+            if cfg.beta > 0.0:
+                with torch.no_grad():
+                    ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
+            loss = grpo_loss(logp, comp.old_logp[sl], ref, advantages[sl], m, epsilon=cfg.epsilon,
+                             epsilon_high=cfg.epsilon_high, beta=cfg.beta, loss_type=cfg.loss_type,
+                             max_completion_length=self.max_new)  # fmt: skip
+            weight = (m.sum() / total_tokens) if cfg.loss_type == "dapo" else m.shape[0] / n_global
+            denom = m.sum().clamp(min=1.0)
+            token_entropy = (entropy * m).sum() / denom
+            ((loss - cfg.ent_coef * token_entropy) * weight).backward()
+            with torch.no_grad():
+                _, info = clipped_surrogate(logp, comp.old_logp[sl], advantages[sl].unsqueeze(1), cfg.epsilon,
+                                            cfg.epsilon_high, masks=True)  # fmt: skip
+                stats["clip_low"].append(float((info["clipped_low"] * m).sum() / denom))
+                stats["clip_high"].append(float((info["clipped_high"] * m).sum() / denom))
+                stats["entropy"].append(float(token_entropy))
+                if ref is not None:
+                    stats["kl"].append(float((approx_kl(ref, logp) * m).sum() / denom))
+            stats["loss"].append(loss.item())
+        return stats
+
+    def frozen_copy(self) -> nn.Module:
+        """A frozen copy of the policy (the KL reference model, taken after the warm start)."""
+        return copy.deepcopy(self.model).requires_grad_(False).eval()
+
+    # ---- acting and evaluation --------------------------------------------------------------------------------
+    def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
+        """Completions of prompts (greedy at temperature 0)."""
+        return self.policy.complete(prompts, temperature)
+
+    def act(self, obs: Any, deterministic: bool = True) -> str:
+        """The completion of one prompt: greedy, or sampled at ``temperature``."""
+        return self.complete([str(obs)], temperature=0.0 if deterministic else self.config.temperature)[0]
+
+    def evaluate(self, rows: list[Row]) -> dict[str, float]:
+        """Greedy completions of prompt rows scored by the task (:func:`evaluate_greedy`)."""
+        return evaluate_greedy(self.policy, self.task, rows)
+
+    def evaluate_heldout(self) -> dict[str, float]:
+        """Greedy evaluation on the first ``eval_prompts`` held-out test prompts."""
+        return self.evaluate(self.task.test[: self.config.eval_prompts])
+
+    def summary(self) -> dict[str, Any]:
+        """The held-out evaluations (initial, after the warm start, final) and the first reward's two figures."""
+        out: dict[str, Any] = {"heldout": self.results}
+        final = self.results.get("final") or self.results.get("after_warm_start") or {}
+        first = self.results.get("after_warm_start", {})
+        key = self.task.reward_funcs[0].__name__
+        if key in final and key in first:
+            out[f"heldout_{key}_after_warm_start"] = first[key]
+            out[f"heldout_{key}_final"] = final[key]
+        return out
+
+    # ---- persistence ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = {**super().state_dict(), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "generator": self.generator.get_state(), "sft_done": self.sft_done,
+                 "results": self.results}  # fmt: skip
+        if self.ref_model is not None:
+            state["ref_model"] = self.ref_model.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.sft_done, self.results = bool(state["sft_done"]), dict(state["results"])
+        if "ref_model" in state:
+            self.ref_model = self.frozen_copy()
+            self.ref_model.load_state_dict(state["ref_model"])

@@ -1,0 +1,56 @@
+"""The supervised warm start before GRPO: cross-entropy on a text task's demonstrations (prompt → demonstration +
+EOS), i.e. minimising −Σ_t log π_θ(y_t | prompt, y_<t) over demonstration tokens, averaged over the global
+batch's tokens, stopped early once greedy accuracy on validation prompts reaches a target."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rlzoo import distributed
+from rlzoo.envs.text_tasks import TextTask
+from rlzoo.llm.decoding import completion_log_probs
+from rlzoo.llm.evaluation import evaluate_greedy
+from rlzoo.llm.policy import LanguagePolicy
+from rlzoo.llm.prompts import PromptBuckets, Row
+from rlzoo.logging import RunLogger
+
+CHECK_EVERY = 100  # warm-start steps between logged losses and validation checks
+
+
+def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, validation: list[Row],
+                          logger: RunLogger, rng: np.random.Generator, *, steps: int, batch_size: int,
+                          learning_rate: float, max_grad_norm: float, target: float | None) -> int:  # fmt: skip
+    """At most ``steps`` AdamW steps (a fresh optimiser at ``learning_rate``) of cross-entropy on
+    ``task.demonstration(row, rng)`` for batches of ``batch_size`` same-length training prompts; with
+    ``target``, stops at the first check (every 100 steps) where the greedy first-reward mean on ``validation``
+    (averaged over torchrun ranks) reaches it. Returns the number of steps taken (0 without demonstrations)."""
+    if steps == 0 or task.demonstration is None:
+        return 0
+    model, tokenizer = policy.model, policy.tokenizer
+    key = task.reward_funcs[0].__name__
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    model.train()
+    for step in range(steps):
+        rows = prompts.sample(batch_size)
+        targets = [[*tokenizer.encode(task.demonstration(r, rng)), tokenizer.eos_token_id] for r in rows]
+        width = max(len(t) for t in targets)
+        ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets])
+        mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
+        logp, _ = completion_log_probs(model, policy.prompt_ids([r["prompt"] for r in rows]), ids)
+        loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.sum_gradients(model.parameters())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        opt.step()
+        if (step + 1) % CHECK_EVERY == 0:
+            logger.scalar("sft/loss", loss.item(), step + 1)
+            if target is not None:
+                # the ranks' mean: one stopping decision for every rank
+                score = float(distributed.all_reduce_mean(torch.tensor(evaluate_greedy(policy, task, validation)[key])))
+                model.train()
+                logger.scalar(f"sft/validation_{key}", score, step + 1)
+                if score >= target:
+                    break
+    return step + 1
