@@ -1,6 +1,5 @@
-"""One GRPO step's batch: G completions of each of a step's prompts with their rewards, sampled with DAPO's
-dynamic sampling (Yu et al., 2025) as an option: groups whose G rewards are all equal have zero advantage and
-no gradient, so they are dropped and replaced by fresh prompts."""
+"""One GRPO step's batch, sampled with DAPO's dynamic sampling (Yu et al., 2025) as an option: groups whose G
+rewards are all equal have zero advantage and no gradient, so they are replaced by fresh prompts."""
 
 from __future__ import annotations
 
@@ -39,18 +38,15 @@ class GroupBatch:
     function_rewards: np.ndarray
     info: SamplingInfo
 
-    def reward_scalars(self, prompts_per_step: int) -> dict[str, float]:
-        """Reward and completion-length diagnostics (``reward/*``, ``completions/*``)."""
+    def scalars(self, prompts_per_step: int, reward_funcs: list[RewardFn]) -> dict[str, float]:
+        """Reward and completion-length diagnostics (``reward/*``, ``completions/*``), with the mean and std of
+        each reward function over the completions it scores (``reward/<name>_{mean,std}``)."""
         lengths = self.completions.mask.sum(1)
-        return {"reward/mean": self.info.sampled_reward_mean, "reward/kept_mean": self.rewards.mean(),
-                "reward/std": self.rewards.std(), "reward/sampling_rounds": self.info.rounds,
-                "reward/frac_reward_zero_std": self.info.zero_std_groups / prompts_per_step,
-                "completions/length_mean": float(lengths.mean()), "completions/length_max": float(lengths.max()),
-                "completions/truncated_ratio": float(self.completions.truncated.float().mean())}  # fmt: skip
-
-    def function_scalars(self, reward_funcs: list[RewardFn]) -> dict[str, float]:
-        """Mean and std of each reward function over the scored completions (``reward/<name>_{mean,std}``)."""
-        out = {}
+        out = {"reward/mean": self.info.sampled_reward_mean, "reward/kept_mean": self.rewards.mean(),
+               "reward/std": self.rewards.std(), "reward/sampling_rounds": self.info.rounds,
+               "reward/frac_reward_zero_std": self.info.zero_std_groups / prompts_per_step,
+               "completions/length_mean": float(lengths.mean()), "completions/length_max": float(lengths.max()),
+               "completions/truncated_ratio": float(self.completions.truncated.float().mean())}  # fmt: skip
         for f, values in zip(reward_funcs, self.function_rewards, strict=True):
             out[f"reward/{f.__name__}_mean"] = float(np.nanmean(values))
             out[f"reward/{f.__name__}_std"] = float(np.nanstd(values))
@@ -75,15 +71,13 @@ def sample_groups(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets
     for round_ in range(MAX_ROUNDS if dynamic_sampling else 1):
         batch_rows = prompts.sample(prompts_per_step - len(rows), bucket)
         comp = policy.sample([r["prompt"] for r in batch_rows], G, temperature, top_k)
-        texts = [policy.decode(row) for row in comp.ids]
+        texts = [policy.tokenizer.decode(row) for row in comp.ids]
         total, per = task.rewards([r for r in batch_rows for _ in range(G)], texts)
         sampled.append(total)
         flat = total.reshape(-1, G).std(axis=1) == 0
         if round_ == 0:
             zero_std = int(flat.sum())
-        keep = ~flat if dynamic_sampling else np.ones(len(batch_rows), dtype=bool)
-        if dynamic_sampling and round_ == MAX_ROUNDS - 1:
-            keep = np.ones(len(batch_rows), dtype=bool)  # out of rounds: fill the batch as it is
+        keep = ~flat if dynamic_sampling and round_ < MAX_ROUNDS - 1 else np.ones(len(batch_rows), dtype=bool)
         kept = np.repeat(keep, G)
         rows += [r for r, k in zip(batch_rows, keep, strict=True) if k]
         parts.append((comp.select(torch.from_numpy(kept)), total[kept], per[:, kept]))

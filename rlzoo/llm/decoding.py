@@ -1,12 +1,5 @@
-"""Decoding a causal LM policy: sampling G completions per prompt with the key-value cache, and the per-token
-log-probs of given completions (the π_θ, π_old and π_ref terms of the GRPO ratio, Shao et al., 2024).
-
-- ``Completions``: a batch of sampled completions (token ids, completion mask, old log-probs, truncation flags);
-- ``sample_completions``: token-by-token sampling (temperature, top-k, greedy), with optional environment
-  feedback written between the policy's tokens;
-- ``completion_log_probs``: log π(completion_t | prompt, completion_<t) and the entropies, a group's shared
-  prompt computed once.
-"""
+"""Decoding a causal LM policy: ``sample_completions`` (G per prompt, with the key-value cache) into a
+``Completions`` batch, and ``completion_log_probs``, the π_θ / π_old / π_ref terms of the GRPO ratio."""
 
 from __future__ import annotations
 
@@ -56,10 +49,8 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
                        feedback: Callable[[int, list[int]], list[int]] | None = None) -> Completions:  # fmt: skip
     """Sample ``num_generations`` completions of each prompt (P, T) — all prompts the same length — token by
     token from softmax(logits / temperature), restricted to the ``top_k`` likeliest tokens when ``top_k`` > 0
-    (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A Hugging
-    Face model or a ``TinyGPT`` decodes with its key-value cache (each prompt computed once for its G
-    completions); any other module is re-run on the whole prefix.
-
+    (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A model that
+    :func:`supports_cache` computes each prompt once for its G completions; any other is re-run on the prefix.
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
@@ -78,16 +69,14 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
         else:
             logits = extend(model, ids[:, -1:], cache)[:, -1].float()
         if temperature == 0.0:
-            token = logits.argmax(dim=-1)
-            logp = torch.log_softmax(logits, dim=-1).gather(1, token[:, None])[:, 0]
+            scaled, token = logits, logits.argmax(dim=-1)
         else:
-            scaled = logits / temperature
-            sampling = scaled
+            scaled = sampling = logits / temperature
             if top_k > 0:
                 kth = scaled.topk(min(top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
                 sampling = scaled.masked_fill(scaled < kth, float("-inf"))
             token = torch.multinomial(torch.softmax(sampling, dim=-1), 1, generator=generator)[:, 0]
-            logp = torch.log_softmax(scaled, dim=-1).gather(1, token[:, None])[:, 0]
+        logp = torch.log_softmax(scaled, dim=-1).gather(1, token[:, None])[:, 0]
         forced = torch.zeros(n, dtype=torch.bool)
         if feedback is not None and any(queues):
             rows_forced = [i for i in range(n) if queues[i]]  # a finished row never gets a queue

@@ -9,10 +9,10 @@ from rlzoo.llm.policy import LanguagePolicy
 from rlzoo.llm.prompts import Row
 
 
-def score_completions(task: TextTask, rows: list[Row], completions: list[str]) -> dict[str, float]:
-    """Mean total reward and mean of each reward function (named after it) of ``completions`` of ``rows``; with
-    an ``optimal`` column also its mean and ``fraction_of_optimal`` = mean first reward / mean optimum."""
-    total, per = task.rewards(rows, completions)
+def evaluate_greedy(policy: LanguagePolicy, task: TextTask, rows: list[Row]) -> dict[str, float]:
+    """Mean total reward and mean of each reward function (named after it) of the policy's greedy completions of
+    ``rows``; with an ``optimal`` column also its mean and ``fraction_of_optimal`` = mean first reward / optimum."""
+    total, per = task.rewards(rows, policy.complete([r["prompt"] for r in rows]))
     out = {"reward": float(total.mean())}
     for f, values in zip(task.reward_funcs, per, strict=True):
         out[f.__name__] = float(np.nanmean(values))
@@ -20,8 +20,3 @@ def score_completions(task: TextTask, rows: list[Row], completions: list[str]) -
         optimal = float(np.mean([r["optimal"] for r in rows]))
         out.update(optimal=optimal, fraction_of_optimal=float(np.nanmean(per[0])) / optimal)
     return out
-
-
-def evaluate_greedy(policy: LanguagePolicy, task: TextTask, rows: list[Row]) -> dict[str, float]:
-    """:func:`score_completions` of the policy's greedy completions of ``rows``."""
-    return score_completions(task, rows, policy.complete([r["prompt"] for r in rows]))

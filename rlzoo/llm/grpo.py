@@ -1,12 +1,7 @@
 """GRPO — group-relative policy optimisation for language models (Shao et al., 2024, DeepSeekMath), with the
-Dr. GRPO (Liu et al., 2025) and DAPO (Yu et al., 2025) variants as options.
-
-Each step samples G completions of ``prompts_per_step`` prompts, scores them with the task's reward functions,
-computes group-relative advantages Â_i = (r_i − mean_g r) / (std_g r + 1e-4) and takes ``num_iterations`` (μ)
-AdamW steps on the token-level clipped surrogate plus β·k3(π_ref ‖ π_θ) (:func:`rlzoo.llm.losses.grpo_loss`),
-each over ``gradient_accumulation_steps`` chunks. Before the first step the policy is warm-started on the task's
-demonstrations (:mod:`rlzoo.llm.warm_start`); held-out greedy accuracy is logged every ``log_every`` steps.
-"""
+Dr. GRPO (Liu et al., 2025) and DAPO (Yu et al., 2025) variants as options: after a supervised warm start, each
+step samples G completions of ``prompts_per_step`` prompts, scores them, and takes ``num_iterations`` (μ) AdamW
+steps on :func:`rlzoo.llm.losses.grpo_loss` of their group-relative advantages."""
 
 from __future__ import annotations
 
@@ -28,9 +23,9 @@ from rlzoo.llm.batches import GroupBatch, sample_groups
 from rlzoo.llm.decoding import Completions, completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
 from rlzoo.llm.losses import LOSS_TYPES, SCALE_REWARDS, group_advantages, grpo_loss
-from rlzoo.llm.models import Tokenizer, make_model
+from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained
 from rlzoo.llm.policy import LanguagePolicy
-from rlzoo.llm.prompts import PromptBuckets, Row, set_aside
+from rlzoo.llm.prompts import PromptBuckets, Row
 from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
 from rlzoo.objectives import approx_kl, clipped_surrogate
@@ -73,18 +68,12 @@ class GRPOConfig(AlgoConfig):
     sft_steps: int = param(4000, ge=0, help="most supervised warm-start steps on the task's demonstrations")
     sft_batch_size: int = param(64, ge=1)
     sft_learning_rate: float = param(1e-3, gt=0.0)
-    sft_target: float | None = param(
-        0.25,
-        gt=0.0,
-        help="stop the warm start once the greedy first-reward mean "
-        "on eval_prompts validation prompts (set aside) reaches this",
-    )
+    sft_target: float | None = param(0.25, gt=0.0, help="stop the warm start at this validation first-reward mean")
     eval_prompts: int = param(200, ge=1, help="held-out prompts for greedy evaluation")
     log_every: int = param(50, ge=1, help="GRPO steps between held-out evaluations")
 
     def validate(self, prefix: str) -> None:
-        if self.prompts_per_step * self.num_generations % self.gradient_accumulation_steps:
-            batch = self.prompts_per_step * self.num_generations
+        if (batch := self.prompts_per_step * self.num_generations) % self.gradient_accumulation_steps:
             raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
                               f"prompts_per_step × num_generations = {batch}")  # fmt: skip
 
@@ -107,36 +96,28 @@ class GRPO(Agent):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        cfg = self.config
-        self.task = env.unwrapped.task
-        with seeded_torch(seed):
-            model, tokenizer = make_model(cfg.model.path, n_layer=cfg.model.n_layer, d_model=cfg.model.d_model,
-                                          n_head=cfg.model.n_head, max_len=cfg.model.max_len)  # fmt: skip
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        cfg, m, self.task = self.config, self.config.model, env.unwrapped.task
+        with seeded_torch(seed):  # a local model directory, or a random-init TinyGPT of the configured size
+            if m.path:
+                self.model, self.tokenizer = load_pretrained(m.path)
+            else:
+                self.tokenizer = tok = CharTokenizer()
+                self.model = TinyGPT(TinyGPTConfig(tok.vocab_size, m.max_len, m.n_layer, m.d_model, m.n_head))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
-        self.policy = LanguagePolicy(model, tokenizer, self.max_new, self.generator, self.task.feedback)
+        self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
         self.ref_model: nn.Module | None = None
-        # with a target-stopped warm start, eval_prompts training rows are set aside (never trained on) to
-        # measure it: training rows memorised by the warm start would overstate its accuracy
-        train = self.task.train
+        # with a target-stopped warm start, eval_prompts training rows drawn at random are set aside (never trained
+        # on) to measure it: training rows memorised by the warm start would overstate its accuracy
+        train, order = self.task.train, self.rng.permutation(len(self.task.train))
         held = cfg.eval_prompts if cfg.sft_target is not None and len(train) > 2 * cfg.eval_prompts else 0
-        self.validation, training = set_aside(train, held, self.rng)
-        self.prompts = PromptBuckets(training, tokenizer, self.rng)
+        self.validation = [train[i] for i in order[:held]]
+        self.prompts = PromptBuckets([train[i] for i in sorted(order[held:])], self.tokenizer, self.rng)
         self.sft_done = False
         self.results: dict[str, dict[str, float]] = {}
 
-    @property
-    def model(self) -> nn.Module:
-        """The policy's causal LM (π_θ)."""
-        return self.policy.model
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self.policy.tokenizer
-
     def networks(self) -> list[nn.Module]:
-        """The trained model (copied from rank 0 to every rank under torchrun)."""
         return [self.model]
 
     # ---- the training loop's hooks ----------------------------------------------------------------------------
@@ -165,12 +146,12 @@ class GRPO(Agent):
         stats = self.optimize(batch.completions, advantages)
         train_s = time.perf_counter() - start
         tokens = float(batch.completions.mask.sum())
-        scalars = {**batch.reward_scalars(cfg.prompts_per_step), "charts/generation_tokens_per_s": tokens / gen_s,
+        scalars = {**batch.scalars(cfg.prompts_per_step, self.task.reward_funcs),
+                   "charts/generation_tokens_per_s": tokens / gen_s,
                    "charts/training_tokens_per_s": tokens * cfg.num_iterations / train_s,
-                   **batch.function_scalars(self.task.reward_funcs)}  # fmt: skip
-        scalars.update({f"losses/{key}": value for key, value in stats.items()})
+                   **{f"losses/{key}": value for key, value in stats.items()}}  # fmt: skip
         if t % cfg.log_every == 0:
-            logger.text("samples", batch.samples_text(self.policy.decode, cfg.num_generations), t)
+            logger.text("samples", batch.samples_text(self.tokenizer.decode, cfg.num_generations), t)
         self.num_timesteps = t
         return scalars
 

@@ -1,14 +1,4 @@
-"""GRPO's objective as pure functions over tensors.
-
-- ``token_log_probs(logits, tokens)``: log π(token_t | prefix) per position;
-- ``group_advantages(rewards, group_size, scale)``: Â_i = r_i − mean(r_group), divided by the group's std
-  (``group``, GRPO: Shao et al., 2024), the batch's std (``batch``) or nothing (``none``, Dr. GRPO: Liu et al.,
-  2025);
-- ``grpo_loss(...)``: the per-token clipped surrogate −min(ρ Â, clip(ρ, 1 − ε, 1 + ε_high) Â) plus
-  β·k3(π_ref ‖ π_θ), reduced per ``loss_type``: ``grpo`` (mean over each completion's tokens, then over
-  completions), ``dr_grpo`` (sum over tokens / (B · max_completion_length)), ``dapo`` (mean over every
-  completion token of the batch, Yu et al., 2025).
-"""
+"""GRPO's objective as pure functions over tensors: per-token log-probs, group-relative advantages, the loss."""
 
 from __future__ import annotations
 
@@ -22,10 +12,7 @@ STD_EPS = 1e-4  # added to the std before dividing, as TRL does
 
 
 def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[t, tokens[t]] for logits (B, T, V) aligned with tokens (B, T) → (B, T).
-
-    Computed as the gathered logit minus logsumexp, without materialising the (B, T, V) log-softmax.
-    """
+    """log softmax(logits)[t, tokens[t]] (B, T) for logits (B, T, V): the gathered logit minus logsumexp."""
     if logits.shape[:-1] != tokens.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and tokens {tuple(tokens.shape)} do not align on (B, T)")
     picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).float()
@@ -53,19 +40,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
     return centred / (std + STD_EPS)
 
 
-def grpo_loss(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    ref_logp: torch.Tensor | None,
-    advantages: torch.Tensor,
-    mask: torch.Tensor,
-    *,
-    epsilon: float = 0.2,
-    epsilon_high: float | None = None,
-    beta: float = 0.0,
-    loss_type: str = "grpo",
-    max_completion_length: int | None = None,
-) -> torch.Tensor:
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None, advantages: torch.Tensor,
+              mask: torch.Tensor, *, epsilon: float = 0.2, epsilon_high: float | None = None, beta: float = 0.0,
+              loss_type: str = "grpo", max_completion_length: int | None = None) -> torch.Tensor:  # fmt: skip
     """The GRPO loss to minimise from per-token log-probs (B, T) under π_θ, π_old and π_ref, per-completion
     advantages (B,) and a completion mask (B, T) (1 on completion tokens, 0 on prompt, padding and anything
     after EOS). ``ref_logp`` is only read when ``beta`` > 0.

@@ -1,18 +1,6 @@
-"""Small causal language models for GRPO on a CPU, and the policy interface any model meets.
-
-- ``CharTokenizer``: one token per character of a fixed alphabet plus ``<pad>``, ``<bos>``, ``<eos>``;
-  saved as JSON next to a model. ``Tokenizer`` is the interface GRPO needs from any tokenizer.
-- ``TinyGPT``: a GPT-style decoder (Radford et al., 2019) built from a config with random init: token and
-  learned position embeddings, pre-LayerNorm blocks of causal multi-head self-attention and a 4× GELU MLP,
-  a final LayerNorm and an output head tied to the token embedding.
-- ``prefill`` / ``extend``: incremental decoding with a key-value cache (``TinyGPT``'s ``KVCache`` or a Hugging
-  Face cache), for sampling and for computing a shared prompt once.
-- ``logits_of(model, input_ids)``: any ``torch.nn.Module`` mapping ``input_ids`` (B, T) to logits (B, T, V)
-  is a policy — a plain tensor output or a Hugging Face output with ``.logits``.
-- ``load_pretrained(path)``: a Hugging Face ``AutoModelForCausalLM`` and tokenizer from a local directory
-  (``local_files_only``; needs the ``transformers`` package, the ``[llm]`` extra); ``make_model`` loads one or
-  builds a ``TinyGPT``; ``save_tiny_hf_model`` writes a small random-init GPT-2 model for tests and benchmarks.
-"""
+"""Small causal language models for GRPO on a CPU: ``CharTokenizer``, ``TinyGPT`` (a GPT-style decoder,
+Radford et al., 2019) with its key-value cache (``prefill`` / ``extend``), and loading a ``TinyGPT`` or any Hugging
+Face causal LM from a local directory (``load_pretrained``; Hugging Face needs the ``[llm]`` extra)."""
 
 from __future__ import annotations
 
@@ -37,7 +25,6 @@ class Tokenizer(Protocol):
     eos_token_id: int
 
     def encode(self, text: str) -> list[int]: ...
-
     def decode(self, ids: list[int] | torch.Tensor) -> str: ...
 
 
@@ -49,12 +36,8 @@ class CharTokenizer:
     def __init__(self, alphabet: str = DEFAULT_ALPHABET) -> None:
         if len(set(alphabet)) != len(alphabet):
             raise ValueError("the tokenizer alphabet repeats a character")
-        self.alphabet = alphabet
+        self.alphabet, self.vocab_size = alphabet, len(alphabet) + 3
         self._ids = {c: i + 3 for i, c in enumerate(alphabet)}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.alphabet) + 3
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text``'s characters (no special tokens); ``ValueError`` for one outside the alphabet."""
@@ -72,13 +55,6 @@ class CharTokenizer:
             if i >= 3:
                 out.append(self.alphabet[i - 3])
         return "".join(out)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"alphabet": self.alphabet}))
-
-    @classmethod
-    def load(cls, path: str | Path) -> CharTokenizer:
-        return cls(json.loads(Path(path).read_text())["alphabet"])
 
 
 @dataclass
@@ -171,17 +147,14 @@ class TinyGPT(nn.Module):
         self.pos = nn.Embedding(cfg.max_len, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln = nn.LayerNorm(cfg.d_model)
-        self.apply(self._init)
-        for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+        for module in self.modules():  # GPT-2's init; the residual projections scaled by 1/√(2·n_layer)
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
+        for name, p in self.named_parameters():
             if name.endswith("out.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
     def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits (B, T, V) of ``input_ids``; with a ``cache``, the ids continue the cached tokens (positions
@@ -196,13 +169,12 @@ class TinyGPT(nn.Module):
         return self.ln(x) @ self.tok.weight.T
 
     def save(self, directory: str | Path, tokenizer: CharTokenizer) -> None:
-        """``tinygpt.json`` (the config), ``model.pt`` and ``tokenizer.json`` in ``directory`` (what
-        :func:`load_pretrained` reads)."""
+        """Write ``tinygpt.json`` (the config), ``model.pt`` and ``tokenizer.json`` for :func:`load_pretrained`."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / "tinygpt.json").write_text(json.dumps(asdict(self.config)))
         torch.save(self.state_dict(), d / "model.pt")
-        tokenizer.save(d / "tokenizer.json")
+        (d / "tokenizer.json").write_text(json.dumps({"alphabet": tokenizer.alphabet}))
 
 
 def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
@@ -249,7 +221,6 @@ class HFTokenizer:
         self.eos_token_id = tokenizer.eos_token_id
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.bos_token_id = tokenizer.bos_token_id
-        self.vocab_size = len(tokenizer)
 
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False)
@@ -270,7 +241,7 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Tokenizer]:
     if (d / "tinygpt.json").exists():
         model = TinyGPT(TinyGPTConfig(**json.loads((d / "tinygpt.json").read_text())))
         model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
-        return model, CharTokenizer.load(d / "tokenizer.json")
+        return model, CharTokenizer(json.loads((d / "tokenizer.json").read_text())["alphabet"])
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
@@ -279,24 +250,10 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Tokenizer]:
     return model, HFTokenizer(AutoTokenizer.from_pretrained(d, local_files_only=True))
 
 
-def make_model(
-    path: str | None, *, n_layer: int, d_model: int, n_head: int, max_len: int
-) -> tuple[nn.Module, Tokenizer]:
-    """The model and tokenizer in the local directory ``path`` (:func:`load_pretrained`), or, without a path, a
-    random-init ``TinyGPT`` of the given size with a ``CharTokenizer``."""
-    if path:
-        return load_pretrained(path)
-    tokenizer = CharTokenizer()
-    return TinyGPT(TinyGPTConfig(tokenizer.vocab_size, max_len, n_layer, d_model, n_head)), tokenizer
-
-
 def save_tiny_hf_model(directory: str | Path, n_layer: int = 2, d_model: int = 128, n_head: int = 4,
                        max_len: int = 32, seed: int = 0) -> Path:  # fmt: skip
-    """Build a Hugging Face GPT-2-architecture causal LM from a config (random init) with a character-level
-    fast tokenizer over ``CharTokenizer``'s alphabet, and ``save_pretrained`` both into ``directory``.
-
-    What ``algo.model.path`` loads like any other local Hugging Face model (needs ``transformers``).
-    """
+    """Save a random-init Hugging Face GPT-2 causal LM and a character-level fast tokenizer over ``CharTokenizer``'s
+    alphabet into ``directory`` (``save_pretrained``): a local model for ``algo.model.path`` in tests."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 

@@ -1,5 +1,4 @@
-"""Prompts as token ids: encoding (``<bos>`` + text), grouping by token length so a batch stacks without padding,
-setting validation rows aside, and drawing same-length batches of training prompts."""
+"""Prompts as token ids (``<bos>`` + text), grouped by token length so that a batch stacks without padding."""
 
 from __future__ import annotations
 
@@ -30,13 +29,6 @@ def indices_by_length(encoded: list[list[int]]) -> list[list[int]]:
     for i, ids in enumerate(encoded):
         by_len.setdefault(len(ids), []).append(i)
     return list(by_len.values())
-
-
-def set_aside(rows: list[Row], n_held: int, rng: np.random.Generator) -> tuple[list[Row], list[Row]]:
-    """(held, rest): ``n_held`` rows drawn at random (one permutation of ``rng``, drawn even when ``n_held`` is
-    0), and the others in their original order."""
-    order = rng.permutation(len(rows))
-    return [rows[i] for i in order[:n_held]], [rows[i] for i in sorted(order[n_held:])]
 
 
 class PromptBuckets:

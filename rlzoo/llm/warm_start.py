@@ -1,6 +1,5 @@
-"""The supervised warm start before GRPO: cross-entropy on a text task's demonstrations (prompt → demonstration +
-EOS), i.e. minimising −Σ_t log π_θ(y_t | prompt, y_<t) over demonstration tokens, averaged over the global
-batch's tokens, stopped early once greedy accuracy on validation prompts reaches a target."""
+"""The supervised warm start before GRPO: minimise −Σ_t log π_θ(y_t | prompt, y_<t) over the tokens of a text
+task's demonstrations y (+ EOS), averaged over the global batch's tokens."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from rlzoo.envs.text_tasks import TextTask
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
 from rlzoo.llm.policy import LanguagePolicy
-from rlzoo.llm.prompts import PromptBuckets, Row
+from rlzoo.llm.prompts import PromptBuckets, Row, prompt_tensor
 from rlzoo.logging import RunLogger
 
 CHECK_EVERY = 100  # warm-start steps between logged losses and validation checks
@@ -37,7 +36,7 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
         width = max(len(t) for t in targets)
         ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets])
         mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
-        logp, _ = completion_log_probs(model, policy.prompt_ids([r["prompt"] for r in rows]), ids)
+        logp, _ = completion_log_probs(model, prompt_tensor(tokenizer, [r["prompt"] for r in rows]), ids)
         loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
