@@ -5,11 +5,7 @@
 - Tabular: one entry per state (V) or state-action pair (Q), kept in Python lists because per-step
   TD and MC updates touch single entries and list indexing is several times faster than numpy's.
 - Linear in features: v̂ = φ(s)ᵀw, q̂(s, ·) = φ(s)ᵀW (``rlzoo.features`` builds φ).
-- MLP (torch): ``mlp`` and ``q_network`` (plain or dueling head) for the deep agents;
-  ``ObservationEncoder`` turns any Discrete or Box observation into a flat float vector (a state
-  index becomes one-hot, so a linear layer on it is a table), ``Critic`` is V(s) or Q(s, ·) on top
-  of it for the actor-critic agents, ``ActionValueCritic`` one or more Q(s, a) for continuous actions,
-  and ``polyak_update`` moves target networks toward their online networks.
+- MLP (torch) for the deep agents: Q-networks, critics for discrete and continuous actions, target-network updates.
 """
 
 from __future__ import annotations
@@ -161,23 +157,16 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2.0), last_gain: 
     return module
 
 
-def observation_size(space: spaces.Space) -> int:
-    """Length of the flat vector ``ObservationEncoder`` makes of an observation from ``space``."""
-    if isinstance(space, spaces.Discrete):
-        return int(space.n)
-    if isinstance(space, spaces.Box):
-        return int(np.prod(space.shape))
-    raise ValueError(f"observation space {space} is not supported: use a Discrete or Box space")
-
-
 class ObservationEncoder(nn.Module):
-    """A batch of observations → (B, d) floats: one-hot for a Discrete space (a linear layer on it is a
+    """A batch of observations → (B, ``size``) floats: one-hot for a Discrete space (a linear layer on it is a
     table), the flattened vector for a Box."""
 
     def __init__(self, space: spaces.Space) -> None:
         super().__init__()
-        self.size = observation_size(space)
+        if not isinstance(space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"observation space {space} is not supported: use a Discrete or Box space")
         self.one_hot = isinstance(space, spaces.Discrete)
+        self.size = int(space.n) if self.one_hot else int(np.prod(space.shape))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.one_hot:

@@ -95,15 +95,13 @@ def _schema_at(schema: type, path: list[str]) -> type | None:
 def _describe(err: OmegaConfBaseException, schema: type, prefix: str) -> str:
     full_key = str(getattr(err, "full_key", "") or getattr(err, "key", "") or "")
     key = _join(prefix, full_key) if full_key else prefix or "config"
+    parts = full_key.split(".")
+    parent = _schema_at(schema, parts[:-1])
     if isinstance(err, ConfigKeyError):
-        parts = full_key.split(".")
-        parent = _schema_at(schema, parts[:-1])
         allowed = ", ".join(f.name for f in fields(parent)) if parent else "see the schema"
         return f"{key} is not a known key; allowed keys here: {allowed}"
     if isinstance(err, MissingMandatoryValue):
         return f"{key} is required but missing"
-    parts = full_key.split(".")
-    parent = _schema_at(schema, parts[:-1])
     expected = ""
     if parent is not None:
         hint = typing.get_type_hints(parent).get(parts[-1])

@@ -17,23 +17,10 @@ FEATURES = ("onehot", "polynomial", "fourier", "tile")
 
 
 class FeatureMap:
-    """φ: (..., d) observations → (..., dim) features."""
+    """φ: (..., d) observations in the box [low, high] → (..., dim) features of them scaled into [0, 1]^d."""
 
     dim: int
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-class OneHot(FeatureMap):
-    def __init__(self, n: int) -> None:
-        self.dim = int(n)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.eye(self.dim)[np.asarray(x, dtype=np.int64).reshape(np.shape(x)[:-1] or ())]
-
-
-class _Scaled(FeatureMap):
     def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
         self.low = np.asarray(low, dtype=float)
         self.span = np.where(np.asarray(high) > self.low, np.asarray(high, dtype=float) - self.low, 1.0)
@@ -41,8 +28,11 @@ class _Scaled(FeatureMap):
     def scale(self, x: np.ndarray) -> np.ndarray:
         return np.clip((np.asarray(x, dtype=float) - self.low) / self.span, 0.0, 1.0)
 
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-class Polynomial(_Scaled):
+
+class Polynomial(FeatureMap):
     def __init__(self, low: np.ndarray, high: np.ndarray, order: int) -> None:
         super().__init__(low, high)
         d = len(self.low)
@@ -53,7 +43,7 @@ class Polynomial(_Scaled):
         return np.prod(self.scale(x)[..., None, :] ** self.powers, axis=-1)
 
 
-class Fourier(_Scaled):
+class Fourier(FeatureMap):
     def __init__(self, low: np.ndarray, high: np.ndarray, order: int) -> None:
         super().__init__(low, high)
         self.coefficients = np.array(list(itertools.product(range(order + 1), repeat=len(self.low))), dtype=float)
@@ -63,7 +53,7 @@ class Fourier(_Scaled):
         return np.cos(np.pi * self.scale(x) @ self.coefficients.T)
 
 
-class TileCoding(_Scaled):
+class TileCoding(FeatureMap):
     def __init__(self, low: np.ndarray, high: np.ndarray, tilings: int, tiles: int) -> None:
         super().__init__(low, high)
         self.tilings, self.tiles, self.d = int(tilings), int(tiles), len(self.low)
@@ -80,15 +70,8 @@ class TileCoding(_Scaled):
         return out
 
 
-def make_features(name: str, low: np.ndarray | None, high: np.ndarray | None, n_states: int | None, *,
-                  order: int = 3, tilings: int = 8, tiles: int = 4) -> FeatureMap:  # fmt: skip
-    """The feature map ``name`` over a box [low, high] (or ``n_states`` discrete states for onehot)."""
-    if name == "onehot":
-        if n_states is None:
-            raise ValueError("onehot features need a discrete state space")
-        return OneHot(n_states)
-    if low is None or high is None:
-        raise ValueError(f"features={name!r} need bounded coordinates (low/high)")
+def make_features(name: str, low: np.ndarray, high: np.ndarray, *, order: int, tilings: int, tiles: int) -> FeatureMap:
+    """The feature map ``name`` (``polynomial``, ``fourier`` or ``tile``) over the box [low, high]."""
     if name == "polynomial":
         return Polynomial(low, high, order)
     if name == "fourier":
@@ -108,4 +91,4 @@ def state_feature_table(env, name: str, *, order: int, tilings: int, tiles: int)
         raise ValueError(f"features={name!r} need state coordinates (a GridWorld); use features=onehot here")
     coords = np.array([layout.cell(s) for s in range(n_states)], dtype=float)
     high = np.array([layout.n_rows - 1, layout.n_cols - 1], dtype=float)
-    return make_features(name, np.zeros(2), high, None, order=order, tilings=tilings, tiles=tiles)(coords)
+    return make_features(name, np.zeros(2), high, order=order, tilings=tilings, tiles=tiles)(coords)

@@ -1,9 +1,5 @@
-"""Run logging: TensorBoard scalars with the tags shared by every agent (ARCHITECTURE.md, "Logging") and a
-console progress bar.
-
-Shared tags: ``charts/episodic_return``, ``charts/episodic_length``, ``charts/SPS``,
-``eval/return_mean``, ``losses/<name>``, ``truth/value_error``; the x-axis is env steps.
-"""
+"""Run logging: TensorBoard scalars with the tags shared by every agent (ARCHITECTURE.md, "Logging"; the x-axis
+is env steps) and a console progress bar."""
 
 from __future__ import annotations
 

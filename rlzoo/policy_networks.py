@@ -20,15 +20,6 @@ from rlzoo.distributions import Categorical, DiagGaussian, Distribution
 LOG_STD_BOUNDS = (-20.0, 2.0)
 
 
-def check_action_space(space: gym.Space, algo: str) -> None:
-    """``ValueError`` unless ``space`` is Discrete or a 1-D Box (what the policy heads support)."""
-    if isinstance(space, gym.spaces.Discrete):
-        return
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-        return
-    raise ValueError(f"algo={algo} needs a Discrete or 1-D Box action space; the env has {space}")
-
-
 class CategoricalHead(nn.Module):
     """Logits of π(·|s) over ``n`` actions."""
 

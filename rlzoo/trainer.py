@@ -2,16 +2,9 @@
 
 ``Trainer(agent, total_steps, logger, callbacks).run()`` owns what is the same for every algorithm: the budget,
 the log cadence, the NaN/inf guard, ground-truth logging, the progress bar and the callbacks that evaluate and
-checkpoint. An agent family supplies only how it gathers experience and updates::
-
-    agent.begin(total_steps, logger)      # before the first step of a learn() call (envs, warm start, …)
-    stats = agent.advance(n, logger)      # ≥ 1 env step, about n (a family may finish its unit: a rollout,
-                                          # an episode, an iteration); returns the scalars of its last update
-    agent.log_point(step)                 # extra scalars at a log point (e.g. ε, held-out accuracy)
-    agent.truth_tables()                  # (π (S, A), v (S,)) on envs with a model: truth/* computed here
-    agent.watched()                       # more quantities the NaN/inf guard checks (e.g. value tables)
-
-Log points are the first env steps at or past each multiple of ``agent.log_every``, and the last step.
+checkpoint. An agent family supplies only how it gathers experience and updates (``begin``, ``advance``,
+``log_point``, ``truth_tables``, ``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env
+steps at or past each multiple of ``agent.log_every``, and the last step.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ CONTROL = ["value_iteration", "policy_iteration", "truncated_policy_iteration"]
 def test_book_optimal_values(algo):
     agent = make_agent(algo, GridWorld()).learn(1000)
     np.testing.assert_allclose(agent.v.reshape(5, 5), BOOK_V_STAR, atol=0.051)
-    assert agent.converged
+    assert agent.finished
 
 
 @pytest.mark.parametrize("algo", CONTROL)
@@ -87,7 +87,7 @@ def test_vi_pi_and_truncated_pi_agree_on_random_layouts(layout, gamma, slip, swe
     truth = GroundTruth.optimal(vi.model, gamma)
     tol = 1e-9 / (1 - gamma)
     for agent in (vi, pi, tpi):
-        assert agent.converged
+        assert agent.finished
         np.testing.assert_allclose(agent.v, truth.v, atol=tol)
         assert truth.optimal_action_fraction(agent.policy) == 1.0
 

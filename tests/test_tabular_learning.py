@@ -43,7 +43,7 @@ def book_world(**kw):
 
 def test_mc_basic_long_episodes_give_v_star():
     agent = make_agent("mc_basic", book_world(), episode_length=100).learn(10**6)
-    assert agent.converged
+    assert agent.finished
     assert np.max(np.abs(agent.v - agent.truth.v)) < 1e-3
     assert agent.summary()["optimal_action_fraction"] == 1.0
 
@@ -63,7 +63,7 @@ def truncated_q(P, R, actions, gamma, length):
 def test_mc_basic_short_episodes_give_truncated_horizon_values(length):
     env = book_world()
     agent = make_agent("mc_basic", env, episode_length=length).learn(10**6)
-    assert agent.converged
+    assert agent.finished
     P, R = env.unwrapped.model()
     actions = np.argmax(agent.q, axis=1)
     np.testing.assert_allclose(agent.q, truncated_q(P, R, actions, 0.9, length), atol=1e-12)

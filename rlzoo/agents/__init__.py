@@ -1,6 +1,6 @@
 """Agents: one module per family; importing this package registers every algorithm."""
 
-from rlzoo.agents import a2c, ddpg, dqn, grpo, monte_carlo, off_policy_ac, planning, ppo, qac, td, trpo
+from rlzoo.agents import grpo  # the old import path of GRPO (rlzoo.llm.grpo)
 from rlzoo.agents.a2c import A2C, Reinforce
 from rlzoo.agents.base import Agent, NumericalError
 from rlzoo.agents.ddpg import DDPG, TD3
@@ -49,18 +49,8 @@ __all__ = [
     "TabularLearner",
     "TruncatedPolicyIteration",
     "ValueIteration",
-    "a2c",
     "agent_class",
-    "ddpg",
-    "dqn",
     "grpo",
     "make_agent",
-    "monte_carlo",
-    "off_policy_ac",
-    "planning",
-    "ppo",
-    "qac",
     "register_agent",
-    "td",
-    "trpo",
 ]

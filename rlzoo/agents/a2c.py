@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -46,12 +44,10 @@ class A2C(OnPolicyAgent):
     Config = A2CConfig
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
-        obs = torch.from_numpy(buffer.flat("obs"))
-        actions = torch.from_numpy(buffer.flat("actions"))
-        advantages = torch.from_numpy(buffer.flat("advantages"))
+        obs, actions, advantages, returns = rollout_tensors(buffer, "obs", "actions", "advantages", "returns")
         if self.config.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        return self.gradient_step(obs, actions, advantages, torch.from_numpy(buffer.flat("returns")))
+        return self.gradient_step(obs, actions, advantages, returns)
 
 
 @register_agent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from rlzoo.agents.registry import agent_class
 from rlzoo.checkpoint import load_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.logging import RunLogger
-from rlzoo.trainer import Callback, NumericalError, Trainer
+from rlzoo.trainer import Callback, NumericalError, Trainer, truth_scalars
 
 __all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "set_global_rng_state"]
 
@@ -26,15 +27,16 @@ __all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "s
 class Agent(ABC):
     """An RL agent bound to an env, configured by a validated dataclass ``Config``.
 
-    Subclasses set ``name`` (the algo config name), ``family`` and ``Config``, and implement ``advance``
-    (gather experience and update: the trainer calls it) and ``act``; ``state_dict``/``load_state_dict``
-    extend the saved state.
+    Subclasses set ``name`` (the algo config name), ``family`` and ``Config``, build their parts in ``setup`` and
+    implement ``advance`` (gather experience and update: the trainer calls it) and ``act``;
+    ``state_dict``/``load_state_dict`` extend the saved state.
     """
 
     name: ClassVar[str]
     family: ClassVar[str]
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
+    saved_parts: ClassVar[tuple[str, ...]] = ()  # attributes saved by their own state_dict (networks, optimizers)
 
     def __init__(
         self,
@@ -52,6 +54,11 @@ class Agent(ABC):
         self.num_timesteps = 0
         self.total_steps = 0  # the budget of the current learn() call (set by begin)
         self.finished = False  # True: nothing left to learn (a planner converged); the trainer stops
+        self.setup()
+
+    def setup(self) -> None:
+        """Build the parts (networks, tables, buffers) from ``config`` and ``env``; ``__init__`` ends with it."""
+        return
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -104,8 +111,6 @@ class Agent(ABC):
 
     def summary(self) -> dict[str, Any]:
         """Figures for ``summary.json``: the ground truth of the final tables and the family's own counters."""
-        from rlzoo.trainer import truth_scalars
-
         out: dict[str, Any] = truth_scalars(self)
         if "value_error" in out:
             out["value_error_target"] = self.truth.target
@@ -113,11 +118,14 @@ class Agent(ABC):
 
     # ---- persistence -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"num_timesteps": self.num_timesteps, "rng": self.rng.bit_generator.state}
+        parts = {name: getattr(self, name).state_dict() for name in self.saved_parts}
+        return {"num_timesteps": self.num_timesteps, "rng": self.rng.bit_generator.state, **parts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.num_timesteps = int(state["num_timesteps"])
         self.rng.bit_generator.state = state["rng"]
+        for name in self.saved_parts:
+            getattr(self, name).load_state_dict(state[name])
 
     def save(self, path: str | Path) -> Path:
         """Write the agent (config, env spec, state) to ``path`` atomically."""
@@ -164,20 +172,11 @@ class Agent(ABC):
 
 def global_rng_state() -> dict[str, Any]:
     """States of Python's, numpy's global and torch's CPU random generators."""
-    import random
-
-    import torch
-
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": random.getstate(), "numpy": (kind, keys, pos, has_gauss, cached), "torch": torch.get_rng_state()}
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 
 
 def set_global_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``global_rng_state`` returned (used when a run resumes)."""
-    import random
-
-    import torch
-
     random.setstate(state["python"])
     np.random.set_state(tuple(state["numpy"]))
     torch.set_rng_state(state["torch"])

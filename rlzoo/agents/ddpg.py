@@ -89,7 +89,7 @@ class DDPG(OffPolicyAgent):
     name = "ddpg"
     family = "deterministic_policy_gradient"
     Config = DDPGConfig
-    loss_name = "critic_loss"
+    saved_parts = ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer", "noise")
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -101,13 +101,13 @@ class DDPG(OffPolicyAgent):
             raise ConfigError(f"algo={cls.name} needs finite action bounds (its tanh actor is scaled to them); "
                               f"the env has {space}")  # fmt: skip
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        cfg = self.config
+    def setup(self) -> None:
+        super().setup()
+        env, cfg = self.env, self.config
         self.scaler = ActionScaler(env.action_space)
         self.action_dim = int(env.action_space.shape[0])
         critic_hidden = list(cfg.critic_hidden if cfg.critic_hidden is not None else cfg.hidden)
-        with seeded_torch(seed):
+        with seeded_torch(self.seed):
             self.actor = DeterministicActor(env.observation_space, self.action_dim, list(cfg.hidden), cfg.activation)
             self.critic = ActionValueCritic(env.observation_space, self.action_dim, critic_hidden, cfg.activation,
                                             n_critics=2 if cfg.twin_critics else 1)  # fmt: skip
@@ -127,8 +127,6 @@ class DDPG(OffPolicyAgent):
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if hasattr(env.unwrapped, "move_of") \
             else (None, None)  # fmt: skip
         self.n_critic_updates = 0
-        self._last_actor_loss = float("nan")
-        self._last_q = float("nan")
 
     # ---- acting -------------------------------------------------------------------------
     def actor_actions(self, obs: np.ndarray) -> np.ndarray:
@@ -143,7 +141,7 @@ class DDPG(OffPolicyAgent):
             u = np.clip(u + self.noise.sample(), -1.0, 1.0)
         return self.scaler.to_env(u)
 
-    def behaviour_action(self, obs: np.ndarray, step: int, total_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Uniform in [−1, 1]^d for the first ``learning_starts`` steps, then clip(μ(s) + noise, −1, 1)."""
         if step < self.config.learning_starts:
             u = self.rng.uniform(-1.0, 1.0, self.action_dim)
@@ -178,6 +176,7 @@ class DDPG(OffPolicyAgent):
         critic_loss.backward()
         self.critic_optimizer.step()
         self.n_critic_updates += 1
+        self.stats.update(critic_loss=critic_loss.item(), q_values=float(q[0].detach().mean()))
         if self.n_critic_updates % cfg.policy_delay == 0:
             actor_loss = -self.critic.first(obs, self.actor(obs)).mean()
             self.actor_optimizer.zero_grad(set_to_none=True)
@@ -185,15 +184,10 @@ class DDPG(OffPolicyAgent):
             self.actor_optimizer.step()
             polyak_update(self.target_params, self.online_params, cfg.tau)
             self.n_updates += 1
-            self._last_actor_loss = actor_loss.item()
-        self._last_q = float(q[0].detach().mean())
-        return critic_loss.item()
+            self.stats["actor_loss"] = actor_loss.item()
+        return self.stats["critic_loss"]
 
-    # ---- logging and ground truth -------------------------------------------------------
-    def last_stats(self) -> dict[str, float]:
-        out = {"critic_loss": self._last_loss, "q_values": self._last_q} if self.n_critic_updates else {}
-        return {**out, "actor_loss": self._last_actor_loss} if self.n_updates else out
-
+    # ---- ground truth -------------------------------------------------------------------
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """The one-hot table (S, A) of the moves μ picks in every state (``move_of`` its action), and the
         critic's Q_1(s, μ(s))."""
@@ -209,17 +203,11 @@ class DDPG(OffPolicyAgent):
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-                "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
-                "actor_optimizer": self.actor_optimizer.state_dict(),
-                "critic_optimizer": self.critic_optimizer.state_dict(), "noise": self.noise.state_dict(),
-                "generator": self.generator.get_state(), "n_critic_updates": self.n_critic_updates}  # fmt: skip
+        own = {"generator": self.generator.get_state(), "n_critic_updates": self.n_critic_updates}
+        return {**super().state_dict(), **own}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        for key in ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer",
-                    "noise"):  # fmt: skip
-            getattr(self, key).load_state_dict(state[key])
         self.generator.set_state(state["generator"])
         self.n_critic_updates = int(state["n_critic_updates"])
 

@@ -25,6 +25,7 @@ from rlzoo.approximators import ACTIVATIONS, polyak_update, q_network
 from rlzoo.bellman import greedy
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
+from rlzoo.logging import RunLogger
 from rlzoo.schedules import LinearSchedule
 from rlzoo.truth import optimal_truth_and_states
 
@@ -68,7 +69,7 @@ class DQN(OffPolicyAgent):
     name = "dqn"
     family = "value_approximation"
     Config = DQNConfig
-    loss_name = "td_loss"
+    saved_parts = ("q_net", "target_net", "optimizer")
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -80,9 +81,9 @@ class DQN(OffPolicyAgent):
             )
             raise ConfigError(f"algo=dqn needs flat Box observations; the env has {obs}{hint}")
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        cfg = self.config
+    def setup(self) -> None:
+        super().setup()
+        env, cfg = self.env, self.config
         self.obs_dim = int(env.observation_space.shape[0])
         self.n_actions = int(env.action_space.n)
         self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
@@ -90,13 +91,13 @@ class DQN(OffPolicyAgent):
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma)
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma)
-        self._last_q = float("nan")
-        self._schedule: tuple[int, LinearSchedule | None] = (0, None)  # (total_steps it was made for, ε schedule)
 
-    def epsilon(self, total_steps: int) -> LinearSchedule:
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        """Start a ``learn`` call: ε decays linearly over ``exploration_fraction`` of its ``total_steps``."""
+        super().begin(total_steps, logger)
         cfg = self.config
         steps = max(1, int(cfg.exploration_fraction * total_steps))
-        return LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps, steps)
+        self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps, steps)
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, ·) for a batch of observations (B, obs_dim) → (B, A)."""
@@ -126,18 +127,16 @@ class DQN(OffPolicyAgent):
         torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
         self.n_updates += 1
-        self._last_q = float(q.detach().mean())
-        return loss.item()
+        self.stats = {"td_loss": loss.item(), "q_values": float(q.detach().mean())}
+        return self.stats["td_loss"]
 
     def update_target(self) -> None:
         """θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: a hard copy)."""
         polyak_update(list(self.target_net.parameters()), list(self.q_net.parameters()), self.config.tau)
 
-    def behaviour_action(self, obs: np.ndarray, step: int, total_steps: int) -> tuple[int, int]:
-        """ε-greedy on Q with ε decaying linearly over ``exploration_fraction`` of ``total_steps``."""
-        if self._schedule[0] != total_steps:
-            self._schedule = (total_steps, self.epsilon(total_steps))
-        explore = self.rng.random() < self._schedule[1](step)
+    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[int, int]:
+        """ε-greedy on Q."""
+        explore = self.rng.random() < self.epsilon(step)
         action = int(self.rng.integers(self.n_actions)) if explore else self.act(obs)
         return action, action
 
@@ -145,11 +144,8 @@ class DQN(OffPolicyAgent):
         if step % self.config.target_update_interval == 0:
             self.update_target()
 
-    def last_stats(self) -> dict[str, float]:
-        return {**super().last_stats(), "q_values": self._last_q} if self.n_updates else {}
-
     def log_point(self, step: int) -> dict[str, float]:
-        return {"charts/epsilon": self._schedule[1](step)} if self._schedule[1] is not None and step > 0 else {}
+        return {"charts/epsilon": self.epsilon(step)}
 
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """The greedy policy on Q and v = max_a Q(s, a) in every state."""
@@ -158,13 +154,3 @@ class DQN(OffPolicyAgent):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "gradient_steps": self.n_updates}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "q_net": self.q_net.state_dict(), "target_net": self.target_net.state_dict(),
-                "optimizer": self.optimizer.state_dict()}  # fmt: skip
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.q_net.load_state_dict(state["q_net"])
-        self.target_net.load_state_dict(state["target_net"])
-        self.optimizer.load_state_dict(state["optimizer"])

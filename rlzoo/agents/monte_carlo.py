@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -69,8 +68,8 @@ class MonteCarlo(QTableLearner):
         if cls.needs_state_reset and not supports_state_reset(env):
             raise ConfigError(f"algo={cls.name} starts episodes from chosen (s, a): {env} cannot be reset to a state")
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
+        super().setup()
         self.buffer = EpisodeBuffer()
 
     def episode_start(self) -> tuple[int | None, int | None]:
@@ -156,10 +155,6 @@ class MCEpsilonGreedy(MonteCarlo):
 
     name = "mc_epsilon_greedy"
     Config = MCEpsilonGreedyConfig
-
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        self.behaviour = self.make_behaviour()
 
     def choose(self, s: int) -> int:
         return self.behaviour.sample(self.table.row(s), self.num_timesteps, self.py_rng)

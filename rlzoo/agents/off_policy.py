@@ -4,12 +4,12 @@ Each env step: the behaviour policy picks an action (``behaviour_action``), the 
 transition goes into the replay buffer with the true next observation (so a truncated episode
 bootstraps and a terminated one does not); after ``learning_starts`` steps, every ``train_freq``
 steps run ``gradient_steps`` calls of ``train_step``. A subclass supplies the networks,
-``behaviour_action``, ``train_step`` and ``last_stats`` (the scalars the trainer logs).
+``behaviour_action`` and ``train_step``, which records its scalars in ``stats`` (what the trainer logs).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +24,22 @@ class OffPolicyAgent(Agent):
     Its config has ``learning_starts``, ``train_freq``, ``gradient_steps`` and ``log_every``.
     """
 
-    loss_name: ClassVar[str] = "loss"  # the name of the loss ``train_step`` returns (``losses/<loss_name>``)
     buffer: ReplayBuffer
 
-    def __init__(self, env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
         self._obs: np.ndarray | None = None
         self._episode = (0.0, 0)
-        self._last_loss = float("nan")
+        self.stats: dict[str, float] = {}  # the scalars of the latest training step (empty before the first)
         self.n_updates = 0
 
     # ---- what a subclass supplies -------------------------------------------------------
-    def behaviour_action(self, obs: np.ndarray, step: int, total_steps: int) -> tuple[Any, Any]:
+    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[Any, Any]:
         """(action to store in the buffer, action to send to the env) at env step ``step``."""
         raise NotImplementedError
 
     def train_step(self) -> float:
-        """One gradient step on a replay minibatch; returns the loss named ``loss_name``."""
+        """One gradient step on a replay minibatch, its scalars into ``stats``; returns its loss (a loss that is not
+        finite ends the ``advance``, so the trainer's guard names that step)."""
         raise NotImplementedError
 
     def after_env_step(self, step: int) -> None:
@@ -48,10 +47,6 @@ class OffPolicyAgent(Agent):
 
     def on_episode_end(self) -> None:
         """Called when an episode ends (e.g. to reset correlated exploration noise)."""
-
-    def last_stats(self) -> dict[str, float]:
-        """The scalars of the latest training phase (empty before the first one)."""
-        return {self.loss_name: self._last_loss} if self.n_updates else {}
 
     # ---- the loop -----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
@@ -67,7 +62,7 @@ class OffPolicyAgent(Agent):
         obs, (ep_return, ep_length), t = self._obs, self._episode, self.num_timesteps
         end = t + n_steps
         while t < end:
-            stored, action = self.behaviour_action(obs, t, self.total_steps)
+            stored, action = self.behaviour_action(obs, t)
             next_obs, reward, term, trunc, _ = env.step(action)
             next_obs = np.asarray(next_obs, dtype=np.float32)
             self.buffer.add(obs[None], (stored,), (reward,), next_obs[None], (term,), (trunc,))
@@ -82,12 +77,12 @@ class OffPolicyAgent(Agent):
             obs = next_obs
             if t > cfg.learning_starts and t % cfg.train_freq == 0:
                 for _ in range(cfg.gradient_steps):
-                    self._last_loss = self.train_step()
-                if not np.isfinite(self._last_loss):
+                    loss = self.train_step()
+                if not np.isfinite(loss):
                     break
             self.after_env_step(t)
         self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
-        return self.last_stats()
+        return dict(self.stats)
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlzoo.agents.base import require_discrete_actions
-from rlzoo.agents.on_policy import OnPolicyAgent
+from rlzoo.agents.on_policy import OnPolicyAgent, rollout_tensors
 from rlzoo.agents.qac import QACConfig
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
@@ -48,11 +47,7 @@ class OffPolicyAC(OnPolicyAgent):
 
     name = "off_policy_ac"
     Config = OffPolicyACConfig
-
-    @classmethod
-    def check_env(cls, env) -> None:
-        super().check_env(env)
-        require_discrete_actions(cls, env)
+    discrete_actions_only = True
 
     @property
     def gae_lambda(self) -> float:
@@ -72,10 +67,10 @@ class OffPolicyAC(OnPolicyAgent):
         return rho.clamp_max(self.config.ratio_clip) if self.config.ratio_clip > 0 else rho
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
-        obs = torch.from_numpy(buffer.flat("obs"))
-        actions = torch.from_numpy(buffer.flat("actions"))
-        rho = self.importance_ratios(obs, actions, torch.from_numpy(buffer.flat("log_probs")))
-        td_errors = torch.from_numpy(buffer.flat("advantages"))
-        stats = self.gradient_step(obs, actions, td_errors, torch.from_numpy(buffer.flat("returns")), weights=rho)
+        obs, actions, log_probs, td_errors, returns = rollout_tensors(
+            buffer, "obs", "actions", "log_probs", "advantages", "returns"
+        )
+        rho = self.importance_ratios(obs, actions, log_probs)
+        stats = self.gradient_step(obs, actions, td_errors, returns, weights=rho)
         stats["importance_ratio"] = rho.mean().item()
         return stats

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 
 from rlzoo import distributed
-from rlzoo.agents.base import Agent
+from rlzoo.agents.base import Agent, require_discrete_actions
 from rlzoo.approximators import ACTIVATIONS
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.critics import NoCritic, StateValueCritic
 from rlzoo.envs import VECTOR_MODES
 from rlzoo.logging import RunLogger
-from rlzoo.policy_networks import PolicyNetwork, check_action_space
+from rlzoo.policy_networks import PolicyNetwork
 from rlzoo.rollouts import RolloutCollector
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
@@ -88,6 +88,11 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, foreach=True)
 
 
+def rollout_tensors(buffer: RolloutBuffer, *names: str) -> list[torch.Tensor]:
+    """The buffer's arrays ``names`` as tensors, envs merged (``RolloutBuffer.flat``)."""
+    return [torch.from_numpy(buffer.flat(name)) for name in names]
+
+
 def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
     """1 − Var[y − ŷ] / Var[y]: 1 for a perfect critic, 0 for a constant one, < 0 worse than constant."""
     var = float(np.var(targets))
@@ -100,25 +105,26 @@ class OnPolicyAgent(Agent):
     family = "policy_gradient"
     Config = ActorCriticConfig
     critic_class: ClassVar[type[torch.nn.Module]] = StateValueCritic  # NoCritic, or ActionValueTableCritic
+    discrete_actions_only: ClassVar[bool] = False
+    saved_parts = ("policy", "critic", "optimizer")
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
-        obs = env.observation_space
+        obs, act = env.observation_space, env.action_space
         if not isinstance(obs, (gym.spaces.Discrete, gym.spaces.Box)):
             raise ConfigError(f"algo={cls.name} needs Discrete or Box observations; the env has {obs}")
-        try:
-            check_action_space(env.action_space, cls.name)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
+        if not (isinstance(act, gym.spaces.Discrete) or (isinstance(act, gym.spaces.Box) and len(act.shape) == 1)):
+            raise ConfigError(f"algo={cls.name} needs a Discrete or 1-D Box action space; the env has {act}")
+        if cls.discrete_actions_only:
+            require_discrete_actions(cls, env)
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        cfg = self.config
+    def setup(self) -> None:
+        env, cfg = self.env, self.config
         if distributed.is_distributed() and (cfg.normalize_obs or cfg.normalize_reward):
             raise ConfigError("algo.normalize_obs / algo.normalize_reward keep running statistics per process, so "
                               "they are not supported under torchrun; set both to false")  # fmt: skip
         self.discrete = isinstance(env.action_space, gym.spaces.Discrete)
-        with seeded_torch(seed):
+        with seeded_torch(self.seed):
             self.policy = PolicyNetwork(env.observation_space, env.action_space, list(cfg.hidden), cfg.activation,
                                         ortho=cfg.ortho_init, log_std_init=cfg.log_std_init,
                                         state_dependent_std=cfg.state_dependent_std)  # fmt: skip
@@ -162,13 +168,9 @@ class OnPolicyAgent(Agent):
         return self.rollouts.buffer
 
     # ---- acting ----------------------------------------------------------------------------
-    def obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
-        """Observations as the networks see them (normalised if configured)."""
-        return self.rollouts.obs_tensor(obs)
-
     def act(self, obs: Any, deterministic: bool = True) -> Any:
         with torch.inference_mode():
-            dist = self.policy(self.obs_tensor(np.asarray(obs)[None]))
+            dist = self.policy(self.rollouts.obs_tensor(np.asarray(obs)[None]))
             action = dist.mode() if deterministic else dist.sample(self.rng)
         action = self.rollouts.to_env(action.numpy()[0])
         return int(action) if self.discrete else action
@@ -265,7 +267,7 @@ class OnPolicyAgent(Agent):
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray | None]:
         """π(a|s) for every state (S, A) and the critic's V(s) (None without a critic)."""
         with torch.inference_mode():
-            obs = self.obs_tensor(self.states)
+            obs = self.rollouts.obs_tensor(self.states)
             values = self.critic.state_values(obs, self.policy).double().numpy()
             return self.policy(obs).probs.double().numpy(), values if self.critic.estimates_values else None
 
@@ -274,14 +276,9 @@ class OnPolicyAgent(Agent):
 
     # ---- persistence -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "policy": self.policy.state_dict(), "critic": self.critic.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "n_updates": self.n_updates,
-                **self.rollouts.state_dict()}  # fmt: skip
+        return {**super().state_dict(), "n_updates": self.n_updates, **self.rollouts.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.policy.load_state_dict(state["policy"])
-        self.critic.load_state_dict(state["critic"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.n_updates = int(state["n_updates"])
         self.rollouts.load_state_dict(state)

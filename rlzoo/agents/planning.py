@@ -73,8 +73,8 @@ class Planner(TabularAgent):
             )
         super().check_env(env)
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
+        super().setup()
         self.q = self.model.rewards.copy()
         self.policy = self.initial_policy()
 
@@ -108,13 +108,6 @@ class Planner(TabularAgent):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "converged": self.finished, "iterations": self.num_timesteps}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "converged": self.finished}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.finished = bool(state["converged"])
 
 
 @register_agent

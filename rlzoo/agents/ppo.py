@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from rlzoo import distributed
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent
+from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -28,7 +28,6 @@ MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfra
 @dataclass
 class PPOConfig(GAEConfig, ActorCriticConfig):
     gamma: float = param(0.98, ge=0.0, le=1.0)
-    n_envs: int = param(8, ge=1)
     n_steps: int = param(32, ge=1)
     learning_rate: float = param(1e-3, gt=0.0)
     lr_schedule: str = param("linear", choices=LR_SCHEDULES)
@@ -52,8 +51,7 @@ class PPO(OnPolicyAgent):
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
-        data = [torch.from_numpy(buffer.flat(k)) for k in ("obs", "actions", "log_probs", "values", "advantages",
-                                                            "returns")]  # fmt: skip
+        data = rollout_tensors(buffer, "obs", "actions", "log_probs", "values", "advantages", "returns")
         eps = cfg.clip_range * (self.progress_remaining if cfg.clip_schedule == "linear" else 1.0)
         n = data[0].shape[0]
         rows: list[torch.Tensor] = []

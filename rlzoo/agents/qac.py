@@ -9,24 +9,19 @@ the action actually taken next. Actor: θ ← θ + α_θ ∇_θ log π(a|s; θ) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from rlzoo.agents.base import require_discrete_actions
-from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent
+from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
 from rlzoo.critics import ActionValueTableCritic
-from rlzoo.logging import RunLogger
 
 
 @dataclass
 class QACConfig(ActorCriticConfig):
-    n_envs: int = param(8, ge=1)
     n_steps: int = param(1, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
     critic_learning_rate: float | None = param(3e-3, gt=0.0, help="critic step size α_w (null: learning_rate)")
@@ -39,24 +34,12 @@ class QAC(OnPolicyAgent):
     name = "qac"
     Config = QACConfig
     critic_class = ActionValueTableCritic
-
-    @classmethod
-    def check_env(cls, env: gym.Env) -> None:
-        super().check_env(env)
-        require_discrete_actions(cls, env)
-
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        self._next_actions: np.ndarray | None = None  # a' drawn for the bootstrap, taken at the next step
+    discrete_actions_only = True
+    _next_actions: np.ndarray | None = None  # a' drawn for the bootstrap, taken at the next step
 
     @property
     def gae_lambda(self) -> float:
         return 0.0  # advantage = Sarsa TD error, return = r + γ q(s', a')
-
-    def begin(self, total_steps: int, logger: RunLogger) -> None:
-        if self.rollouts.obs is None:
-            self._next_actions = None
-        super().begin(total_steps, logger)
 
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dist = self.policy(obs)
@@ -73,8 +56,5 @@ class QAC(OnPolicyAgent):
         return self.critic.prediction(obs, actions).numpy()
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
-        obs = torch.from_numpy(buffer.flat("obs"))
-        actions = torch.from_numpy(buffer.flat("actions"))
-        q_taken = torch.from_numpy(buffer.flat("values"))
-        stats = self.gradient_step(obs, actions, q_taken, torch.from_numpy(buffer.flat("returns")))
-        return stats
+        obs, actions, q_taken, returns = rollout_tensors(buffer, "obs", "actions", "values", "returns")
+        return self.gradient_step(obs, actions, q_taken, returns)

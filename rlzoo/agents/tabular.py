@@ -28,10 +28,9 @@ class TabularAgent(Agent):
 
     family = "tabular"
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        self.n_states = int(env.observation_space.n)
-        self.n_actions = int(env.action_space.n)
+    def setup(self) -> None:
+        self.n_states = int(self.env.observation_space.n)
+        self.n_actions = int(self.env.action_space.n)
         self.v = np.zeros(self.n_states)
         self.q = np.zeros((self.n_states, self.n_actions))
         self.policy = uniform_policy(self.n_states, self.n_actions)
@@ -53,11 +52,6 @@ class TabularAgent(Agent):
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowing world is reported by the NaN/inf guard
             return GroundTruth.optimal(self.model, self.config.gamma)
 
-    @property
-    def converged(self) -> bool:
-        """The iteration reached its fixed point (planners, MC Basic): training has finished."""
-        return self.finished
-
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self.policy, self.v
 
@@ -76,11 +70,12 @@ class TabularAgent(Agent):
         return {"v": self.v.copy(), "q": self.q.copy(), "policy": self.policy.copy()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), **self.tables()}
+        return {**super().state_dict(), **self.tables(), "converged": self.finished}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.v, self.q, self.policy = (np.asarray(state[k], dtype=float) for k in ("v", "q", "policy"))
+        self.finished = bool(state["converged"])
 
 
 @dataclass
@@ -127,17 +122,21 @@ class TabularLearner(TabularAgent):
 
     Subclasses set ``table`` (their approximator, saved in checkpoints), implement ``_run`` (advance
     ``num_timesteps`` by about ``n_steps`` env steps) and ``sync_tables`` (refresh the numpy ``v``, ``q``,
-    ``policy`` from ``table``).
+    ``policy`` from ``table``). The config's mixins add a ``step_size`` (``StepSizeConfig``; else None) and a
+    ``behaviour`` policy (``ExplorationConfig``).
     """
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
+        super().setup()
         cfg = self.config
-        self.py_rng = random.Random(seed)
+        self.py_rng = random.Random(self.seed)
         size = self.n_states * self.n_actions
         self.step_size = (
             StepSize(cfg.alpha, cfg.alpha_schedule, cfg.alpha_power, size) if isinstance(cfg, StepSizeConfig) else None
         )
+        if isinstance(cfg, ExplorationConfig):
+            eps = LinearSchedule(cfg.epsilon, cfg.epsilon_final, cfg.epsilon_decay_steps)
+            self.behaviour = Behaviour(cfg.behavior, self.n_actions, eps, cfg.temperature)
         self._obs: int | None = None
         self._episode = (0.0, 0)  # return and length of the running episode
 
@@ -152,11 +151,6 @@ class TabularLearner(TabularAgent):
         except ValueError as err:
             raise ConfigError(f"algo.features={cfg.features!r}: {err}") from None
         return LinearQ(phi, self.n_actions) if kind == "q" else LinearV(phi)
-
-    def make_behaviour(self) -> Behaviour:
-        cfg = self.config
-        eps = LinearSchedule(cfg.epsilon, cfg.epsilon_final, cfg.epsilon_decay_steps)
-        return Behaviour(cfg.behavior, self.n_actions, eps, cfg.temperature)
 
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
@@ -179,7 +173,6 @@ class TabularLearner(TabularAgent):
             **super().state_dict(),
             "py_rng": self.py_rng.getstate(),
             "step_counts": np.asarray(self.step_size.counts if self.step_size else [], dtype=np.int64),
-            "converged": self.finished,
             "approximator": self.table.state(),
         }
 
@@ -189,14 +182,13 @@ class TabularLearner(TabularAgent):
         self.py_rng.setstate(state["py_rng"])
         if self.step_size is not None:
             self.step_size.counts = [int(c) for c in state["step_counts"]]
-        self.finished = bool(state["converged"])
 
 
 class QTableLearner(TabularLearner):
     """A tabular learner whose working table is Q(s, a) (``TabularQ``); ``v = max_a q``."""
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
+        super().setup()
         self.table = self.make_approximator("q")
 
     def current_policy(self) -> np.ndarray:

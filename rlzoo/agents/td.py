@@ -15,7 +15,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 
 from rlzoo.agents.registry import register_agent
@@ -64,8 +63,8 @@ class TD0(FixedPolicyEvaluation, TabularLearner):
     name = "td0"
     Config = TD0Config
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
+    def setup(self) -> None:
+        super().setup()
         self.table = self.make_approximator("v")
         self.sampler = TablePolicy(self.fixed_policy)
         self.policy = self.fixed_policy.copy()
@@ -115,9 +114,8 @@ class TDControl(QTableLearner):
     samples_next_action: ClassVar[bool] = False  # Sarsa draws a' before updating
     policy_is_behaviour: ClassVar[bool] = True  # on-policy: the learned policy is the behaviour
 
-    def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
-        super().__init__(env, config, seed=seed, **hyperparams)
-        self.behaviour = self.make_behaviour()
+    def setup(self) -> None:
+        super().setup()
         self.n = self.config.n if isinstance(self.config, NStepSarsaConfig) else 1
         self._action: int | None = None
         self._pending: deque[tuple[int, int, float]] = deque()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from rlzoo.agents.on_policy import GAEConfig, OnPolicyAgent, OnPolicyConfig, make_optimizer
+from rlzoo.agents.on_policy import GAEConfig, OnPolicyAgent, OnPolicyConfig, make_optimizer, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -31,7 +31,6 @@ class TRPOConfig(GAEConfig, OnPolicyConfig):
     n_envs: int = param(4, ge=1)
     n_steps: int = param(256, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="the value function's step size (the policy has none)")
-    gae_lambda: float = param(0.95, ge=0.0, le=1.0)
     max_kl: float = param(0.01, gt=0.0, help="trust region δ: mean KL(π_old ‖ π_new) ≤ δ")
     cg_iters: int = param(10, ge=1, help="conjugate-gradient iterations")
     cg_damping: float = param(0.1, ge=0.0, help="λ in (F + λI) x = g")
@@ -64,13 +63,13 @@ class TRPO(OnPolicyAgent):
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
-        obs = torch.from_numpy(buffer.flat("obs"))
-        actions = torch.from_numpy(buffer.flat("actions"))
-        advantages = torch.from_numpy(buffer.flat("advantages"))
+        obs, actions, log_probs, advantages, returns = rollout_tensors(
+            buffer, "obs", "actions", "log_probs", "advantages", "returns"
+        )
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        stats = self.policy_step(obs, actions, torch.from_numpy(buffer.flat("log_probs")), advantages)
-        stats.update(self.fit_value_function(obs, torch.from_numpy(buffer.flat("returns"))))
+        stats = self.policy_step(obs, actions, log_probs, advantages)
+        stats.update(self.fit_value_function(obs, returns))
         return stats
 
     def surrogate(self, obs, actions, old_log_probs, advantages) -> tuple[torch.Tensor, object]:
