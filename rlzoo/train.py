@@ -84,17 +84,55 @@ def check_run_dir(run_dir: Path, resume: bool = False) -> None:
         )
 
 
-def _resume_agent(run_dir: Path, env: Any) -> Agent | None:
-    """The agent of the newest readable checkpoint in ``run_dir`` (global RNGs restored), or None."""
+# algorithm keys that may change when a run resumes (cadence only); every other key must match the run's own
+RESUME_SAFE_ALGO_KEYS = frozenset({"log_every"})
+
+
+class FinalArtefactError(RuntimeError):
+    """The run trained and wrote its summary and tables, but its final checkpoint could not be written."""
+
+
+def run_record(spec: RunSpec) -> dict[str, Any]:
+    """What a run trains, as written to ``run.json`` when it starts and checked when it resumes."""
+    return {"algo": spec.algo_name, "seed": spec.run.seed, "algo_config": to_dict(spec.algo), "env": to_dict(spec.env)}
+
+
+def resume_changes(record: dict[str, Any], spec: RunSpec) -> dict[str, tuple[Any, Any]]:
+    """The safe changes (``RESUME_SAFE_ALGO_KEYS``) that ``spec`` makes to the run ``record`` describes;
+    ``ConfigError`` listing every other difference (algorithm, seed, algo or env key)."""
+    now = run_record(spec)
+    changes = {key: (record[key], now[key]) for key in ("algo", "seed") if record[key] != now[key]}
+    for section, prefix in (("algo_config", "algo."), ("env", "env.")):
+        for key in sorted(set(record[section]) | set(now[section])):
+            old, new = record[section].get(key), now[section].get(key)
+            if old != new:
+                changes[prefix + key] = (old, new)
+    refused = {k: v for k, v in changes.items() if k.removeprefix("algo.") not in RESUME_SAFE_ALGO_KEYS}
+    if refused:
+        listed = "; ".join(f"{key}: {old!r} → {new!r}" for key, (old, new) in refused.items())
+        raise ConfigError(f"resume=true with settings the run did not train with ({listed}); resume with the run's "
+                          "own settings (its run.json), or start a new run in another hydra.run.dir")  # fmt: skip
+    return changes
+
+
+def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> tuple[Agent | None, dict[str, tuple[Any, Any]]]:
+    """The agent of the newest readable checkpoint in ``run_dir`` (global RNGs restored; safe config changes
+    applied) and those changes, or (None, {}); ``ConfigError`` when ``spec`` differs from what the run trains."""
     found = latest_valid(run_dir / "checkpoints")
     if found is None:
         log.warning("resume=true but %s holds no readable checkpoint: starting from step 0", run_dir / "checkpoints")
-        return None
+        return None, {}
+    record_file = run_dir / "run.json"
+    changes = resume_changes(json.loads(record_file.read_text()), spec) if record_file.exists() else {}
     path, payload = found
+    if payload["algo"] != spec.algo_name:  # a run directory from before run.json
+        raise ConfigError(f"resume=true with algo={spec.algo_name}, but {path} holds a {payload['algo']} run")
     agent = Agent.from_payload(payload, env, source=str(path))
+    safe = {key.removeprefix("algo."): new for key, (_, new) in changes.items() if key.startswith("algo.")}
+    agent.config = dataclasses.replace(agent.config, **safe)
     set_global_rng_state(payload["global_rng"])
     log.info("resuming from %s at step %d", path, agent.num_timesteps)
-    return agent
+    return agent, changes
 
 
 def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
@@ -120,10 +158,11 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     seed_everything(run.seed)
     env, eval_env = _make_env(spec.env), _make_env(spec.env)
     env.action_space.seed(run.seed)
-    agent = _resume_agent(run_dir, env) if run.resume else None
+    agent, changes = _resume_agent(run_dir, env, spec) if run.resume else (None, {})
     resumed_from = agent.num_timesteps if agent is not None else None
     if agent is None:
         agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
+        atomic_write_json(run_dir / "run.json", run_record(spec))
     for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
         distributed.broadcast_parameters(network)
 
@@ -154,7 +193,6 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         logger.scalar("eval/return_std", final.std, agent.num_timesteps)
     finally:
         logger.close()
-    checkpointer.save_final(agent)
     title = f"{names['algo']} on {names['env']}"
     if isinstance(agent, TabularAgent):
         write_tables(agent, run_dir, env, title)
@@ -174,11 +212,17 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         "eval_return_std": final.std,
         "eval_return_initial": initial_mean,
         "resumed_from_step": resumed_from,
+        "resumed_with_changes": {key: list(change) for key, change in changes.items()},
         **agent.summary(),
         "algo_config": to_dict(agent.config),
         "rlzoo_version": rlzoo.__version__,
     }
-    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_json(run_dir / "summary.json", summary)  # before the final checkpoint: a failed save loses nothing
+    try:
+        checkpointer.save_final(agent)
+    except (OSError, RuntimeError) as err:
+        raise FinalArtefactError(f"checkpoints/final.pt could not be written ({type(err).__name__}: {err}); "
+                                 "summary.json and the tables are kept") from None  # fmt: skip
     extra = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
     log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial_mean, extra)
     return summary
@@ -199,6 +243,14 @@ def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None
     return mean
 
 
+# how a run that stops on an error reports it: the line's template and the exit code
+FAILURES: dict[type[Exception], tuple[str, int]] = {
+    ConfigError: ("config error: {}", 2),
+    NumericalError: ("training stopped: {}; the last good checkpoint is kept", 3),
+    FinalArtefactError: ("run finished, but {}", 4),
+}
+
+
 @hydra.main(config_path="pkg://rlzoo.conf", config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
@@ -210,14 +262,14 @@ def _hydra_main(cfg: DictConfig) -> float:
         if spec.run.trial_seeds > 1:
             return train_seeds(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
         summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
-    except (ConfigError, NumericalError) as err:
-        config = isinstance(err, ConfigError)
-        what = f"config error: {err}" if config else f"training stopped: {err}; the last good checkpoint is kept"
+    except (ConfigError, NumericalError, FinalArtefactError) as err:
+        template, code = next(failure for kind, failure in FAILURES.items() if isinstance(err, kind))
+        what = template.format(err)
         print(f"rlzoo: {what}", file=sys.stderr)
         if hc.mode == RunMode.MULTIRUN:  # one failed job of a sweep must not stop its siblings
             atomic_write_json(Path(hc.runtime.output_dir) / "failed.json", {"error": what})
             return float("nan")
-        sys.exit(2 if config else 3)
+        sys.exit(code)
     return summary["eval_return_mean"]
 
 

@@ -1,0 +1,65 @@
+"""Resume checks what it resumes (algorithm, seed, every algo/env key; only cadence keys may change, and are
+recorded), and a failed final checkpoint loses neither the summary nor the tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlzoo.checkpoint import Checkpointer
+from rlzoo.config import ConfigError
+from rlzoo.train import FinalArtefactError, resolve, train
+
+from .helpers import composed
+
+BASE = ("algo=sarsa", "total_steps=2000", "checkpoint.every=500", "log.progress=false", "eval.episodes=1")
+
+
+def interrupted_run(run_dir: Path) -> None:
+    """A sarsa run with checkpoints whose process 'died' before writing its summary."""
+    train(resolve(composed(*BASE)), run_dir)
+    (run_dir / "summary.json").unlink()
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("algo=qlearning", r"algo: 'sarsa' → 'qlearning'"),
+        ("algo.alpha=0.5", r"algo\.alpha: 0\.1 → 0\.5"),
+        ("env.slip=0.1", r"env\.slip: 0\.0 → 0\.1"),
+        ("seed=3", r"seed: 0 → 3"),
+    ],
+)
+def test_resume_refuses_settings_the_run_did_not_train_with(tmp_path, override, named):
+    interrupted_run(tmp_path / "run")
+    spec = resolve(composed(*BASE, "resume=true", override))
+    with pytest.raises(ConfigError, match=f"resume=true with settings the run did not train with \\({named}\\)"):
+        train(spec, tmp_path / "run")
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_resume_applies_and_records_cadence_changes(tmp_path):
+    interrupted_run(tmp_path / "run")
+    spec = resolve(composed(*BASE, "resume=true", "total_steps=3000", "algo.log_every=250"))
+    summary = train(spec, tmp_path / "run")
+    assert summary["steps"] == 3000 and summary["resumed_from_step"] == 2000
+    assert summary["resumed_with_changes"] == {"algo.log_every": [1000, 250]}
+    assert summary["algo_config"]["log_every"] == 250
+
+
+def test_a_fresh_start_records_what_it_trains(tmp_path):
+    train(resolve(composed(*BASE, "algo.alpha=0.2")), tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["algo"] == "sarsa" and record["algo_config"]["alpha"] == 0.2 and record["env"]["slip"] == 0.0
+
+
+def test_a_failed_final_checkpoint_keeps_the_summary_and_tables(tmp_path, monkeypatch):
+    def fail(self, agent):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Checkpointer, "save_final", fail)
+    with pytest.raises(FinalArtefactError, match=r"checkpoints/final\.pt could not be written \(OSError: No space"):
+        train(resolve(composed(*BASE)), tmp_path / "run")
+    assert (tmp_path / "run" / "summary.json").exists() and (tmp_path / "run" / "tables.npz").exists()
