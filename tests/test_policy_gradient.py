@@ -185,3 +185,11 @@ def test_every_on_policy_agent_runs_on_its_envs(algo, env_id):
     assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
     if env_id == "rlzoo/GridWorld-v0":
         assert 0.0 <= logger.last["truth/optimal_action_fraction"] <= 1.0
+
+
+def test_a_budget_smaller_than_one_rollout_is_refused_not_multiplied():
+    agent = make_agent("a2c", gym.make("CartPole-v1"), seed=0, n_envs=8, n_steps=100_000)
+    with pytest.raises(ConfigError, match=r"algo\.n_steps × algo\.n_envs = 100000 × 8 = 800000 env steps per rollout "
+                       r"is more than total_steps=1000"):  # fmt: skip
+        agent.learn(1000)
+    assert agent.num_timesteps == 0

@@ -168,7 +168,7 @@ class OnPolicyAgent(Agent):
         return self.rollouts.buffer
 
     # ---- acting ----------------------------------------------------------------------------
-    def act(self, obs: Any, deterministic: bool = True) -> Any:
+    def _act(self, obs: Any, deterministic: bool = True) -> Any:
         with torch.inference_mode():
             dist = self.policy(self.rollouts.obs_tensor(np.asarray(obs)[None]))
             action = dist.mode() if deterministic else dist.sample(self.rng)
@@ -187,6 +187,12 @@ class OnPolicyAgent(Agent):
 
     # ---- the loop ----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
+        """Refuses a budget smaller than one rollout (it would train a whole rollout anyway); resets the envs."""
+        cfg = self.config
+        if self.num_timesteps == 0 and cfg.n_steps * cfg.n_envs > total_steps:
+            raise ConfigError(f"algo.n_steps × algo.n_envs = {cfg.n_steps} × {cfg.n_envs} = {cfg.n_steps * cfg.n_envs} "
+                              f"env steps per rollout is more than total_steps={total_steps}: lower n_steps or n_envs, "
+                              "or raise total_steps")  # fmt: skip
         super().begin(total_steps, logger)
         if self.rollouts.obs is None:  # a fresh start, or a resumed agent (its envs restart from a reset)
             self.rollouts.reset(None if self.seed is None else self.seed + self.num_timesteps)
