@@ -178,6 +178,10 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         atomic_write_json(initial_file, {"eval_return_mean": initial_mean})
     log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)
     start_step = resumed_from or 0
+    if start_step == 0:  # a run killed before its first checkpoint starts clean: no curves from the dead process
+        for stale in run_dir.glob("events.out.tfevents.*"):
+            log.warning("removing %s, written by an earlier start that left no checkpoint", stale.name)
+            stale.unlink()
     logger = RunLogger(run_dir, run.total_steps, tensorboard=run.log.tensorboard, progress=run.log.progress,
                        start_step=start_step)  # fmt: skip
     if start_step == 0:

@@ -12,7 +12,7 @@ from rlzoo.checkpoint import Checkpointer
 from rlzoo.config import ConfigError
 from rlzoo.train import FinalArtefactError, resolve, train
 
-from .helpers import composed
+from .helpers import composed, scalars
 
 BASE = ("algo=sarsa", "total_steps=2000", "checkpoint.every=500", "log.progress=false", "eval.episodes=1")
 
@@ -63,3 +63,14 @@ def test_a_failed_final_checkpoint_keeps_the_summary_and_tables(tmp_path, monkey
     with pytest.raises(FinalArtefactError, match=r"checkpoints/final\.pt could not be written \(OSError: No space"):
         train(resolve(composed(*BASE)), tmp_path / "run")
     assert (tmp_path / "run" / "summary.json").exists() and (tmp_path / "run" / "tables.npz").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_clean(tmp_path):
+    run_dir = tmp_path / "run"
+    train(resolve(composed(*BASE, "checkpoint.every=0")), run_dir)
+    for leftover in ("summary.json", "checkpoints/final.pt"):  # as if killed before any checkpoint
+        (run_dir / leftover).unlink()
+    train(resolve(composed(*BASE, "checkpoint.every=0", "resume=true")), run_dir)
+    curves = scalars(run_dir)
+    assert [step for step, _ in curves["eval/return_mean"]] == [0, 2000]
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
