@@ -53,13 +53,13 @@ RUNS: list[tuple[str, list[str]]] = [
     ("a2c_gridworld", ["algo=a2c", "env=gridworld", "total_steps=3000", "algo.log_every=500"]),
     ("off_policy_ac", ["algo=off_policy_ac", "total_steps=3000", "algo.log_every=500"]),
     ("trpo", ["algo=trpo", "total_steps=3000", "algo.log_every=500"]),
-    ("trpo_pendulum", ["algo=trpo", "env=pendulum", "total_steps=3000", "algo.log_every=500"]),
+    ("trpo_pendulum", ["algo=trpo", "env=pendulum", "total_steps=8192", "algo.log_every=500"]),
     ("ppo", ["algo=ppo", "total_steps=3000", "algo.log_every=500"]),
     (
         "ppo_normalized",
         ["algo=ppo", "total_steps=3000", "algo.log_every=500", "algo.normalize_obs=true", "algo.normalize_reward=true"],
     ),
-    ("ppo_pendulum", ["algo=ppo", "env=pendulum", "total_steps=3000", "algo.log_every=500"]),
+    ("ppo_pendulum", ["algo=ppo", "env=pendulum", "total_steps=8192", "algo.log_every=500"]),
     ("ddpg", ["algo=ddpg", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
     ("td3", ["algo=td3", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
     (

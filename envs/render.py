@@ -67,9 +67,15 @@ def render_values(layout: Layout, v: np.ndarray, policy: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
+# above these many cells the picture draws no per-cell text and edges (values), or no arrows (policy: the
+# greedy action as a colour map instead), so that large layouts are drawn in seconds
+DENSE_CELLS, ARROW_CELLS = 400, 2500
+
+
 def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str | Path, title: str = "") -> Path:
     """PNG with two panels: policy arrows (length ∝ π(a|s), circle for stay) and state values."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
     from matplotlib.patches import Circle, FancyArrow, Rectangle
 
@@ -77,8 +83,9 @@ def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str
     size = min(0.6, 8.0 / max(n_r, n_c))
     fig = Figure(figsize=(2 * n_c * size + 1.0, n_r * size + 0.8), dpi=110)
     FigureCanvasAgg(fig)
-    dense = n_r * n_c <= 400
-    for panel, name in enumerate(("policy", "state values")):
+    dense, arrows = layout.n_states <= DENSE_CELLS, layout.n_states <= ARROW_CELLS
+    extent = (0, n_c, n_r, 0)
+    for panel, name in enumerate(("policy" if arrows else f"greedy action ({' '.join(ARROWS)})", "state values")):
         ax = fig.add_subplot(1, 2, panel + 1)
         ax.set_xlim(0, n_c)
         ax.set_ylim(n_r, 0)
@@ -86,10 +93,18 @@ def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name, fontsize=9)
-        for s in range(layout.n_states):
+        if not arrows and panel == 0:
+            greedy = np.argmax(policy, axis=1).reshape(n_r, n_c)
+            ax.imshow(greedy, extent=extent, cmap=ListedColormap(["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "0.6"]),
+                      vmin=-0.5, vmax=4.5, interpolation="nearest")  # fmt: skip
+        elif not dense:  # the cells' kinds as one image
+            kinds = [_COLORS[_cell_kind(layout, s)] for s in range(layout.n_states)]
+            ax.imshow(np.asarray(kinds, dtype=np.uint8).reshape(n_r, n_c, 3), extent=extent, interpolation="nearest")
+        for s in range(layout.n_states if arrows else 0):
             r, c = layout.cell(s)
-            color = np.array(_COLORS[_cell_kind(layout, s)]) / 255
-            ax.add_patch(Rectangle((c, r), 1, 1, facecolor=color, edgecolor="0.3", linewidth=0.5 if dense else 0))
+            if dense:
+                color = np.array(_COLORS[_cell_kind(layout, s)]) / 255
+                ax.add_patch(Rectangle((c, r), 1, 1, facecolor=color, edgecolor="0.3", linewidth=0.5))
             if panel == 1 and dense:
                 ax.text(c + 0.5, r + 0.5, f"{v[s]:.1f}", ha="center", va="center", fontsize=7)
             elif panel == 0:
@@ -113,7 +128,7 @@ def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str
                         Circle((c + 0.5, r + 0.5), 0.12 * float(policy[s, 4]) + 0.03, fill=False, color="black")
                     )
         if panel == 1 and not dense:
-            im = ax.imshow(np.asarray(v).reshape(n_r, n_c), extent=(0, n_c, n_r, 0), cmap="viridis")
+            im = ax.imshow(np.asarray(v).reshape(n_r, n_c), extent=extent, cmap="viridis")
             fig.colorbar(im, ax=ax, fraction=0.046)
     if title:
         fig.suptitle(title, fontsize=10)

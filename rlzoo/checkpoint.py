@@ -1,11 +1,20 @@
 """Checkpoints: atomic save/load of an agent's state and periodic checkpointing during training.
 
-A checkpoint is a ``torch.save`` of a dict; numpy arrays are stored as tensors so that loading
-works with ``weights_only=True`` (no arbitrary pickles are executed on load).
+A checkpoint file (format 2) is one header line followed by the body::
+
+    RLZOO-CHECKPOINT 2 sha256=<64 hex digits of the SHA-256 of the body>  (ends with a newline)
+    <body: a ``torch.save`` of a dict>
+
+numpy arrays are stored as tensors so that loading works with ``weights_only=True`` (no arbitrary
+pickles are executed on load). ``load_checkpoint`` hashes the body before unpickling it, so a flipped
+byte anywhere in the file is a ``CheckpointError`` ("checksum mismatch") instead of silently wrong
+weights: torch's own zip container does not check the bytes of a tensor. Files of format 1 (a bare
+``torch.save``, no checksum) are still read; see ``load_checkpoint``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
@@ -19,7 +28,11 @@ from rlzoo.atomic import atomic_write_bytes
 if TYPE_CHECKING:
     from rlzoo.agents.base import Agent
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_FORMAT_VERSION = 1  # no checksum; still loaded (see load_checkpoint)
+_MAGIC = b"RLZOO-CHECKPOINT "
+_ZIP_MAGIC = b"PK\x03\x04"  # what every torch.save (zip format, hence every format-1 checkpoint) starts with
+_HEADER = re.compile(rb"RLZOO-CHECKPOINT (\d+) sha256=([0-9a-f]{64})\n")
 _ND = "__ndarray__"
 
 
@@ -52,29 +65,56 @@ def _unpack(obj: Any) -> Any:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename), with a SHA-256 of the body."""
     import torch
 
     buf = io.BytesIO()
     torch.save({"rlzoo_checkpoint": FORMAT_VERSION, **_pack(payload)}, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    body = buf.getvalue()
+    header = _MAGIC + f"{FORMAT_VERSION} sha256={hashlib.sha256(body).hexdigest()}\n".encode()
+    return atomic_write_bytes(path, header + body)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` if unreadable."""
+    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` naming ``path`` if it is
+    missing, truncated, corrupted (checksum mismatch) or not an rlzoo checkpoint.
+
+    Files of the previous format (1: a bare ``torch.save``, recognised by the zip signature it starts
+    with) are read as before, without a checksum: runs saved before checksums existed must still resume
+    and evaluate, and there is no digest to check them against. A format-2 body with its header
+    stripped is refused (its inner version is 2), so removing the checksum does not bypass it.
+    """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if data.startswith(_MAGIC):
+        header = _HEADER.match(data)
+        if header is None:
+            raise CheckpointError(f"{path}: corrupted checkpoint header")
+        version, digest = int(header.group(1)), header.group(2).decode()
+        if version != FORMAT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format {version} is not supported (format {FORMAT_VERSION})")
+        body = data[header.end() :]
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise CheckpointError(f"{path}: checksum mismatch (the file is corrupted or truncated)")
+    elif data.startswith(_ZIP_MAGIC):
+        version, body = LEGACY_FORMAT_VERSION, data
+    else:
+        raise CheckpointError(f"{path}: not an rlzoo checkpoint (format {FORMAT_VERSION} expected)")
+    try:
+        obj = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated or foreign files
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(data, dict) or data.get("rlzoo_checkpoint") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: not an rlzoo checkpoint (format {FORMAT_VERSION} expected)")
-    data.pop("rlzoo_checkpoint")
-    return _unpack(data)
+    if not isinstance(obj, dict) or obj.get("rlzoo_checkpoint") != version:
+        raise CheckpointError(f"{path}: not an rlzoo checkpoint (format {version} expected)")
+    obj.pop("rlzoo_checkpoint")
+    return _unpack(obj)
 
 
 class Checkpointer:

@@ -44,7 +44,11 @@ def evaluate(
     max_episode_steps: int = 1000,
     render: bool = False,
 ) -> EvalResult:
-    """Run ``episodes`` episodes (episode ``i`` reset with ``seed + i``); each capped at ``max_episode_steps``."""
+    """Run ``episodes`` episodes (episode ``i`` reset with ``seed + i``); each capped at ``max_episode_steps``.
+
+    Raises ``ValueError`` for ``episodes`` < 1: the mean of no returns is not a result."""
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes} is not allowed: evaluate at least 1 episode")
     result = EvalResult()
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -75,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", choices=["none", "ansi"], default="none")
     parser.add_argument("--max-episode-steps", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.episodes < 1:
+        print(f"rlzoo.evaluate: --episodes {args.episodes} is not allowed: give 1 or more", file=sys.stderr)
+        return 2
     path = args.path / "checkpoints" / "final.pt" if args.path.is_dir() else args.path
     try:
         agent = Agent.load(path)

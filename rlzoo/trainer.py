@@ -65,7 +65,7 @@ def truth_scalars(agent: Agent) -> dict[str, float]:
     """``truth/*`` figures of the agent's current tables (empty on envs without a model)."""
     truth = getattr(agent, "truth", None)
     tables = agent.truth_tables() if truth is not None else None
-    return {} if tables is None else truth.scalars(*tables)
+    return {} if tables is None else truth.scalars(*tables, solve_policy=agent.solves_policy_truth)
 
 
 class Trainer:

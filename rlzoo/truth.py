@@ -57,19 +57,21 @@ class GroundTruth:
         actions = np.argmax(policy, axis=1)
         return float(self.optimal_actions[np.arange(len(actions)), actions][self.live].mean())
 
-    def scalars(self, policy: np.ndarray | None, v: np.ndarray | None) -> dict[str, float]:
+    def scalars(self, policy: np.ndarray | None, v: np.ndarray | None, solve_policy: bool) -> dict[str, float]:
         """The ``truth/*`` figures of an agent's tables: its policy π (S, A) and state values ``v`` (S,), either
         may be None.
 
         - ``value_error`` = ‖v − v_target‖∞ (v* for control, v_π of the evaluated policy for evaluation);
-        - for control: ``optimal_action_fraction`` of π's most probable actions, ``policy_value_gap`` =
-          ‖v_π − v*‖∞ (v_π solved exactly) and ``critic_error`` = ‖v − v_π‖∞.
+        - for control: ``optimal_action_fraction`` of π's most probable actions and, with ``solve_policy``,
+          ``policy_value_gap`` = ‖v_π − v*‖∞ (v_π solved exactly: one sparse solve) and ``critic_error`` =
+          ‖v − v_π‖∞.
         """
         out: dict[str, float] = {}
         if v is not None:
             out["value_error"] = self.value_error(v)
         if policy is not None and self.optimal_actions is not None:
             out["optimal_action_fraction"] = self.optimal_action_fraction(policy)
+        if policy is not None and self.optimal_actions is not None and solve_policy:
             v_pi = evaluate_exact(self.model, policy, self.gamma)
             out["policy_value_gap"] = float(np.max(np.abs(v_pi - self.v)[self.live]))
             if v is not None:

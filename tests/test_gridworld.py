@@ -205,3 +205,20 @@ def test_slip_steps_only_reach_model_successors(layout, slip, seed):
         s2 = env.step(int(a))[0]
         assert P[s, a, s2] > 0
         s = s2
+
+
+@pytest.mark.parametrize("size", [5, 30, 120])  # per-cell text, per-cell arrows, greedy-action colour map
+def test_values_picture_of_small_and_large_layouts(tmp_path, size):
+    from PIL import Image
+
+    from rlzoo.envs.layout import Layout
+    from rlzoo.envs.render import save_values_png
+
+    rows = ["." * size for _ in range(size)]
+    rows[size // 2] = "." * (size - 1) + "T"
+    layout = Layout.parse(rows, None)
+    rng = np.random.default_rng(0)
+    policy = np.eye(5)[rng.integers(0, 5, layout.n_states)]
+    path = save_values_png(layout, rng.normal(size=layout.n_states), policy, tmp_path / "v.png", "title")
+    with Image.open(path) as image:
+        assert image.size[0] > 2 * image.size[1] // 2 and len(set(image.convert("RGB").getdata())) > 10

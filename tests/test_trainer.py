@@ -36,7 +36,7 @@ class Counter(Agent):
         nan = self.config.nan_at and self.num_timesteps >= self.config.nan_at
         return {"loss": float("nan") if nan else float(self.num_timesteps), "charts/custom": 1.0}
 
-    def act(self, obs, deterministic: bool = True):
+    def _act(self, obs, deterministic: bool = True):
         return 0
 
 
@@ -120,7 +120,7 @@ def test_truth_scalars_come_from_the_agents_tables():
         target = "v*"
 
         @staticmethod
-        def scalars(policy, v):
+        def scalars(policy, v, solve_policy):
             return {"value_error": float(np.abs(v).max())}
 
     class WithTruth(Counter):

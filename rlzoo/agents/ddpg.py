@@ -88,6 +88,7 @@ class DDPG(OffPolicyAgent):
 
     name = "ddpg"
     family = "deterministic_policy_gradient"
+    solves_policy_truth = True
     Config = DDPGConfig
     saved_parts = ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer", "noise")
 
@@ -134,7 +135,7 @@ class DDPG(OffPolicyAgent):
         with torch.inference_mode():
             return self.actor(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
 
-    def act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+    def _act(self, obs: Any, deterministic: bool = True) -> np.ndarray:
         """The env action scaler(μ(s)), plus exploration noise when not ``deterministic``."""
         u = self.actor_actions(np.asarray(obs, dtype=np.float32)[None])[0]
         if not deterministic:

@@ -27,6 +27,7 @@ from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.logging import RunLogger
 from rlzoo.schedules import LinearSchedule
+from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
 
@@ -86,7 +87,8 @@ class DQN(OffPolicyAgent):
         env, cfg = self.env, self.config
         self.obs_dim = int(env.observation_space.shape[0])
         self.n_actions = int(env.action_space.n)
-        self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
+        with seeded_torch(self.seed):  # a seeded agent's initial weights are its own, in any process
+            self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma)
@@ -104,7 +106,7 @@ class DQN(OffPolicyAgent):
         with torch.inference_mode():
             return self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
 
-    def act(self, obs: Any, deterministic: bool = True) -> int:
+    def _act(self, obs: Any, deterministic: bool = True) -> int:
         if not deterministic and self.rng.random() < self.config.exploration_final_eps:
             return int(self.rng.integers(self.n_actions))
         with torch.inference_mode():
@@ -137,7 +139,7 @@ class DQN(OffPolicyAgent):
     def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[int, int]:
         """ε-greedy on Q."""
         explore = self.rng.random() < self.epsilon(step)
-        action = int(self.rng.integers(self.n_actions)) if explore else self.act(obs)
+        action = int(self.rng.integers(self.n_actions)) if explore else self._act(obs)
         return action, action
 
     def after_env_step(self, step: int) -> None:

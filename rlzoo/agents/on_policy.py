@@ -103,6 +103,7 @@ class OnPolicyAgent(Agent):
     """Base of REINFORCE, QAC, A2C, off-policy AC, TRPO and PPO (see the module docstring)."""
 
     family = "policy_gradient"
+    solves_policy_truth = True
     Config = ActorCriticConfig
     critic_class: ClassVar[type[torch.nn.Module]] = StateValueCritic  # NoCritic, or ActionValueTableCritic
     discrete_actions_only: ClassVar[bool] = False

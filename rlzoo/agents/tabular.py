@@ -58,7 +58,7 @@ class TabularAgent(Agent):
     def watched(self) -> dict[str, Any]:
         return {"tables/v": self.v, "tables/q": self.q}
 
-    def act(self, obs: Any, deterministic: bool = True) -> int:
+    def _act(self, obs: Any, deterministic: bool = True) -> int:
         """Greedy (first maximising) action of ``policy[s]``, or a sample from it."""
         probs = self.policy[int(obs)]
         if deterministic:

@@ -259,7 +259,7 @@ class GRPO(Agent):
         """Completions of prompts (greedy at temperature 0)."""
         return self.policy.complete(prompts, temperature)
 
-    def act(self, obs: Any, deterministic: bool = True) -> str:
+    def _act(self, obs: Any, deterministic: bool = True) -> str:
         """The completion of one prompt: greedy, or sampled at ``temperature``."""
         return self.complete([str(obs)], temperature=0.0 if deterministic else self.config.temperature)[0]
 
