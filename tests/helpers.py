@@ -10,6 +10,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rlzoo.logging import RunLogger
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -38,3 +40,19 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+class RecordingLogger(RunLogger):
+    """A silent logger that keeps every ``(tag, step, value)`` in ``records``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, float]] = []
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        super().scalar(tag, value, step)
+        self.records.append((tag, int(step), float(value)))
+
+    def steps(self, tag: str) -> list[int]:
+        """The steps at which ``tag`` was logged."""
+        return [s for t, s, _ in self.records if t == tag]

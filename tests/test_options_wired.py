@@ -37,7 +37,8 @@ from rlzoo.agents import AGENTS, Agent
 from rlzoo.config import ConfigError
 from rlzoo.envs.text_tasks import TextTask, TextTaskEnv
 from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig
-from rlzoo.logging import RunLogger
+
+from .helpers import RecordingLogger
 
 torch.set_num_threads(1)
 
@@ -105,18 +106,6 @@ DEFAULT_FAMILY = Family(64)
 
 WALL_CLOCK = ("charts/SPS", "charts/generation_tokens_per_s", "charts/training_tokens_per_s")
 ECHO = ("truth/", "charts/learning_rate", "charts/epsilon", "losses/clip_range")  # functions of the config itself
-
-
-class RecordingLogger(RunLogger):
-    """A silent logger that keeps every ``(tag, step, value)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[str, int, float]] = []
-
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        super().scalar(tag, value, step)
-        self.records.append((tag, int(step), float(value)))
 
 
 def _arrays(obj: Any, prefix: str = "") -> dict[str, tuple]:

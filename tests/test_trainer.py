@@ -13,6 +13,8 @@ from rlzoo.config import AlgoConfig, param
 from rlzoo.logging import RunLogger
 from rlzoo.trainer import NumericalError, Trainer
 
+from .helpers import RecordingLogger
+
 
 @dataclass
 class CounterConfig(AlgoConfig):
@@ -40,19 +42,6 @@ class Counter(Agent):
         return 0
 
 
-class Recorder(RunLogger):
-    def __init__(self) -> None:
-        super().__init__()
-        self.points: list[tuple[str, int, float]] = []
-
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        super().scalar(tag, value, step)
-        self.points.append((tag, step, value))
-
-    def steps(self, tag: str) -> list[int]:
-        return [s for t, s, _ in self.points if t == tag]
-
-
 class Every:
     """A callback due every ``every`` steps that records when it ran."""
 
@@ -69,7 +58,7 @@ ENV = gym.make("CartPole-v1")
 
 
 def test_log_points_are_the_multiples_of_log_every_and_the_last_step():
-    agent, logger = Counter(ENV, log_every=10), Recorder()
+    agent, logger = Counter(ENV, log_every=10), RecordingLogger()
     Trainer(agent, 35, logger).run()
     assert agent.num_timesteps == 35
     assert logger.steps("losses/loss") == [10, 20, 30, 35]
@@ -77,21 +66,21 @@ def test_log_points_are_the_multiples_of_log_every_and_the_last_step():
 
 
 def test_a_family_that_overshoots_logs_at_the_first_step_past_each_multiple():
-    agent, logger = Counter(ENV, log_every=10, chunk=7), Recorder()
+    agent, logger = Counter(ENV, log_every=10, chunk=7), RecordingLogger()
     Trainer(agent, 40, logger).run()
     assert logger.steps("losses/loss") == [14, 21, 35, 42]  # 7-step units: 7, 14, 21, 28, 35, 42
 
 
 def test_the_trainer_stops_an_advance_at_a_callback_step():
     agent, callback = Counter(ENV, log_every=10), Every(4)
-    Trainer(agent, 20, Recorder(), [callback]).run()
+    Trainer(agent, 20, RecordingLogger(), [callback]).run()
     assert callback.ran == [4, 8, 12, 16, 20]
     assert [n for _, n in agent.calls] == [4, 4, 2, 2, 4, 4]  # 0→4→8→10→12→16→20
 
 
 def test_nan_loss_stops_training_naming_the_tag_and_step():
     with pytest.raises(NumericalError, match=r"^losses/loss is nan at step 30$"):
-        Trainer(Counter(ENV, log_every=10, nan_at=25), 100, Recorder()).run()
+        Trainer(Counter(ENV, log_every=10, nan_at=25), 100, RecordingLogger()).run()
 
 
 def test_watched_tables_are_guarded_too():
@@ -100,7 +89,7 @@ def test_watched_tables_are_guarded_too():
             return {"tables/q": np.array([0.0, np.inf if self.num_timesteps >= 20 else 1.0])}
 
     with pytest.raises(NumericalError, match=r"^tables/q is inf at step 20$"):
-        Trainer(Tables(ENV, log_every=10), 100, Recorder()).run()
+        Trainer(Tables(ENV, log_every=10), 100, RecordingLogger()).run()
 
 
 def test_a_finished_agent_stops_and_logs_its_last_point():
@@ -110,7 +99,7 @@ def test_a_finished_agent_stops_and_logs_its_last_point():
             self.finished = self.num_timesteps >= 3
             return stats
 
-    agent, logger = Converges(ENV, log_every=10, chunk=3), Recorder()
+    agent, logger = Converges(ENV, log_every=10, chunk=3), RecordingLogger()
     Trainer(agent, 100, logger).run()
     assert agent.num_timesteps == 3 and logger.steps("losses/loss") == [3]
 
@@ -129,10 +118,10 @@ def test_truth_scalars_come_from_the_agents_tables():
         def truth_tables(self):
             return None, np.array([float(self.num_timesteps)])
 
-    logger = Recorder()
+    logger = RecordingLogger()
     agent = WithTruth(ENV, log_every=10)
     Trainer(agent, 20, logger).run()
-    assert [(s, v) for t, s, v in logger.points if t == "truth/value_error"] == [(0, 0.0), (10, 10.0), (20, 20.0)]
+    assert [(s, v) for t, s, v in logger.records if t == "truth/value_error"] == [(0, 0.0), (10, 10.0), (20, 20.0)]
     assert agent.summary() == {"value_error": 20.0, "value_error_target": "v*"}
 
 
