@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.path / "checkpoints" / "final.pt" if args.path.is_dir() else args.path
     try:
         agent = Agent.load(path)
-    except (CheckpointError, ValueError) as err:
+    except (CheckpointError, ValueError, KeyError, TypeError) as err:
         print(f"rlzoo.evaluate: {err}", file=sys.stderr)
         return 2
     env = agent.env

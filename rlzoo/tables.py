@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 
-from rlzoo.agents.tabular import TabularAgent
 from rlzoo.atomic import atomic_write_bytes
 from rlzoo.envs.render import render_values, save_values_png
+
+if TYPE_CHECKING:
+    from rlzoo.agents.tabular import TabularAgent
 
 
 def write_tables(agent: TabularAgent, run_dir: str | Path, env: gym.Env, title: str = "") -> list[Path]:

@@ -127,7 +127,10 @@ def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> tuple[Agent | None,
     path, payload = found
     if payload["algo"] != spec.algo_name:  # a run directory from before run.json
         raise ConfigError(f"resume=true with algo={spec.algo_name}, but {path} holds a {payload['algo']} run")
-    agent = Agent.from_payload(payload, env, source=str(path))
+    try:
+        agent = Agent.from_payload(payload, env, source=str(path))
+    except (ValueError, KeyError, TypeError) as err:  # another env's spaces, a state this code cannot read
+        raise ConfigError(f"resume=true cannot continue from {path}: {err}") from None
     safe = {key.removeprefix("algo."): new for key, (_, new) in changes.items() if key.startswith("algo.")}
     agent.config = dataclasses.replace(agent.config, **safe)
     set_global_rng_state(payload["global_rng"])
@@ -290,6 +293,10 @@ def _refuse_finished_run_dir(argv: list[str]) -> None:
 
 def main() -> None:
     """Console entry point (``rlzoo-train``), same as ``python -m rlzoo.train``."""
+    if any(arg.lstrip("+~").startswith("algo.total_steps=") for arg in sys.argv[1:]):  # Hydra would say far more
+        print("rlzoo: config error: algo.total_steps is not a known key: the budget is the top-level total_steps=<n>",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     _refuse_finished_run_dir(sys.argv[1:])
     _hydra_main()
 

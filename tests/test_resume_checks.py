@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
-from rlzoo.checkpoint import Checkpointer
+from rlzoo import make_agent
+from rlzoo.agents import Agent
+from rlzoo.checkpoint import Checkpointer, load_checkpoint, save_checkpoint
 from rlzoo.config import ConfigError
 from rlzoo.train import FinalArtefactError, resolve, train
 
-from .helpers import composed, scalars
+from .helpers import composed, run_cli, scalars
 
 BASE = ("algo=sarsa", "total_steps=2000", "checkpoint.every=500", "log.progress=false", "eval.episodes=1")
 
@@ -74,3 +77,41 @@ def test_a_run_killed_before_its_first_checkpoint_starts_clean(tmp_path):
     curves = scalars(run_dir)
     assert [step for step, _ in curves["eval/return_mean"]] == [0, 2000]
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+
+
+SMALL = {
+    "dqn": ("CartPole-v1", {"learning_starts": 50}, 120),
+    "ddpg": ("Pendulum-v1", {"learning_starts": 50, "batch_size": 16}, 120),
+    "nstep_sarsa": ("rlzoo/GridWorld-v0", {}, 120),
+    "reinforce": ("CartPole-v1", {"baseline": False, "n_envs": 2, "n_steps": 16}, 32),
+}
+
+
+@pytest.mark.parametrize("algo", sorted(SMALL))
+def test_checkpoints_written_before_the_spaces_were_saved_still_load(tmp_path, algo):
+    """Old payloads: no "spaces"; REINFORCE without a baseline saved no "critic"; buffers and n-step queues are
+    not the size of a fresh agent's (they must not be taken for another env's spaces)."""
+    env_id, hyperparams, steps = SMALL[algo]
+    agent = make_agent(algo, gym.make(env_id), seed=0, **hyperparams).learn(steps)
+    payload = load_checkpoint(agent.save(tmp_path / "new.pt"))
+    payload.pop("spaces")
+    if algo == "reinforce":
+        payload["state"].pop("critic")
+    save_checkpoint(tmp_path / "old.pt", payload)
+    loaded = Agent.load(tmp_path / "old.pt")
+    assert loaded.num_timesteps == agent.num_timesteps
+
+
+def test_resuming_a_checkpoint_of_another_env_is_one_config_error(tmp_path):
+    interrupted_run(tmp_path / "run")
+    (tmp_path / "run" / "run.json").unlink()  # a run directory from before run.json
+    spec = resolve(composed(*BASE, "resume=true", "env.layout=[..T,...]"))
+    with pytest.raises(ConfigError, match=r"resume=true cannot continue from .*step_\d+\.pt: .*observation_space"):
+        train(spec, tmp_path / "run")
+
+
+def test_the_old_algo_total_steps_override_is_one_line():
+    proc = run_cli("algo=sarsa", "algo.total_steps=5")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "rlzoo: config error: algo.total_steps is not a known key: the budget is the top-level total_steps=<n>"
+    ]

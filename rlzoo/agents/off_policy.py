@@ -16,6 +16,7 @@ import numpy as np
 from rlzoo.agents.base import Agent
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.logging import RunLogger
+from rlzoo.trainer import is_guarded
 
 
 class OffPolicyAgent(Agent):
@@ -38,8 +39,8 @@ class OffPolicyAgent(Agent):
         raise NotImplementedError
 
     def train_step(self) -> float:
-        """One gradient step on a replay minibatch, its scalars into ``stats``; returns its loss (a loss that is not
-        finite ends the ``advance``, so the trainer's guard names that step)."""
+        """One gradient step on a replay minibatch, its scalars into ``stats`` (a loss that is not finite ends the
+        ``advance``, so the trainer's guard names that step); returns its main loss."""
         raise NotImplementedError
 
     def after_env_step(self, step: int) -> None:
@@ -51,9 +52,10 @@ class OffPolicyAgent(Agent):
     # ---- the loop -----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
-        if self._obs is None:
-            self._obs = np.asarray(self.env.reset(seed=self.seed)[0], dtype=np.float32)
-            self.env.action_space.seed(self.seed)
+        if self._obs is None:  # a fresh start, or a resumed agent: its env restarts (not the seed's first episode)
+            seed = None if self.seed is None else self.seed + self.num_timesteps
+            self._obs = np.asarray(self.env.reset(seed=seed)[0], dtype=np.float32)
+            self.env.action_space.seed(seed)
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """``n_steps`` env steps, each stored and followed by training when due; returns early after a training
@@ -77,8 +79,8 @@ class OffPolicyAgent(Agent):
             obs = next_obs
             if t > cfg.learning_starts and t % cfg.train_freq == 0:
                 for _ in range(cfg.gradient_steps):
-                    loss = self.train_step()
-                if not np.isfinite(loss):
+                    self.train_step()
+                if any(is_guarded(key) and not np.isfinite(value) for key, value in self.stats.items()):
                     break
             self.after_env_step(t)
         self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)

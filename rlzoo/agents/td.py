@@ -180,6 +180,11 @@ class TDControl(QTableLearner):
         super().load_state_dict(state)
         self._pending = deque((int(s), int(a), float(r)) for s, a, r in state["pending"])
 
+    def begin(self, total_steps: int, logger: RunLogger) -> None:
+        if self._obs is None:  # the env restarts: the pending steps of its last episode have no continuation
+            self._pending.clear()
+        super().begin(total_steps, logger)
+
 
 @register_agent
 class Sarsa(TDControl):
