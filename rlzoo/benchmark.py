@@ -46,15 +46,24 @@ class Run:
 
 
 def load_runs(sweep_dir: str | Path) -> list[Run]:
-    """Every run directory under ``sweep_dir`` that finished (``summary.json``) or failed (``failed.json``)."""
+    """Every run directory under ``sweep_dir`` that finished (``summary.json``) or failed (``failed.json``, or a
+    ``summary.json`` that cannot be read: listed as failed). Runs of one algorithm and env trained with different
+    configs are told apart (``label_configs``), never pooled as seeds of one."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     runs = []
     for run_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         summary_file, failed_file = run_dir / "summary.json", run_dir / "failed.json"
         if summary_file.exists():
-            s = json.loads(summary_file.read_text())
-            run = Run(run_dir, s["algo"], s["env"], int(s["seed"]), s)
+            try:
+                s = json.loads(summary_file.read_text())
+                run = Run(run_dir, str(s["algo"]), str(s["env"]), int(s["seed"]), s)
+                float(s["eval_return_mean"]), int(s["total_steps"])  # the fields the report reads
+            except (ValueError, KeyError, TypeError) as err:
+                cfg = _hydra_choices(run_dir)
+                error = f"unreadable summary.json ({type(err).__name__}: {err})"
+                runs.append(Run(run_dir, cfg.get("algo", "?"), cfg.get("env", "?"), -1, None, error))
+                continue
             acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
             acc.Reload()
             for tag in (CURVE_TAG, TRUTH_TAG):
@@ -66,7 +75,35 @@ def load_runs(sweep_dir: str | Path) -> list[Run]:
             cfg = _hydra_choices(run_dir)
             runs.append(Run(run_dir, cfg.get("algo", "?"), cfg.get("env", "?"), -1, None,
                             json.loads(failed_file.read_text())["error"]))  # fmt: skip
+    label_configs(runs)
     return runs
+
+
+def run_config(run: Run) -> dict[str, Any]:
+    """What a finished run trained besides its seed: budget, ``algo.*`` and (from ``run.json``) ``env.*``."""
+    config: dict[str, Any] = {"total_steps": run.summary["total_steps"]}
+    config.update({f"algo.{k}": v for k, v in run.summary.get("algo_config", {}).items()})
+    record = run.path / "run.json"
+    if record.exists():
+        config.update({f"env.{k}": v for k, v in json.loads(record.read_text()).get("env", {}).items()})
+    return config
+
+
+def label_configs(runs: list[Run]) -> None:
+    """Where finished runs of one (env, algo) differ in config, append the differing keys to their ``algo``
+    label (e.g. ``ppo (algo.learning_rate=0.001)``), so each config gets its own row and curve."""
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.summary is not None:
+            groups[(run.env, run.algo)].append(run)
+    for group in groups.values():
+        configs = [run_config(run) for run in group]
+        keys = sorted(
+            {k for c in configs for k in c if len({json.dumps(d.get(k), sort_keys=True) for d in configs}) > 1}
+        )
+        for run, config in zip(group, configs, strict=True):
+            if keys:
+                run.algo += " (" + ", ".join(f"{k}={config.get(k)}" for k in keys) + ")"
 
 
 def _hydra_choices(run_dir: Path) -> dict[str, str]:
@@ -229,7 +266,7 @@ def machine() -> str:
 def sweep_wall_minutes(runs: list[Run]) -> float:
     """Minutes from the first run's start (its ``.hydra`` files) to the last run's end (its summary)."""
     starts = [(r.path / ".hydra" / "config.yaml").stat().st_mtime for r in runs if (r.path / ".hydra").exists()]
-    ends = [(r.path / ("summary.json" if r.summary else "failed.json")).stat().st_mtime for r in runs]
+    ends = [p.stat().st_mtime for r in runs for p in (r.path / "summary.json", r.path / "failed.json") if p.exists()]
     return (max(ends) - min(starts)) / 60.0 if starts and ends else float("nan")
 
 

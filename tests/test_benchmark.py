@@ -66,3 +66,25 @@ def test_a_failed_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
 def test_report_of_a_missing_directory_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def _fake_run(sweep, name, seed, learning_rate, ret):
+    run = sweep / name
+    run.mkdir(parents=True)
+    summary = {"algo": "ppo", "env": "cartpole", "env_id": "CartPole-v1", "seed": seed, "total_steps": 1000,
+               "eval_return_mean": ret, "wall_seconds": 1.0, "sps": 1000.0,
+               "algo_config": {"learning_rate": learning_rate, "n_epochs": 4}}  # fmt: skip
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_runs_of_different_configs_are_not_pooled_and_a_broken_summary_is_a_failed_run(tmp_path):
+    sweep = tmp_path / "sweep"
+    for i, (lr, ret) in enumerate([(1e-3, 100.0), (1e-3, 110.0), (1e-2, 400.0), (1e-2, 420.0)]):
+        _fake_run(sweep, f"{i}-ppo", i % 2, lr, ret)
+    (sweep / "4-broken").mkdir()
+    (sweep / "4-broken" / "summary.json").write_text('{"algo": "ppo", ')  # a run killed while writing
+    assert main(["report", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| cartpole | ppo (algo.learning_rate=0.001) | 2 | 1,000 | 105 [" in report
+    assert "| cartpole | ppo (algo.learning_rate=0.01) | 2 | 1,000 | 410 [" in report
+    assert "4 runs finished, 1 failed" in report and "| ? | ? | 0 (1 failed) |" in report
