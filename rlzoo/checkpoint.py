@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlzoo.atomic import atomic_write_bytes
+from rlzoo.trainer import next_multiple
 
 if TYPE_CHECKING:
     from rlzoo.agents.base import Agent
@@ -128,13 +129,13 @@ class Checkpointer:
         self.directory = Path(directory)
         self.every = int(every)
         self.keep = int(keep)
-        self.next_step = (start_step // self.every + 1) * self.every if self.every > 0 else None
+        self.next_step = next_multiple(start_step, self.every) if self.every > 0 else None
 
     def __call__(self, agent: Agent, step: int) -> Path | None:
         """Save when ``step`` has reached the next multiple of ``every``."""
         if self.next_step is None or step < self.next_step:
             return None
-        self.next_step = (step // self.every + 1) * self.every
+        self.next_step = next_multiple(step, self.every)
         path = agent.save(self.directory / f"step_{step:010d}.pt")
         for old in periodic_checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)

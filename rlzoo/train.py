@@ -38,6 +38,9 @@ from rlzoo.trainer import PeriodicEvaluation
 
 log = logging.getLogger("rlzoo")
 
+# the budget was algo.total_steps before it became one top-level key
+RETIRED_BUDGET_KEY = "algo.total_steps is not a known key: the budget is the top-level total_steps=<n>"
+
 
 @dataclass
 class RunSpec:
@@ -60,8 +63,8 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     name = algo_raw.pop("name", None)
     if name is None:
         raise ConfigError("algo.name is required: choose an algorithm with algo=<name>")
-    if "total_steps" in algo_raw:  # the budget was algo.total_steps before it became one top-level key
-        raise ConfigError("algo.total_steps is not a known key: the budget is the top-level total_steps=<n>")
+    if "total_steps" in algo_raw:
+        raise ConfigError(RETIRED_BUDGET_KEY)
     algo = build(agent_class(name).Config, algo_raw, "algo")
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
@@ -294,8 +297,7 @@ def _refuse_finished_run_dir(argv: list[str]) -> None:
 def main() -> None:
     """Console entry point (``rlzoo-train``), same as ``python -m rlzoo.train``."""
     if any(arg.lstrip("+~").startswith("algo.total_steps=") for arg in sys.argv[1:]):  # Hydra would say far more
-        print("rlzoo: config error: algo.total_steps is not a known key: the budget is the top-level total_steps=<n>",
-              file=sys.stderr)  # fmt: skip
+        print(f"rlzoo: config error: {RETIRED_BUDGET_KEY}", file=sys.stderr)
         sys.exit(2)
     _refuse_finished_run_dir(sys.argv[1:])
     _hydra_main()

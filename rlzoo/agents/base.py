@@ -102,6 +102,11 @@ class Agent(ABC):
         """Env steps between log points (losses, truth)."""
         return self.config.log_every
 
+    def env_seed(self) -> int | None:
+        """The seed an env (re)starts with: the agent's seed on a fresh start, ``seed + num_timesteps`` on a
+        resumed one (so that it does not replay the first episodes); None for an unseeded agent."""
+        return None if self.seed is None else self.seed + self.num_timesteps
+
     def log_point(self, step: int) -> dict[str, float]:
         """Extra scalars at a log point (tags as in ``advance``)."""
         return {}

@@ -53,7 +53,7 @@ class OffPolicyAgent(Agent):
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
         if self._obs is None:  # a fresh start, or a resumed agent: its env restarts (not the seed's first episode)
-            seed = None if self.seed is None else self.seed + self.num_timesteps
+            seed = self.env_seed()
             self._obs = np.asarray(self.env.reset(seed=seed)[0], dtype=np.float32)
             self.env.action_space.seed(seed)
 

@@ -196,7 +196,7 @@ class OnPolicyAgent(Agent):
                               "or raise total_steps")  # fmt: skip
         super().begin(total_steps, logger)
         if self.rollouts.obs is None:  # a fresh start, or a resumed agent (its envs restart from a reset)
-            self.rollouts.reset(None if self.seed is None else self.seed + self.num_timesteps)
+            self.rollouts.reset(self.env_seed())
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """One rollout of ``n_steps × n_envs`` env steps (whatever ``n_steps`` the trainer asks) and one update."""

@@ -155,7 +155,7 @@ class TabularLearner(TabularAgent):
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
         if self._obs is None:  # a fresh start, or a resumed agent: its env restarts (not the seed's first episode)
-            self._obs = int(self.env.reset(seed=None if self.seed is None else self.seed + self.num_timesteps)[0])
+            self._obs = int(self.env.reset(seed=self.env_seed())[0])
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         self._run(n_steps, logger)
