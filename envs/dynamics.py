@@ -11,7 +11,7 @@ actions chosen uniformly. In episodic mode the target is terminal (absorbing, re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -49,26 +49,22 @@ class GridDynamics:
     @cached_property
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """``next_state[s, a]`` and ``reward[s, a]`` when action ``a`` is executed in ``s``."""
-        lay = self.layout
+        lay, rewards = self.layout, self.rewards
         S = lay.n_states
         nxt = np.empty((S, N_ACTIONS), dtype=np.int64)
         rew = np.empty((S, N_ACTIONS), dtype=np.float64)
-        forbidden = lay.forbidden
-        for s in range(S):
-            r, c = lay.cell(s)
-            for a, (dr, dc) in enumerate(MOVES):
-                nr, nc = r + dr, c + dc
-                if not (0 <= nr < lay.n_rows and 0 <= nc < lay.n_cols):
-                    nxt[s, a], rew[s, a] = s, self.rewards.boundary
-                    continue
-                ns = lay.index(nr, nc)
-                nxt[s, a] = ns
-                if ns == lay.target:
-                    rew[s, a] = self.rewards.target
-                elif forbidden[ns]:
-                    rew[s, a] = self.rewards.forbidden
-                else:
-                    rew[s, a] = self.rewards.other
+        forbidden = lay.forbidden_mask()
+        states = np.arange(S)
+        rows, cols = np.divmod(states, lay.n_cols)
+        for a, (dr, dc) in enumerate(MOVES):  # one column of both tables per executed action
+            nr, nc = rows + dr, cols + dc
+            inside = (nr >= 0) & (nr < lay.n_rows) & (nc >= 0) & (nc < lay.n_cols)
+            ns = np.where(inside, nr * lay.n_cols + nc, states)  # off the grid: stay
+            nxt[:, a] = ns
+            rew[:, a] = rewards.other
+            rew[forbidden[ns], a] = rewards.forbidden
+            rew[ns == lay.target, a] = rewards.target
+            rew[~inside, a] = rewards.boundary
         return nxt, rew
 
     @cached_property
@@ -96,3 +92,14 @@ class GridDynamics:
             probs[t, :, 0] = 1.0
             exp_r[t] = 0.0
         return TabularModel(next_states, probs, exp_r)
+
+
+@lru_cache(maxsize=2)  # a run has one world; a 300×300 one holds ≈ 18 MB of tables
+def cached_dynamics(layout: Layout, rewards: Rewards, slip: float, episodic: bool) -> GridDynamics:
+    """One ``GridDynamics`` per world: the envs of one run (training, evaluation, vector copies) share its tables
+    and model instead of building them again. Their arrays are made read-only, since every holder sees them."""
+    dynamics = GridDynamics(layout, rewards, slip, episodic)
+    model = dynamics.model
+    for array in (*dynamics.tables, model.next_states, model.probs, model.rewards):
+        array.flags.writeable = False
+    return dynamics

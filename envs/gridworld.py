@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -10,8 +11,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .dynamics import N_ACTIONS, GridDynamics, Rewards
-from .layout import DEFAULT_LAYOUT, Layout
+from .dynamics import N_ACTIONS, GridDynamics, Rewards, cached_dynamics
+from .layout import DEFAULT_LAYOUT, Layout, LayoutError, read_layout_file
 from .model import TabularModel
 from .render import render_ansi, render_rgb
 
@@ -27,7 +28,7 @@ def observation_table(layout: Layout, obs: str) -> tuple[spaces.Space, np.ndarra
         return spaces.Box(0.0, 1.0, (S,), np.float32), np.eye(S, dtype=np.float32)
     if obs == "coords":
         high = np.array([layout.n_rows - 1, layout.n_cols - 1], dtype=np.float32)
-        table = np.array([layout.cell(s) for s in range(S)], dtype=np.float32)
+        table = np.stack(np.divmod(np.arange(S), layout.n_cols), axis=1).astype(np.float32)
         return spaces.Box(np.zeros(2, np.float32), high, (2,), np.float32), table
     raise ValueError(f"obs={obs!r} is not an observation mode: choose one of {', '.join(OBS_MODES)}")
 
@@ -40,19 +41,40 @@ def build_world(
     start: Sequence[int] | None,
     max_episode_steps: int | None,
     obs: str,
+    layout_file: str | os.PathLike | None = None,
 ) -> tuple[GridDynamics, spaces.Space, np.ndarray | None]:
-    """Validate the arguments shared by ``GridWorld`` and its vector form; returns the dynamics,
-    the (single-copy) observation space and the observation table."""
+    """Validate the arguments shared by ``GridWorld`` and its vector form; returns the dynamics (shared by the
+    envs of one world: ``cached_dynamics``), the (single-copy) observation space and the observation table."""
     if max_episode_steps is not None and max_episode_steps < 1:
         raise ValueError(f"max_episode_steps={max_episode_steps} must be a positive integer or None")
-    dynamics = GridDynamics(Layout.parse(layout, start), rewards, slip, episodic)
+    dynamics = cached_dynamics(world_layout(layout, start, layout_file), rewards, slip, episodic)
     space, table = observation_table(dynamics.layout, obs)
     return dynamics, space, table
+
+
+def world_layout(
+    layout: Sequence[str], start: Sequence[int] | None, layout_file: str | os.PathLike | None = None
+) -> Layout:
+    """The validated layout of ``layout``'s rows or, when ``layout_file`` is given (``layout`` then at its
+    default), of the file's rows (one a line). A ``LayoutError`` about the file starts ``layout_file=<path>``."""
+    if layout_file is None:
+        return Layout.parse(layout, start)
+    named = f"layout_file={str(layout_file)!r}"
+    if isinstance(layout, str) or list(layout) != list(DEFAULT_LAYOUT):
+        raise LayoutError(f"{named} and a layout other than the default are both given: give one of them")
+    rows = read_layout_file(layout_file)
+    try:
+        return Layout.parse(rows, start)
+    except LayoutError as err:
+        if str(err).startswith("start"):
+            raise
+        raise LayoutError(f"{named}: {err}") from None
 
 
 class GridWorld(gym.Env):
     """Grid world with forbidden cells and a target; exposes its exact model ``P, R``.
 
+    ``layout`` is a list of ASCII rows; ``layout_file`` (instead of it) a text file with one row a line.
     Continuing by default (the target is not terminal). ``episodic=True`` terminates on
     reaching the target. ``max_episode_steps`` truncates episodes. ``reset(options={"state": s})``
     starts from a chosen state; otherwise from ``start`` or a uniformly random (non-terminal) cell.
@@ -73,12 +95,13 @@ class GridWorld(gym.Env):
         max_episode_steps: int | None = None,
         obs: str = "index",
         render_mode: str | None = None,
+        layout_file: str | os.PathLike | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported: choose ansi or rgb_array")
         rewards = Rewards(r_boundary, r_forbidden, r_target, r_other)
         self.dynamics, self.observation_space, self._obs_table = build_world(
-            layout, rewards, slip, episodic, start, max_episode_steps, obs
+            layout, rewards, slip, episodic, start, max_episode_steps, obs, layout_file
         )
         self.layout = self.dynamics.layout
         self.episodic = bool(episodic)
@@ -91,9 +114,8 @@ class GridWorld(gym.Env):
         self._reward = rew.ravel().tolist()
         self._slip = float(slip)
         self._target = self.layout.target
-        self._starts = np.array(
-            [s for s in range(self.layout.n_states) if not (episodic and s == self._target)], dtype=np.int64
-        )
+        states = np.arange(self.layout.n_states, dtype=np.int64)
+        self._starts = np.delete(states, self._target) if episodic else states  # a terminal target is no start
         self._state = 0
         self._t = 0
 

@@ -6,8 +6,11 @@ A layout is a list of equal-length ASCII rows: ``.`` ordinary, ``#`` or ``F`` fo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -70,7 +73,17 @@ class Layout:
         """Validate ASCII ``rows`` (and an optional ``start`` [row, col] overriding ``S``)."""
         if isinstance(rows, str) or not isinstance(rows, Sequence):
             raise LayoutError(f"layout must be a list of strings (rows), got {rows!r}")
-        rows = [str(r) for r in rows]
+        rows = tuple(str(r) for r in rows)
+        try:
+            key = None if start is None else tuple(start)
+            hash(key)
+        except TypeError:  # not a sequence of numbers: the scan names the problem
+            return cls._scan(rows, start)
+        return _parse(rows, key)
+
+    @classmethod
+    def _scan(cls, rows: tuple[str, ...], start: Sequence[int] | None) -> Layout:
+        """``parse`` of rows given as strings, cell by cell (memoised by ``_parse``)."""
         if not rows or not rows[0]:
             raise LayoutError("layout is empty: give at least one row with at least one cell")
         n_cols = len(rows[0])
@@ -116,6 +129,28 @@ class Layout:
             raise LayoutError(f"start {list(divmod(start_idx, n_cols))} is a forbidden cell: choose an enterable one")
         tr, tc = targets[0]
         return cls(n_rows, n_cols, tuple(forbidden), tr * n_cols + tc, start_idx)
+
+
+@lru_cache(maxsize=16)
+def _parse(rows: tuple[str, ...], start: tuple[int, ...] | None) -> Layout:
+    """``Layout.parse`` memoised: an env, its evaluation copy and the config check parse one layout once."""
+    return Layout._scan(rows, start)
+
+
+def read_layout_file(path: str | os.PathLike) -> list[str]:
+    """The rows of a layout file: one row a line; spaces around a row and blank lines before the first row and
+    after the last are ignored. ``LayoutError`` naming the path when it cannot be read."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = (err.strerror or str(err)) if isinstance(err, OSError) else f"not UTF-8 text: {err.reason}"
+        raise LayoutError(f"layout_file={str(path)!r} cannot be read ({reason})") from None
+    rows = [line.strip() for line in text.splitlines()]
+    while rows and not rows[-1]:
+        rows.pop()
+    while rows and not rows[0]:
+        rows.pop(0)
+    return rows
 
 
 def random_layout(

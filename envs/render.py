@@ -58,13 +58,24 @@ def render_rgb(layout: Layout, agent: int | None = None, cell: int = 32) -> np.n
 
 def render_values(layout: Layout, v: np.ndarray, policy: np.ndarray) -> str:
     """State values and greedy-policy arrows side by side, like the book's figures."""
-    width = max(len(f"{x:.2f}") for x in v) + 1
+    values = [f"{x:.2f}" for x in np.asarray(v).tolist()]  # each number formatted once (a 300×300 grid: 90 000)
+    width = max(len(text) for text in values) + 1
+    arrows = [ARROWS[a] for a in np.argmax(policy, axis=1).tolist()]
     lines = []
     for r in range(layout.n_rows):
-        vals = "".join(f"{v[layout.index(r, c)]:>{width}.2f}" for c in range(layout.n_cols))
-        arrows = " ".join(ARROWS[int(np.argmax(policy[layout.index(r, c)]))] for c in range(layout.n_cols))
-        lines.append(f"{vals}    {arrows}")
+        row = slice(layout.index(r, 0), layout.index(r, 0) + layout.n_cols)
+        vals = "".join(text.rjust(width) for text in values[row])
+        lines.append(f"{vals}    {' '.join(arrows[row])}")
     return "\n".join(lines) + "\n"
+
+
+def cell_colors(layout: Layout) -> np.ndarray:
+    """(n_rows, n_cols, 3) uint8: each cell's colour by its kind (ordinary, forbidden, target)."""
+    colors = np.empty((layout.n_states, 3), dtype=np.uint8)
+    colors[:] = _COLORS["ordinary"]
+    colors[layout.forbidden_mask()] = _COLORS["forbidden"]
+    colors[layout.target] = _COLORS["target"]
+    return colors.reshape(layout.n_rows, layout.n_cols, 3)
 
 
 # above these many cells the picture draws no per-cell text and edges (values), or no arrows (policy: the
@@ -98,8 +109,7 @@ def save_values_png(layout: Layout, v: np.ndarray, policy: np.ndarray, path: str
             ax.imshow(greedy, extent=extent, cmap=ListedColormap(["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "0.6"]),
                       vmin=-0.5, vmax=4.5, interpolation="nearest")  # fmt: skip
         elif not dense:  # the cells' kinds as one image
-            kinds = [_COLORS[_cell_kind(layout, s)] for s in range(layout.n_states)]
-            ax.imshow(np.asarray(kinds, dtype=np.uint8).reshape(n_r, n_c, 3), extent=extent, interpolation="nearest")
+            ax.imshow(cell_colors(layout), extent=extent, interpolation="nearest")
         for s in range(layout.n_states if arrows else 0):
             r, c = layout.cell(s)
             if dense:

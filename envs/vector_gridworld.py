@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -38,13 +39,14 @@ class GridWorldVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         obs: str = "index",
         render_mode: str | None = None,
+        layout_file: str | os.PathLike | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be a positive integer")
         self.num_envs = int(num_envs)
         rewards = Rewards(r_boundary, r_forbidden, r_target, r_other)
         self.dynamics, self.single_observation_space, self._obs_table = build_world(
-            layout, rewards, slip, episodic, start, max_episode_steps, obs
+            layout, rewards, slip, episodic, start, max_episode_steps, obs, layout_file
         )
         self.layout = self.dynamics.layout
         self.episodic = bool(episodic)

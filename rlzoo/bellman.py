@@ -17,11 +17,43 @@ def q_from_v(model: TabularModel, v: np.ndarray, gamma: float) -> np.ndarray:
     return model.rewards + gamma * model.expected_next(v)
 
 
+def row_max(x: np.ndarray) -> np.ndarray:
+    """``x.max(axis=1)`` of an (S, A) table: the same values (NaN where a row holds one; only a maximum of 0.0
+    tied with −0.0 may take the other sign), reduced over a transposed copy, as NumPy reduces a short last axis
+    one row at a time: 3.4 ms for 90 000 × 5, 0.3 ms this way."""
+    return np.ascontiguousarray(x.T).max(axis=0)
+
+
+def argmax_and_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(np.argmax(x, axis=1), x.max(axis=1))`` of an (S, A) table, the first maximising column on ties as
+    ``np.argmax`` (which it is where a row holds NaN, or A > 8); several times faster for small A: the columns
+    equal to the maximum are packed into the bits of one byte a row, whose highest set bit is the first of them."""
+    n_cols = x.shape[1]
+    xt = np.ascontiguousarray(x.T)
+    best = xt.max(axis=0)
+    if n_cols > 8 or np.isnan(best).any():
+        return np.argmax(x, axis=1), best
+    code = np.zeros(x.shape[0], dtype=np.uint8)
+    for a in range(n_cols):
+        code |= (xt[a] == best).view(np.uint8) << np.uint8(n_cols - 1 - a)
+    return _FIRST_OF_CODE[n_cols][code], best
+
+
+# _FIRST_OF_CODE[A][code]: the first of A columns whose bit is set in code (bit A-1 is column 0)
+_FIRST_OF_CODE = {n: np.array([n - code.bit_length() for code in range(2**n)], dtype=np.intp) for n in range(1, 9)}
+
+
 def greedy(q: np.ndarray) -> np.ndarray:
     """Deterministic greedy policy (S, A), one-hot on the first maximising action."""
+    return greedy_and_max(q)[0]
+
+
+def greedy_and_max(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``greedy(q)`` and ``max_a q`` (S,) from one pass over ``q``."""
+    actions, best = argmax_and_max(q)
     policy = np.zeros_like(q, dtype=float)
-    policy[np.arange(q.shape[0]), np.argmax(q, axis=1)] = 1.0
-    return policy
+    policy[np.arange(q.shape[0]), actions] = 1.0
+    return policy, best
 
 
 def uniform_policy(n_states: int, n_actions: int) -> np.ndarray:
@@ -75,7 +107,7 @@ def value_iteration(
     """Iterate ``v ← max_a (R + γ P v)`` until ``‖Δv‖∞ < tol``; returns (v, sweeps)."""
     v = np.zeros(model.n_states) if v0 is None else np.asarray(v0, dtype=float)
     for sweep in range(1, max_sweeps + 1):
-        new = q_from_v(model, v, gamma).max(axis=1)
+        new = row_max(q_from_v(model, v, gamma))
         delta = float(np.max(np.abs(new - v)))
         v = new
         if delta < tol:

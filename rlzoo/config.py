@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -18,8 +19,8 @@ from typing import Any, TypeVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-from rlzoo.envs import CONTINUOUS_GRIDWORLD_ID, DEFAULT_LAYOUT, GRIDWORLD_ID, Layout, LayoutError
-from rlzoo.envs.gridworld import OBS_MODES
+from rlzoo.envs import CONTINUOUS_GRIDWORLD_ID, DEFAULT_LAYOUT, GRIDWORLD_ID, LayoutError
+from rlzoo.envs.gridworld import OBS_MODES, world_layout
 
 T = TypeVar("T")
 
@@ -234,6 +235,7 @@ class GridWorldEnvConfig:
 
     id: str = GRIDWORLD_ID
     layout: list[str] = param(DEFAULT_LAYOUT)
+    layout_file: str | None = param(None, help="text file of the layout, one row a line (layout at its default)")
     r_boundary: float = -1.0
     r_forbidden: float = -1.0
     r_target: float = 1.0
@@ -246,10 +248,14 @@ class GridWorldEnvConfig:
 
     def validate(self, prefix: str) -> None:
         try:
-            Layout.parse(self.layout, self.start)
+            world_layout(self.layout, self.start, self.layout_file)
         except LayoutError as err:
+            if str(err).startswith("layout_file="):  # the message names the file: env.layout_file='…' …
+                raise ConfigError(_join(prefix, str(err))) from None
             key = "start" if str(err).startswith("start") else "layout"
             raise ConfigError(f"{_join(prefix, key)}: {err}") from None
+        if self.layout_file is not None:  # a resume or rlzoo.evaluate from another directory reads the same file
+            self.layout_file = os.path.abspath(self.layout_file)
 
 
 @dataclass

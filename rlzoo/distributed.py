@@ -25,6 +25,12 @@ def init_from_env() -> bool:
     return True
 
 
+def launched_rank() -> int:
+    """This process's rank as ``torchrun`` set it in the environment (0 when not launched by it), known before
+    the process group is joined."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 

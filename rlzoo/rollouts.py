@@ -8,7 +8,7 @@ final observation (``infos["final_obs"]``), so that truncation is not mistaken f
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +27,10 @@ BootstrapValues = Callable[[torch.Tensor, bool], np.ndarray]
 
 class RolloutCollector:
     """Fills a rollout buffer from ``n_envs`` copies of ``env`` (made lazily, on the first ``reset``)."""
+
+    # what carries a run across rollouts besides the normalisers' statistics (``state_dict``): the envs mid-episode,
+    # their observations and the running episodes' returns and lengths (an agent's ``live_parts``)
+    live_parts: ClassVar[tuple[str, ...]] = ("vec_env", "obs", "_returns", "_lengths")
 
     def __init__(self, env: gym.Env, n_envs: int, n_steps: int, vector_mode: str, *, normalize_obs: bool,
                  normalize_reward: bool, gamma: float) -> None:  # fmt: skip
@@ -55,21 +59,21 @@ class RolloutCollector:
         return torch.from_numpy(obs)
 
     def reset(self, seed: int | None) -> None:
-        """Start every env afresh (on a new run, or a resumed one: its envs restart from a reset)."""
+        """Start every env afresh (on a new run, or a resume that could not restore the envs)."""
         if self.vec_env is None:
             self.vec_env = vectorize(self.env, self.n_envs, self.vector_mode)
         self.obs = self.vec_env.reset(seed=seed)[0]
         self._returns[:], self._lengths[:] = 0.0, 0
 
     def collect(self, select_actions: SelectActions, bootstrap_values: BootstrapValues, logger: RunLogger,
-                step: int) -> tuple[np.ndarray, int]:  # fmt: skip
-        """Fill the buffer with ``n_steps`` steps of every env from env step ``step``; returns the values after
-        the last step and the env step reached."""
+                step: int, n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
+        """Fill the buffer with ``n_steps`` (at most its length) steps of every env from env step ``step``; returns
+        the values after the last step and the env step reached."""
         env, buffer = self.vec_env, self.buffer
         buffer.reset()
         obs = self.obs
         with torch.inference_mode():
-            for _ in range(buffer.n_steps):
+            for _ in range(min(n_steps, buffer.n_steps)):
                 obs_t = self.obs_tensor(obs, update_stats=True)
                 actions, log_probs, values = select_actions(obs_t)
                 obs, rewards, terminated, truncated, infos = env.step(self.to_env(actions))

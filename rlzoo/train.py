@@ -9,6 +9,7 @@ agents, ``tables.npz`` with a picture of values and policy.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import sys
@@ -32,6 +33,7 @@ from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dic
 from rlzoo.envs import make as make_env
 from rlzoo.evaluate import evaluate
 from rlzoo.logging import RunLogger
+from rlzoo.run_lock import locked
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
 from rlzoo.trainer import PeriodicEvaluation
@@ -96,8 +98,12 @@ class FinalArtefactError(RuntimeError):
 
 
 def run_record(spec: RunSpec) -> dict[str, Any]:
-    """What a run trains, as written to ``run.json`` when it starts and checked when it resumes."""
-    return {"algo": spec.algo_name, "seed": spec.run.seed, "algo_config": to_dict(spec.algo), "env": to_dict(spec.env)}
+    """What a run trains, as written to ``run.json`` when it starts and checked when it resumes (a GridWorld's
+    ``layout_file`` by its contents' SHA-256 too: the file may change while its name stays)."""
+    env = to_dict(spec.env)
+    if env.get("layout_file") is not None:
+        env["layout_file_sha256"] = hashlib.sha256(Path(env["layout_file"]).read_bytes()).hexdigest()
+    return {"algo": spec.algo_name, "seed": spec.run.seed, "algo_config": to_dict(spec.algo), "env": env}
 
 
 def resume_changes(record: dict[str, Any], spec: RunSpec) -> dict[str, tuple[Any, Any]]:
@@ -118,15 +124,40 @@ def resume_changes(record: dict[str, Any], spec: RunSpec) -> dict[str, tuple[Any
     return changes
 
 
-def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> tuple[Agent | None, dict[str, tuple[Any, Any]]]:
-    """The agent of the newest readable checkpoint in ``run_dir`` (global RNGs restored; safe config changes
-    applied) and those changes, or (None, {}); ``ConfigError`` when ``spec`` differs from what the run trains."""
+@dataclass
+class Resumed:
+    """A run continued from a checkpoint: its agent, the safe config changes applied, and why it is not exact
+    (None: it continues as the uninterrupted run would have, its envs restored mid-episode)."""
+
+    agent: Agent
+    changes: dict[str, tuple[Any, Any]]
+    inexact: str | None
+
+
+def check_resume_settings(run_dir: Path, spec: RunSpec) -> dict[str, tuple[Any, Any]]:
+    """``resume_changes`` of ``spec`` against the run in ``run_dir`` (none when it has no ``run.json``)."""
+    record = _read_record(run_dir)
+    return resume_changes(record, spec) if record is not None else {}
+
+
+def _read_record(run_dir: Path) -> dict[str, Any] | None:
+    record_file = run_dir / "run.json"
+    return json.loads(record_file.read_text()) if record_file.exists() else None
+
+
+def _listed(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
+    return {key: list(change) for key, change in changes.items()}
+
+
+def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> Resumed | None:
+    """The agent of the newest readable checkpoint in ``run_dir`` (envs, episode in flight and global RNGs
+    restored; safe config changes applied), or None; ``ConfigError`` when ``spec`` differs from what the run
+    trains."""
     found = latest_valid(run_dir / "checkpoints")
     if found is None:
         log.warning("resume=true but %s holds no readable checkpoint: starting from step 0", run_dir / "checkpoints")
-        return None, {}
-    record_file = run_dir / "run.json"
-    changes = resume_changes(json.loads(record_file.read_text()), spec) if record_file.exists() else {}
+        return None
+    changes = check_resume_settings(run_dir, spec)
     path, payload = found
     if payload["algo"] != spec.algo_name:  # a run directory from before run.json
         raise ConfigError(f"resume=true with algo={spec.algo_name}, but {path} holds a {payload['algo']} run")
@@ -137,15 +168,21 @@ def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> tuple[Agent | None,
     safe = {key.removeprefix("algo."): new for key, (_, new) in changes.items() if key.startswith("algo.")}
     agent.config = dataclasses.replace(agent.config, **safe)
     set_global_rng_state(payload["global_rng"])
-    log.info("resuming from %s at step %d", path, agent.num_timesteps)
-    return agent, changes
+    inexact = agent.restore_live(payload)
+    if inexact is None:
+        log.info("resuming from %s at step %d", path, agent.num_timesteps)
+    else:
+        log.warning("resuming from %s at step %d, not exactly: %s; the envs restart from a reset", path,
+                    agent.num_timesteps, inexact)  # fmt: skip
+    return Resumed(agent, changes, inexact)
 
 
 def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> dict[str, Any]:
     """Train, evaluate and write the run directory; returns the summary dict.
 
-    With ``resume=true`` the run continues from the newest readable checkpoint in ``run_dir``
-    (a corrupted one is skipped with a warning) and TensorBoard drops anything an interrupted
+    The run holds ``run_dir``'s lock (``rlzoo.run_lock``) while it writes. With ``resume=true`` it continues
+    from the newest readable checkpoint in ``run_dir`` (a corrupted one is skipped with a warning) exactly:
+    agent, envs mid-episode and random generators as they were; TensorBoard drops anything the interrupted
     process logged after that checkpoint, so curves have neither gaps nor duplicate steps.
     """
     run, run_dir = spec.run, Path(run_dir)
@@ -158,17 +195,33 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         if distributed.rank() > 0:
             run = dataclasses.replace(run, seed=run.seed + distributed.rank())
             run_dir = run_dir / f"rank{distributed.rank()}"
+    spec = dataclasses.replace(spec, run=run)
+    check_run_dir(run_dir, run.resume)  # (and again under the lock) a refused run leaves every byte as it was
+    if run.resume:
+        check_resume_settings(run_dir, spec)
+    with locked(run_dir):  # one owner: a second run into run_dir is refused while this one writes
+        return _train_in(spec, run_dir, names)
+
+
+def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, Any]:
+    """``train`` in the run directory it has locked."""
+    run = spec.run
     check_run_dir(run_dir, run.resume)
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
     seed_everything(run.seed)
     env, eval_env = _make_env(spec.env), _make_env(spec.env)
     env.action_space.seed(run.seed)
-    agent, changes = _resume_agent(run_dir, env, spec) if run.resume else (None, {})
-    resumed_from = agent.num_timesteps if agent is not None else None
-    if agent is None:
-        agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed)
-        atomic_write_json(run_dir / "run.json", run_record(spec))
+    resumed = _resume_agent(run_dir, env, spec) if run.resume else None
+    if resumed is not None:
+        agent, resumed_from, changes = resumed.agent, resumed.agent.num_timesteps, resumed.changes
+        record = _read_record(run_dir) or run_record(spec)
+        record["resumes"] = [*record.get("resumes", []), {"from_step": resumed_from, "exact": resumed.inexact is None,
+                             "why_not_exact": resumed.inexact, "changes": _listed(changes)}]  # fmt: skip
+    else:
+        agent, resumed_from, changes = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed), None, {}
+        record = run_record(spec)
+    atomic_write_json(run_dir / "run.json", record)
     for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
         distributed.broadcast_parameters(network)
 
@@ -222,7 +275,8 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
         "eval_return_std": final.std,
         "eval_return_initial": initial_mean,
         "resumed_from_step": resumed_from,
-        "resumed_with_changes": {key: list(change) for key, change in changes.items()},
+        "resumed_with_changes": _listed(changes),
+        "resumes": record.get("resumes", []),  # every resume of this run: from which step, exactly or why not
         **agent.summary(),
         "algo_config": to_dict(agent.config),
         "rlzoo_version": rlzoo.__version__,
@@ -283,23 +337,11 @@ def _hydra_main(cfg: DictConfig) -> float:
     return summary["eval_return_mean"]
 
 
-def _refuse_finished_run_dir(argv: list[str]) -> None:
-    """Stop before Hydra writes ``.hydra/`` into an explicit ``hydra.run.dir`` that holds a finished run."""
-    for arg in argv:
-        if arg.startswith("hydra.run.dir=") and "$" not in arg:
-            try:  # resume=True: only a finished run is refused here; the full check runs in train()
-                check_run_dir(Path(arg.split("=", 1)[1].strip("'\"")), resume=True)
-            except ConfigError as err:
-                print(f"rlzoo: config error: {err}", file=sys.stderr)
-                sys.exit(2)
-
-
 def main() -> None:
     """Console entry point (``rlzoo-train``), same as ``python -m rlzoo.train``."""
     if any(arg.lstrip("+~").startswith("algo.total_steps=") for arg in sys.argv[1:]):  # Hydra would say far more
         print(f"rlzoo: config error: {RETIRED_BUDGET_KEY}", file=sys.stderr)
         sys.exit(2)
-    _refuse_finished_run_dir(sys.argv[1:])
     _hydra_main()
 
 

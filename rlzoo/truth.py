@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from rlzoo.bellman import evaluate_exact, greedy, q_from_v, value_iteration
+from rlzoo.bellman import argmax_and_max, evaluate_exact, greedy, q_from_v, row_max, value_iteration
 from rlzoo.envs.model import TabularModel
 
 
@@ -36,12 +37,12 @@ class GroundTruth:
             q = q_from_v(model, v, gamma)
             # improve only where strictly better, so ties cannot make the policy cycle
             current = (policy * q).sum(axis=1)
-            better = q.max(axis=1) > current + 1e-12 * np.maximum(1.0, np.abs(current))
+            better = row_max(q) > current + 1e-12 * np.maximum(1.0, np.abs(current))
             if not better.any():
                 break
             policy[better] = greedy(q[better])
         q = q_from_v(model, v, gamma)
-        best = q.max(axis=1, keepdims=True)
+        best = row_max(q)[:, None]
         return cls(v, q, q >= best - atol * np.maximum(1.0, np.abs(best)), "v*", live_states(model), model, gamma)
 
     @classmethod
@@ -52,14 +53,21 @@ class GroundTruth:
 
     def value_error(self, v: np.ndarray) -> float:
         """‖v − v_target‖∞ over the live (non-terminal) states."""
-        return float(np.max(np.abs(np.asarray(v) - self.v)[self.live]))
+        error = np.abs(np.asarray(v) - self.v)
+        return float(np.max(error if self.all_live else error[self.live]))
+
+    @cached_property
+    def all_live(self) -> bool:
+        """No terminal state (a continuing task): the errors need no mask."""
+        return bool(self.live.all())
 
     def optimal_action_fraction(self, policy: np.ndarray) -> float:
         """Share of live states whose greedy action under ``policy`` is optimal."""
         if self.optimal_actions is None:
             raise ValueError("optimal actions are only known for a v* ground truth")
-        actions = np.argmax(policy, axis=1)
-        return float(self.optimal_actions[np.arange(len(actions)), actions][self.live].mean())
+        actions = argmax_and_max(policy)[0]
+        optimal = self.optimal_actions[np.arange(len(actions)), actions]
+        return float((optimal if self.all_live else optimal[self.live]).mean())
 
     def scalars(self, policy: np.ndarray | None, v: np.ndarray | None, solve_policy: bool) -> dict[str, float]:
         """The ``truth/*`` figures of an agent's tables: its policy π (S, A) and state values ``v`` (S,), either

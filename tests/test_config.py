@@ -60,7 +60,7 @@ def test_overrides_reach_the_schemas():
         (["algo.gamma=abc"], r"^algo.gamma='abc' has the wrong type: expected float"),
         (["+algo.foo=1"], r"^algo.foo is not a known key; allowed keys here: gamma, tol$"),
         (["+algo.total_steps=5"], r"^algo.total_steps is not a known key: the budget is the top-level total_steps="),
-        (["+env.foo=1"], r"^env.foo is not a known key; allowed keys here: id, layout, r_boundary, .*, obs$"),
+        (["+env.foo=1"], r"^env.foo is not a known key; allowed keys here: id, layout, layout_file, .*, obs$"),
         (["algo=ppo", "+env.foo=1"], r"^env.foo is not a known key; allowed keys here: id, max_episode_steps, kwargs$"),
         (["env.slip=abc"], r"^env.slip='abc' has the wrong type: expected float"),
         (["algo=ppo", "algo.hidden=abc"], r"^algo.hidden='abc' has the wrong type: expected list\[int\]"),
@@ -92,8 +92,8 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(overrides, messag
         (["+algo.foo=1"], "algo.foo is not a known key; allowed keys here: gamma, tol"),
         (["algo.gamma=abc"], "algo.gamma='abc' has the wrong type: expected float (Value 'abc' of type 'str' could "
                              "not be converted to Float)"),
-        (["+env.foo=1"], "env.foo is not a known key; allowed keys here: id, layout, r_boundary, r_forbidden, "
-                         "r_target, r_other, slip, episodic, start, max_episode_steps, obs"),
+        (["+env.foo=1"], "env.foo is not a known key; allowed keys here: id, layout, layout_file, r_boundary, "
+                         "r_forbidden, r_target, r_other, slip, episodic, start, max_episode_steps, obs"),
         (["env.slip=abc"], "env.slip='abc' has the wrong type: expected float (Value 'abc' of type 'str' could not "
                            "be converted to Float)"),
     ],

@@ -222,3 +222,91 @@ def test_values_picture_of_small_and_large_layouts(tmp_path, size):
     path = save_values_png(layout, rng.normal(size=layout.n_states), policy, tmp_path / "v.png", "title")
     with Image.open(path) as image:
         assert image.size[0] > 2 * image.size[1] // 2 and len(set(image.convert("RGB").getdata())) > 10
+
+
+# ---- env.layout_file: a layout too large for the command line ------------------------------------------------------
+
+MAZE = ["S.#.", "..#.", "#...", "..#T"]
+
+
+@pytest.fixture
+def maze_file(tmp_path):
+    path = tmp_path / "maze.txt"
+    path.write_text("\n" + "\n".join(f"  {row} " for row in MAZE) + "\n\n")  # blank edges, spaces: ignored
+    return path
+
+
+def test_layout_file_is_the_world_of_its_rows(maze_file):
+    from rlzoo.envs import GridWorldVectorEnv
+
+    from_file, from_rows = GridWorld(layout_file=maze_file), GridWorld(layout=MAZE)
+    assert from_file.layout == from_rows.layout == Layout.parse(MAZE) and from_file.layout.n_states == 16
+    for a, b in zip(from_file.model(), from_rows.model(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    vec = GridWorldVectorEnv(2, layout_file=str(maze_file))  # make_vec's numpy copies take it too
+    assert vec.layout == from_rows.layout
+
+
+def test_layout_file_changes_what_a_run_does(tmp_path, maze_file):
+    """A run on the file's world is the run on the same rows given as env.layout (# written F there)."""
+    from rlzoo.train import resolve, train
+
+    from .helpers import composed
+
+    runs = {}
+    rows = ",".join(row.replace("#", "F") for row in MAZE)
+    for name, world in (("default", "env.start=null"), ("file", f"env.layout_file={maze_file}"),
+                        ("rows", f"env.layout=[{rows}]")):  # fmt: skip
+        summary = train(resolve(composed("algo=value_iteration", world)), tmp_path / name)
+        tables = np.load(tmp_path / name / "tables.npz")
+        timing = ("wall_seconds", "sps", "eval_seconds")
+        runs[name] = ({k: v for k, v in summary.items() if k not in timing}, {k: tables[k] for k in tables.files})
+    assert runs["file"][1]["v"].shape == (16,) and runs["default"][1]["v"].shape == (25,)
+    assert runs["file"][0] != runs["default"][0]
+    assert runs["file"][0] == runs["rows"][0]
+    for key, array in runs["file"][1].items():
+        np.testing.assert_array_equal(array, runs["rows"][1][key])
+    assert len((tmp_path / "file" / "values_policy.txt").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("file", "more", "message"),
+    [
+        ("maze.txt", ["env.layout=[T..,...]"],
+         r"^env\.layout_file='.*maze\.txt' and a layout other than the default are both given: give one of them$"),
+        ("nope.txt", [], r"^env\.layout_file='.*nope\.txt' cannot be read \(No such file or directory\)$"),
+        ("bad.txt", [], r"^env\.layout_file='.*bad\.txt': layout row 1 has 2 cells, expected 3 like row 0"),
+        ("maze.txt", ["env.start=[0,2]"], r"^env\.start: start \[0, 2\] is a forbidden cell"),
+    ],
+)  # fmt: skip
+def test_layout_file_errors_are_one_line_naming_the_value(tmp_path, maze_file, file, more, message):
+    from rlzoo.config import ConfigError
+    from rlzoo.train import resolve
+
+    from .helpers import composed
+
+    (tmp_path / "bad.txt").write_text("T..\n..\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        resolve(composed("algo=value_iteration", f"env.layout_file={tmp_path / file}", *more))
+    assert "\n" not in str(info.value)
+
+
+def test_layout_file_errors_of_the_env(tmp_path, maze_file):
+    with pytest.raises(LayoutError, match=r"^layout_file='.*' and a layout other than the default are both given"):
+        GridWorld(layout=["T."], layout_file=maze_file)
+    with pytest.raises(LayoutError, match=r"^layout_file='.*' cannot be read \(Is a directory\)$"):
+        GridWorld(layout_file=tmp_path)
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(LayoutError, match=r"^layout_file='.*empty\.txt': layout is empty"):
+        GridWorld(layout_file=tmp_path / "empty.txt")
+
+
+def test_envs_of_one_world_share_its_dynamics_read_only():
+    """A run's training and evaluation envs build the (large) tables once; nobody can change them for the other."""
+    rows = ["S..", ".#.", "..T"]
+    first, second = GridWorld(layout=rows), gym.make(GRIDWORLD_ID, layout=tuple(rows)).unwrapped
+    assert first.dynamics is second.dynamics
+    assert GridWorld(layout=rows, slip=0.1).dynamics is not first.dynamics
+    model = first.tabular_model()
+    for array in (*first.dynamics.tables, model.next_states, model.probs, model.rewards):
+        assert not array.flags.writeable

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent, PolicyEvaluation, ValueIteration
-from rlzoo.bellman import uniform_policy
+from rlzoo.bellman import argmax_and_max, row_max, uniform_policy
 from rlzoo.envs import GridWorld
 from rlzoo.logging import RunLogger
 from rlzoo.truth import GroundTruth
@@ -158,3 +159,18 @@ def test_planner_works_on_an_env_exposing_only_a_dense_model():
 
     agent = make_agent("value_iteration", DenseOnly(), gamma=0.5, tol=1e-12).learn(1000)
     np.testing.assert_allclose(agent.v, [1 + 0.5 * 4, 4.0], atol=1e-9)  # v(1) = 2 / (1 - 0.5)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    table=st.integers(1, 10).flatmap(
+        lambda n_actions: hnp.arrays(np.float64, st.tuples(st.integers(1, 30), st.just(n_actions)),
+                                     elements=st.sampled_from([-1.0, -0.0, 0.0, 0.5, 2.0, np.inf, -np.inf, np.nan]))
+    )
+)  # fmt: skip
+def test_the_fast_row_reductions_equal_numpys(table):
+    """Ties (first maximiser wins), infinities and NaN rows as ``np.argmax`` / ``max(axis=1)``."""
+    actions, best = argmax_and_max(table)
+    np.testing.assert_array_equal(actions, np.argmax(table, axis=1))
+    np.testing.assert_array_equal(np.abs(best), np.abs(table.max(axis=1)))  # (±0 may differ in sign)
+    np.testing.assert_array_equal(np.abs(row_max(table)), np.abs(table.max(axis=1)))

@@ -14,6 +14,8 @@ from rlzoo.distributions import Categorical
 from rlzoo.evaluate import evaluate
 from rlzoo.logging import RunLogger
 
+from .helpers import RecordingLogger
+
 ARM_REWARDS = np.array([0.2, 1.0, 0.5])
 CORRIDOR = {"layout": ["S...T"], "episodic": True, "max_episode_steps": 30}
 
@@ -193,3 +195,13 @@ def test_a_budget_smaller_than_one_rollout_is_refused_not_multiplied():
                        r"is more than total_steps=1000"):  # fmt: skip
         agent.learn(1000)
     assert agent.num_timesteps == 0
+
+
+@pytest.mark.parametrize(("budget", "steps"), [(1000, 1000), (1001, 1002), (1024, 1024)])
+def test_the_last_rollout_is_trimmed_to_the_budget(budget, steps):
+    logger = RecordingLogger()
+    agent = make_agent("ppo", gym.make("CartPole-v1"), seed=0, n_envs=2, n_steps=64, batch_size=32)
+    agent.learn(budget, logger)
+    assert agent.num_timesteps == steps  # 7 rollouts of 128, then 52 (or 53) steps of both envs, not 128 more
+    assert agent.n_updates == 8 and agent.buffer.t == (steps - 7 * 128) // 2
+    assert logger.steps("losses/approx_kl")[-1] == steps

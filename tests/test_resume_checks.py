@@ -115,3 +115,37 @@ def test_the_old_algo_total_steps_override_is_one_line():
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "rlzoo: config error: algo.total_steps is not a known key: the budget is the top-level total_steps=<n>"
     ]
+
+
+def test_a_layout_file_edited_since_the_run_started_is_refused_on_resume(tmp_path):
+    layout = tmp_path / "maze.txt"
+    layout.write_text("S...\n.#..\n...T\n")
+    interrupted_run_of = ("algo=sarsa", "total_steps=2000", "checkpoint.every=500", f"env.layout_file={layout}")
+    train(resolve(composed(*interrupted_run_of)), tmp_path / "run")
+    (tmp_path / "run" / "summary.json").unlink()
+    layout.write_text("S...\n..#.\n...T\n")  # same name, same size, another maze
+    with pytest.raises(ConfigError, match=r"env\.layout_file_sha256: '[0-9a-f]{64}' → '[0-9a-f]{64}'"):
+        train(resolve(composed(*interrupted_run_of, "resume=true")), tmp_path / "run")
+
+
+def test_a_refused_resume_through_the_cli_leaves_the_run_record_untouched(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli(*BASE, f"hydra.run.dir={run_dir}").returncode == 0
+    (run_dir / "summary.json").unlink()  # as if killed before the end
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    proc = run_cli(*BASE, "resume=true", "algo.alpha=0.5", f"++hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "algo.alpha: 0.1 → 0.5" in proc.stderr.strip().splitlines()[-1]
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before  # .hydra/ and the lock too
+    proc = run_cli(*BASE, "resume=true", "total_steps=2500", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    assert (run_dir / ".hydra" / "start1" / "config.yaml").read_bytes() == before[run_dir / ".hydra" / "config.yaml"]
+    assert "total_steps: 2500" in (run_dir / ".hydra" / "config.yaml").read_text()  # what the resumed run trains
+
+
+def test_a_multirun_into_a_sweep_directory_with_files_is_refused_up_front(tmp_path):
+    (tmp_path / "0-earlier").mkdir()
+    proc = run_cli("--multirun", "algo=value_iteration", "seed=0,1", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"hydra.sweep.dir={tmp_path} already holds files" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["0-earlier"]

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlzoo import live_state
 from rlzoo.agents.registry import agent_class
 from rlzoo.boundary import (
     SPACE_KINDS,
@@ -50,6 +51,9 @@ class Agent(ABC):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
     saved_parts: ClassVar[tuple[str, ...]] = ()  # attributes saved by their own state_dict (networks, optimizers)
+    # the run in flight (dotted attribute paths): envs mid-episode, their observation, running episode counters;
+    # pickled into each checkpoint (rlzoo.live_state) so that a resumed run continues exactly where it stopped
+    live_parts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -83,7 +87,7 @@ class Agent(ABC):
         """Train until ``num_timesteps`` reaches ``total_steps`` (env steps; planners: sweeps) on the one
         training loop (``rlzoo.trainer.Trainer``); ``callbacks`` run when due (evaluation, checkpoints)."""
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
-            raise ValueError(f"total_steps={total_steps!r} is not allowed: give a positive int")
+            raise ValueError(f"total_steps={short_repr(total_steps)} is not allowed: give a positive int")
         return Trainer(self, int(total_steps), logger, callbacks).run()
 
     # ---- what a family supplies to the training loop -------------------------------------------
@@ -103,8 +107,9 @@ class Agent(ABC):
         return self.config.log_every
 
     def env_seed(self) -> int | None:
-        """The seed an env (re)starts with: the agent's seed on a fresh start, ``seed + num_timesteps`` on a
-        resumed one (so that it does not replay the first episodes); None for an unseeded agent."""
+        """The seed an env (re)starts with: the agent's seed on a fresh start, ``seed + num_timesteps`` on a resume
+        that could not restore the envs (so that they do not replay the first episodes); None for an unseeded
+        agent."""
         return None if self.seed is None else self.seed + self.num_timesteps
 
     def log_point(self, step: int) -> dict[str, float]:
@@ -172,6 +177,7 @@ class Agent(ABC):
             "spaces": {kind: describe_space(getattr(self.env, kind)) for kind in SPACE_KINDS},
             "seed": self.seed,
             "state": self.state_dict(),
+            "live": live_state.capture(self, self.live_parts),
             "global_rng": global_rng_state(),
         }
         return save_checkpoint(path, payload)
@@ -205,6 +211,12 @@ class Agent(ABC):
                                source)  # fmt: skip
         agent.load_state_dict(payload["state"])
         return agent
+
+    def restore_live(self, payload: dict[str, Any]) -> str | None:
+        """Continue from the envs, observation and episode counters saved in ``payload`` (a checkpoint of this run:
+        it unpickles them, see ``rlzoo.live_state``); returns None, or why not (the envs then restart from a reset
+        with ``env_seed``, so the run continues validly but not as the uninterrupted one would have)."""
+        return live_state.restore(self, payload.get("live"), self.live_parts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(to_dict(self.config))})"

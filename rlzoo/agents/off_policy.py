@@ -26,6 +26,7 @@ class OffPolicyAgent(Agent):
     """
 
     buffer: ReplayBuffer
+    live_parts = ("env", "_obs", "_episode")
 
     def setup(self) -> None:
         self._obs: np.ndarray | None = None
@@ -52,7 +53,7 @@ class OffPolicyAgent(Agent):
     # ---- the loop -----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
-        if self._obs is None:  # a fresh start, or a resumed agent: its env restarts (not the seed's first episode)
+        if self._obs is None:  # a fresh start, or a resume that could not restore the env (env_seed: not episode 1)
             seed = self.env_seed()
             self._obs = np.asarray(self.env.reset(seed=seed)[0], dtype=np.float32)
             self.env.action_space.seed(seed)

@@ -108,6 +108,7 @@ class OnPolicyAgent(Agent):
     critic_class: ClassVar[type[torch.nn.Module]] = StateValueCritic  # NoCritic, or ActionValueTableCritic
     discrete_actions_only: ClassVar[bool] = False
     saved_parts = ("policy", "critic", "optimizer")
+    live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -188,22 +189,27 @@ class OnPolicyAgent(Agent):
 
     # ---- the loop ----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
-        """Refuses a budget smaller than one rollout (it would train a whole rollout anyway); resets the envs."""
+        """Refuses a budget smaller than one rollout (the rollout length is part of the algorithm: only the budget's
+        last rollout is trimmed); resets the envs (unless a resumed run restored them)."""
         cfg = self.config
         if self.num_timesteps == 0 and cfg.n_steps * cfg.n_envs > total_steps:
             raise ConfigError(f"algo.n_steps × algo.n_envs = {cfg.n_steps} × {cfg.n_envs} = {cfg.n_steps * cfg.n_envs} "
                               f"env steps per rollout is more than total_steps={total_steps}: lower n_steps or n_envs, "
                               "or raise total_steps")  # fmt: skip
         super().begin(total_steps, logger)
-        if self.rollouts.obs is None:  # a fresh start, or a resumed agent (its envs restart from a reset)
+        if self.rollouts.obs is None:  # a fresh start, or a resume that could not restore the envs
             self.rollouts.reset(self.env_seed())
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
-        """One rollout of ``n_steps × n_envs`` env steps (whatever ``n_steps`` the trainer asks) and one update."""
+        """One rollout of ``algo.n_steps × n_envs`` env steps (whatever ``n_steps`` the trainer asks) and one update;
+        the last rollout of the budget is trimmed to the steps left (rounded up to a step of every env)."""
+        cfg = self.config
         self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / self.total_steps)
         self.learning_rate = self.set_learning_rate()
-        last_values, self.num_timesteps = self.rollouts.collect(self.select_actions, self.bootstrap_values, logger,
-                                                                self.num_timesteps)  # fmt: skip
+        steps_left = -(-(self.total_steps - self.num_timesteps) // cfg.n_envs)  # ceil: every env steps together
+        last_values, self.num_timesteps = self.rollouts.collect(
+            self.select_actions, self.bootstrap_values, logger, self.num_timesteps, min(cfg.n_steps, steps_left)
+        )
         self.buffer.compute_advantages(last_values, self.config.gamma, self.gae_lambda)
         stats = self.update(self.buffer)
         self.n_updates += 1

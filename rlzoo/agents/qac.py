@@ -36,6 +36,7 @@ class QAC(OnPolicyAgent):
     critic_class = ActionValueTableCritic
     discrete_actions_only = True
     _next_actions: np.ndarray | None = None  # a' drawn for the bootstrap, taken at the next step
+    live_parts = (*OnPolicyAgent.live_parts, "_next_actions")
 
     @property
     def gae_lambda(self) -> float:

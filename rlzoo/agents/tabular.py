@@ -126,6 +126,8 @@ class TabularLearner(TabularAgent):
     ``behaviour`` policy (``ExplorationConfig``).
     """
 
+    live_parts = ("env", "_obs", "_episode")
+
     def setup(self) -> None:
         super().setup()
         cfg = self.config
@@ -137,7 +139,7 @@ class TabularLearner(TabularAgent):
         if isinstance(cfg, ExplorationConfig):
             eps = LinearSchedule(cfg.epsilon, cfg.epsilon_final, cfg.epsilon_decay_steps)
             self.behaviour = Behaviour(cfg.behavior, self.n_actions, eps, cfg.temperature)
-        self._obs: int | None = None
+        self._obs: int | None = None  # the env's current state (None: reset it before the next step)
         self._episode = (0.0, 0)  # return and length of the running episode
 
     def make_approximator(self, kind: str = "q"):
@@ -154,7 +156,7 @@ class TabularLearner(TabularAgent):
 
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         super().begin(total_steps, logger)
-        if self._obs is None:  # a fresh start, or a resumed agent: its env restarts (not the seed's first episode)
+        if self._obs is None:  # a fresh start, or a resume that could not restore the env (env_seed: not episode 1)
             self._obs = int(self.env.reset(seed=self.env_seed())[0])
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:

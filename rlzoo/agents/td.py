@@ -113,6 +113,7 @@ class TDControl(QTableLearner):
     Config = TDControlConfig
     samples_next_action: ClassVar[bool] = False  # Sarsa draws a' before updating
     policy_is_behaviour: ClassVar[bool] = True  # on-policy: the learned policy is the behaviour
+    live_parts = (*QTableLearner.live_parts, "_action")
 
     def setup(self) -> None:
         super().setup()
