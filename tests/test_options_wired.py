@@ -243,6 +243,8 @@ ALTERNATIVES: dict[str, Any] = {
     "line_search_steps": 1,
     "epsilon_high": 0.5,
     "max_completion_length": 2,
+    "delta": 1.01,  # caps ratios that later passes move past it
+    "overlong_buffer": 1,
     "model.path": lambda tmp: save_tiny_gpt(tmp / "tiny_gpt"),
 }
 
@@ -278,6 +280,12 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "epsilon": FAST_GRPO,
     "epsilon_high": FAST_GRPO,
     "loss_type": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths
+    "importance_sampling_level": FAST_GRPO,
+    "delta": FAST_GRPO,
+    "kl_estimator": {"beta": 0.5, **FAST_GRPO},  # the policy moves away from the reference
+    "kl_in_reward": {"beta": 0.5},
+    "overlong_buffer": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths
+    "overlong_penalty": {"overlong_buffer": 1, "sft_steps": 20, "sft_learning_rate": 0.01},
 }
 # keys that act only on another env
 CONTEXT_ENV: dict[str, str] = {

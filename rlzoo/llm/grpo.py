@@ -1,7 +1,10 @@
-"""GRPO — group-relative policy optimisation for language models (Shao et al., 2024, DeepSeekMath), with the
-Dr. GRPO (Liu et al., 2025) and DAPO (Yu et al., 2025) variants as options: after a supervised warm start, each
-step samples G completions of ``prompts_per_step`` prompts, scores them, and takes ``num_iterations`` (μ) AdamW
-steps on :func:`rlzoo.llm.losses.grpo_loss` of their group-relative advantages."""
+"""GRPO — group-relative policy optimisation for language models (Shao et al., 2024, DeepSeekMath) — and the
+family that shares its sampler as options: Dr. GRPO (Liu et al., 2025) and DAPO (Yu et al., 2025) reductions,
+DAPO's overlong punishment, GSPO's sequence-level ratio (Zheng et al., 2025), CISPO's clipped-weight REINFORCE
+(MiniMax, 2025), two-sided clipping, RLOO (Ahmadian et al., 2024) and REINFORCE++ (Hu, 2025) baselines, KL
+estimators k1/k2/k3, in the loss or in the reward. After a supervised warm start, each step samples G completions
+of ``prompts_per_step`` prompts, scores them, and takes ``num_iterations`` (μ) AdamW steps on
+:func:`rlzoo.llm.losses.policy_loss` of their advantages (:func:`rlzoo.llm.losses.advantages`)."""
 
 from __future__ import annotations
 
@@ -19,16 +22,24 @@ from rlzoo import distributed
 from rlzoo.agents.base import Agent
 from rlzoo.agents.registry import register_agent
 from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.llm import losses
 from rlzoo.llm.batches import GroupBatch, sample_groups
 from rlzoo.llm.decoding import Completions, completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
-from rlzoo.llm.losses import LOSS_TYPES, SCALE_REWARDS, group_advantages, grpo_loss
+from rlzoo.llm.losses import (
+    ADVANTAGE_ESTIMATORS,
+    IMPORTANCE_SAMPLING_LEVELS,
+    KL_ESTIMATORS,
+    LOSS_TYPES,
+    SCALE_REWARDS,
+)
 from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained
 from rlzoo.llm.policy import LanguagePolicy
 from rlzoo.llm.prompts import PromptBuckets, Row
+from rlzoo.llm.reward_shaping import kl_reward_penalty, overlong_penalty
 from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
-from rlzoo.objectives import approx_kl, clipped_surrogate
+from rlzoo.objectives import clipped_surrogate
 from rlzoo.seeding import seeded_torch
 
 
@@ -42,6 +53,9 @@ class LMConfig:
     d_model: int = param(128, ge=8)
     n_head: int = param(4, ge=1)
     max_len: int = param(32, ge=4)
+
+
+TOKEN_MEAN_LOSSES = ("dapo", "cispo")  # loss types reduced by the batch's token mean
 
 
 @dataclass
@@ -59,9 +73,16 @@ class GRPOConfig(AlgoConfig):
     gradient_accumulation_steps: int = param(1, ge=1)
     epsilon: float = param(0.2, gt=0.0)
     epsilon_high: float | None = param(None, gt=0.0, help="null: epsilon")
-    beta: float = param(0.0, ge=0.0, help="k3 KL to the frozen reference model; 0: no reference model")
+    beta: float = param(0.0, ge=0.0, help="KL to the frozen reference model (kl_estimator); 0: no reference model")
+    kl_estimator: str = param("k3", choices=KL_ESTIMATORS)
+    kl_in_reward: bool = param(False, help="subtract beta · Σ_t k1 from the reward instead of a KL term in the loss")
     loss_type: str = param("grpo", choices=LOSS_TYPES)
-    scale_rewards: str = param("group", choices=SCALE_REWARDS)
+    importance_sampling_level: str = param("token", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO")
+    delta: float | None = param(None, gt=1.0, help="two-sided clipping: the ratio capped at delta; null: off")
+    advantage_estimator: str = param("grpo", choices=ADVANTAGE_ESTIMATORS)
+    scale_rewards: str = param("group", choices=SCALE_REWARDS, help="advantage_estimator=grpo: divide by which std")
+    overlong_buffer: int = param(0, ge=0, help="DAPO's soft overlong punishment over the last tokens; 0: off")
+    overlong_penalty: float = param(1.0, ge=0.0, help="its largest punishment, at max_completion_length")
     mask_truncated_completions: bool = False
     dynamic_sampling: bool = param(True, help="drop groups whose rewards are all equal and sample new prompts")
     ent_coef: float = param(0.0, ge=0.0)
@@ -76,6 +97,14 @@ class GRPOConfig(AlgoConfig):
         if (batch := self.prompts_per_step * self.num_generations) % self.gradient_accumulation_steps:
             raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
                               f"prompts_per_step × num_generations = {batch}")  # fmt: skip
+        if self.kl_in_reward and self.beta == 0.0:
+            raise ConfigError(f"{prefix}.kl_in_reward=true needs {prefix}.beta > 0 (the KL's weight in the reward)")
+        if self.delta is not None and self.loss_type == "cispo":
+            raise ConfigError(f"{prefix}.delta={self.delta} does not apply to loss_type=cispo, whose weight is already "
+                              "capped at 1 + epsilon_high: set delta=null")  # fmt: skip
+        if self.scale_rewards != "group" and self.advantage_estimator != "grpo":
+            raise ConfigError(f"{prefix}.scale_rewards={self.scale_rewards!r} applies to advantage_estimator=grpo "
+                              f"only, not {self.advantage_estimator!r}")  # fmt: skip
 
 
 @register_agent
@@ -106,6 +135,9 @@ class GRPO(Agent):
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
+        if cfg.overlong_buffer >= self.max_new:
+            raise ConfigError(f"algo.overlong_buffer={cfg.overlong_buffer} must be less than the completions' maximum "
+                              f"length {self.max_new}")  # fmt: skip
         self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
         self.ref_model: nn.Module | None = None
         # with a target-stopped warm start, eval_prompts training rows drawn at random are set aside (never trained
@@ -141,12 +173,13 @@ class GRPO(Agent):
         start = time.perf_counter()
         batch = self.sample_batch()
         gen_s = time.perf_counter() - start
-        advantages = self.advantages(batch.rewards)
+        rewards, shaping = self.shaped_rewards(batch.completions, batch.rewards)
+        advantages = self.advantages(rewards)
         start = time.perf_counter()
         stats = self.optimize(batch.completions, advantages)
         train_s = time.perf_counter() - start
         tokens = float(batch.completions.mask.sum())
-        scalars = {**batch.scalars(cfg.prompts_per_step, self.task.reward_funcs),
+        scalars = {**batch.scalars(cfg.prompts_per_step, self.task.reward_funcs), **shaping,
                    "charts/generation_tokens_per_s": tokens / gen_s,
                    "charts/training_tokens_per_s": tokens * cfg.num_iterations / train_s,
                    **{f"losses/{key}": value for key, value in stats.items()}}  # fmt: skip
@@ -181,13 +214,28 @@ class GRPO(Agent):
                              num_generations=cfg.num_generations, temperature=cfg.temperature, top_k=cfg.top_k,
                              dynamic_sampling=cfg.dynamic_sampling)  # fmt: skip
 
+    def shaped_rewards(self, comp: Completions, total: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """The task's rewards with DAPO's overlong punishment and, with ``kl_in_reward``, minus β · Σ_t k1 to the
+        reference model; and the means of those terms (``reward/overlong_penalty``, ``reward/kl_penalty``)."""
+        cfg, shaped, terms = self.config, torch.from_numpy(total).float(), {}
+        if cfg.overlong_buffer > 0:
+            punish = overlong_penalty(comp.mask.sum(1), self.max_new, cfg.overlong_buffer, cfg.overlong_penalty)
+            shaped, terms["reward/overlong_penalty"] = shaped + punish, float(punish.mean())
+        if cfg.kl_in_reward:
+            with torch.no_grad():
+                ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids, comp.ids, cfg.temperature)
+            penalty = kl_reward_penalty(comp.old_logp, ref, comp.mask, cfg.beta)
+            shaped, terms["reward/kl_penalty"] = shaped - penalty, float(penalty.mean())
+        return shaped.numpy().astype(total.dtype, copy=False) if terms else total, terms
+
     def advantages(self, total: np.ndarray) -> torch.Tensor:
-        """Group-relative advantages of this rank's rewards; under torchrun computed over the global batch
-        (``scale_rewards=batch`` divides by the std of every rank's rewards) and sliced back."""
+        """The advantages of this rank's rewards (``advantage_estimator``); under torchrun computed over the
+        global batch (the batch-wide stds are every rank's) and sliced back."""
         cfg, n = self.config, len(total)
         rewards = distributed.all_gather_cat(torch.from_numpy(total).float())
         start = distributed.rank() * n
-        return group_advantages(rewards, cfg.num_generations, cfg.scale_rewards)[start : start + n]
+        return losses.advantages(rewards, cfg.num_generations, estimator=cfg.advantage_estimator,
+                                 scale=cfg.scale_rewards)[start : start + n]  # fmt: skip
 
     def completion_mask(self, comp: Completions) -> torch.Tensor:
         """The loss mask: completion tokens through EOS, all zero for truncated completions when
@@ -217,7 +265,7 @@ class GRPO(Agent):
                              chunks: int) -> dict[str, list[float]]:  # fmt: skip
         """Backpropagate the batch's loss − ``ent_coef`` · token entropy in ``chunks`` pieces whose weights make
         the summed gradient that of the whole (global) batch: n_chunk / n for the per-completion means (grpo,
-        dr_grpo), tokens_chunk / tokens for dapo's token mean."""
+        dr_grpo), tokens_chunk / tokens for the token means (dapo, cispo)."""
         cfg = self.config
         n = mask.shape[0]
         size = n // chunks
@@ -228,25 +276,29 @@ class GRPO(Agent):
             sl = slice(c * size, (c + 1) * size)
             m = mask[sl]
             logp, entropy = completion_log_probs(self.model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
-            ref = None
+            ref, beta = None, 0.0 if cfg.kl_in_reward else cfg.beta  # (with kl_in_reward the KL is in the reward)
             if cfg.beta > 0.0:
                 with torch.no_grad():
                     ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
-            loss = grpo_loss(logp, comp.old_logp[sl], ref, advantages[sl], m, epsilon=cfg.epsilon,
-                             epsilon_high=cfg.epsilon_high, beta=cfg.beta, loss_type=cfg.loss_type,
-                             max_completion_length=self.max_new)  # fmt: skip
-            weight = (m.sum() / total_tokens) if cfg.loss_type == "dapo" else m.shape[0] / n_global
+            loss = losses.policy_loss(logp, comp.old_logp[sl], ref, advantages[sl], m, loss_type=cfg.loss_type,
+                                      importance_sampling_level=cfg.importance_sampling_level, epsilon=cfg.epsilon,
+                                      epsilon_high=cfg.epsilon_high, delta=cfg.delta, beta=beta,
+                                      kl_estimator=cfg.kl_estimator, max_completion_length=self.max_new)  # fmt: skip
+            weight = (m.sum() / total_tokens) if cfg.loss_type in TOKEN_MEAN_LOSSES else m.shape[0] / n_global
             denom = m.sum().clamp(min=1.0)
             token_entropy = (entropy * m).sum() / denom
             ((loss - cfg.ent_coef * token_entropy) * weight).backward()
-            with torch.no_grad():
-                _, info = clipped_surrogate(logp, comp.old_logp[sl], advantages[sl].unsqueeze(1), cfg.epsilon,
-                                            cfg.epsilon_high, masks=True)  # fmt: skip
+            with torch.no_grad():  # clip fractions of the ratio the loss uses (GSPO: its completions' ratios)
+                log_ratio = logp - comp.old_logp[sl]
+                if cfg.importance_sampling_level == "sequence":
+                    log_ratio = losses.importance_ratio(logp, comp.old_logp[sl], m, "sequence").log()
+                _, info = clipped_surrogate(log_ratio, torch.zeros_like(log_ratio), advantages[sl].unsqueeze(1),
+                                            cfg.epsilon, cfg.epsilon_high, masks=True)  # fmt: skip
                 stats["clip_low"].append(float((info["clipped_low"] * m).sum() / denom))
                 stats["clip_high"].append(float((info["clipped_high"] * m).sum() / denom))
                 stats["entropy"].append(float(token_entropy))
                 if ref is not None:
-                    stats["kl"].append(float((approx_kl(ref, logp) * m).sum() / denom))
+                    stats["kl"].append(float((losses.kl_penalty(logp, ref, cfg.kl_estimator) * m).sum() / denom))
             stats["loss"].append(loss.item())
         return stats
 
