@@ -285,6 +285,7 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "kl_estimator": {"beta": 0.5, **FAST_GRPO},  # the policy moves away from the reference
     "kl_in_reward": {"beta": 0.5},
     "overlong_buffer": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths
+    "length_reward_weight": {"sft_steps": 20, "sft_learning_rate": 0.01},
     "overlong_penalty": {"overlong_buffer": 1, "sft_steps": 20, "sft_learning_rate": 0.01},
 }
 # keys that act only on another env

@@ -17,6 +17,7 @@ from rlzoo.agents.tabular import TabularAgent, TabularLearner
 from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa, TDLinear
 from rlzoo.agents.trpo import TRPO
 from rlzoo.llm.grpo import GRPO
+from rlzoo.llm.kimi import Kimi
 
 __all__ = [
     "A2C",
@@ -31,6 +32,7 @@ __all__ = [
     "TRPO",
     "Agent",
     "ExpectedSarsa",
+    "Kimi",
     "MCBasic",
     "MCEpsilonGreedy",
     "MCExploringStarts",

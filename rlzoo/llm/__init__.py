@@ -2,7 +2,8 @@
 of ``rlzoo.llm.losses`` (advantage estimators, KL penalties, Kimi k1.5, DPO); one job per module."""
 
 from rlzoo.llm.decoding import Completions, completion_log_probs, sample_completions
-from rlzoo.llm.grpo import GRPO, GRPOConfig
+from rlzoo.llm.grpo import GRPO, GRPOConfig, LMPolicyConfig
+from rlzoo.llm.kimi import Kimi, KimiConfig
 from rlzoo.llm.losses import (
     ADVANTAGE_ESTIMATORS,
     DPO_LOSS_TYPES,
@@ -23,8 +24,36 @@ from rlzoo.llm.losses import (
 )
 from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, extend, load_pretrained, prefill, save_tiny_hf_model
 
-__all__ = ["ADVANTAGE_ESTIMATORS", "DPO_LOSS_TYPES", "GRPO", "IMPORTANCE_SAMPLING_LEVELS", "KL_ESTIMATORS",
-           "LOSS_TYPES", "CharTokenizer", "Completions", "GRPOConfig", "TinyGPT", "TinyGPTConfig", "advantages",
-           "completion_log_probs", "dpo_loss", "dpo_rewards", "extend", "group_advantages", "grpo_loss",
-           "importance_ratio", "kimi_loss", "kl_penalty", "length_reward", "load_pretrained", "policy_loss", "prefill",
-           "sample_completions", "save_tiny_hf_model", "token_log_probs"]  # fmt: skip
+__all__ = [
+    "ADVANTAGE_ESTIMATORS",
+    "DPO_LOSS_TYPES",
+    "GRPO",
+    "IMPORTANCE_SAMPLING_LEVELS",
+    "KL_ESTIMATORS",
+    "LOSS_TYPES",
+    "CharTokenizer",
+    "Completions",
+    "GRPOConfig",
+    "Kimi",
+    "KimiConfig",
+    "LMPolicyConfig",
+    "TinyGPT",
+    "TinyGPTConfig",
+    "advantages",
+    "completion_log_probs",
+    "dpo_loss",
+    "dpo_rewards",
+    "extend",
+    "group_advantages",
+    "grpo_loss",
+    "importance_ratio",
+    "kimi_loss",
+    "kl_penalty",
+    "length_reward",
+    "load_pretrained",
+    "policy_loss",
+    "prefill",
+    "sample_completions",
+    "save_tiny_hf_model",
+    "token_log_probs",
+]

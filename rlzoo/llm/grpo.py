@@ -59,7 +59,10 @@ TOKEN_MEAN_LOSSES = ("dapo", "cispo")  # loss types reduced by the batch's token
 
 
 @dataclass
-class GRPOConfig(AlgoConfig):
+class LMPolicyConfig(AlgoConfig):
+    """What every member of the family shares: the model, the sampler, reward shaping (KL, overlong), the
+    optimiser, the supervised warm start and the held-out evaluation."""
+
     model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
@@ -71,16 +74,9 @@ class GRPOConfig(AlgoConfig):
     max_grad_norm: float = param(1.0, gt=0.0)
     num_iterations: int = param(1, ge=1, help="mu: optimisation passes over each sampled batch")
     gradient_accumulation_steps: int = param(1, ge=1)
-    epsilon: float = param(0.2, gt=0.0)
-    epsilon_high: float | None = param(None, gt=0.0, help="null: epsilon")
     beta: float = param(0.0, ge=0.0, help="KL to the frozen reference model (kl_estimator); 0: no reference model")
     kl_estimator: str = param("k3", choices=KL_ESTIMATORS)
     kl_in_reward: bool = param(False, help="subtract beta · Σ_t k1 from the reward instead of a KL term in the loss")
-    loss_type: str = param("grpo", choices=LOSS_TYPES)
-    importance_sampling_level: str = param("token", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO")
-    delta: float | None = param(None, gt=1.0, help="two-sided clipping: the ratio capped at delta; null: off")
-    advantage_estimator: str = param("grpo", choices=ADVANTAGE_ESTIMATORS)
-    scale_rewards: str = param("group", choices=SCALE_REWARDS, help="advantage_estimator=grpo: divide by which std")
     overlong_buffer: int = param(0, ge=0, help="DAPO's soft overlong punishment over the last tokens; 0: off")
     overlong_penalty: float = param(1.0, ge=0.0, help="its largest punishment, at max_completion_length")
     mask_truncated_completions: bool = False
@@ -91,7 +87,7 @@ class GRPOConfig(AlgoConfig):
     sft_learning_rate: float = param(1e-3, gt=0.0)
     sft_target: float | None = param(0.25, gt=0.0, help="stop the warm start at this validation first-reward mean")
     eval_prompts: int = param(200, ge=1, help="held-out prompts for greedy evaluation")
-    log_every: int = param(50, ge=1, help="GRPO steps between held-out evaluations")
+    log_every: int = param(50, ge=1, help="steps between held-out evaluations")
 
     def validate(self, prefix: str) -> None:
         if (batch := self.prompts_per_step * self.num_generations) % self.gradient_accumulation_steps:
@@ -99,6 +95,22 @@ class GRPOConfig(AlgoConfig):
                               f"prompts_per_step × num_generations = {batch}")  # fmt: skip
         if self.kl_in_reward and self.beta == 0.0:
             raise ConfigError(f"{prefix}.kl_in_reward=true needs {prefix}.beta > 0 (the KL's weight in the reward)")
+
+
+@dataclass
+class GRPOConfig(LMPolicyConfig):
+    """GRPO's advantages and clipped surrogate, with the variants of its family as options."""
+
+    epsilon: float = param(0.2, gt=0.0)
+    epsilon_high: float | None = param(None, gt=0.0, help="null: epsilon")
+    loss_type: str = param("grpo", choices=LOSS_TYPES)
+    importance_sampling_level: str = param("token", choices=IMPORTANCE_SAMPLING_LEVELS, help="sequence: GSPO")
+    delta: float | None = param(None, gt=1.0, help="two-sided clipping: the ratio capped at delta; null: off")
+    advantage_estimator: str = param("grpo", choices=ADVANTAGE_ESTIMATORS)
+    scale_rewards: str = param("group", choices=SCALE_REWARDS, help="advantage_estimator=grpo: divide by which std")
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
         if self.delta is not None and self.loss_type == "cispo":
             raise ConfigError(f"{prefix}.delta={self.delta} does not apply to loss_type=cispo, whose weight is already "
                               "capped at 1 + epsilon_high: set delta=null")  # fmt: skip
@@ -121,7 +133,9 @@ class GRPO(Agent):
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
         if not hasattr(env.unwrapped, "task"):
-            raise ConfigError(f"algo=grpo needs a text task env (env=arithmetic or env=gridworld_text); got {env}")
+            raise ConfigError(
+                f"algo={cls.name} needs a text task env (env=arithmetic or env=gridworld_text); got {env}"
+            )
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
@@ -173,7 +187,7 @@ class GRPO(Agent):
         start = time.perf_counter()
         batch = self.sample_batch()
         gen_s = time.perf_counter() - start
-        rewards, shaping = self.shaped_rewards(batch.completions, batch.rewards)
+        rewards, shaping = self.shaped_rewards(batch)
         advantages = self.advantages(rewards)
         start = time.perf_counter()
         stats = self.optimize(batch.completions, advantages)
@@ -214,9 +228,10 @@ class GRPO(Agent):
                              num_generations=cfg.num_generations, temperature=cfg.temperature, top_k=cfg.top_k,
                              dynamic_sampling=cfg.dynamic_sampling)  # fmt: skip
 
-    def shaped_rewards(self, comp: Completions, total: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    def shaped_rewards(self, batch: GroupBatch) -> tuple[np.ndarray, dict[str, float]]:
         """The task's rewards with DAPO's overlong punishment and, with ``kl_in_reward``, minus β · Σ_t k1 to the
         reference model; and the means of those terms (``reward/overlong_penalty``, ``reward/kl_penalty``)."""
+        comp, total = batch.completions, batch.rewards
         cfg, shaped, terms = self.config, torch.from_numpy(total).float(), {}
         if cfg.overlong_buffer > 0:
             punish = overlong_penalty(comp.mask.sum(1), self.max_new, cfg.overlong_buffer, cfg.overlong_penalty)
@@ -276,31 +291,53 @@ class GRPO(Agent):
             sl = slice(c * size, (c + 1) * size)
             m = mask[sl]
             logp, entropy = completion_log_probs(self.model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
-            ref, beta = None, 0.0 if cfg.kl_in_reward else cfg.beta  # (with kl_in_reward the KL is in the reward)
+            ref = None
             if cfg.beta > 0.0:
                 with torch.no_grad():
                     ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
-            loss = losses.policy_loss(logp, comp.old_logp[sl], ref, advantages[sl], m, loss_type=cfg.loss_type,
-                                      importance_sampling_level=cfg.importance_sampling_level, epsilon=cfg.epsilon,
-                                      epsilon_high=cfg.epsilon_high, delta=cfg.delta, beta=beta,
-                                      kl_estimator=cfg.kl_estimator, max_completion_length=self.max_new)  # fmt: skip
-            weight = (m.sum() / total_tokens) if cfg.loss_type in TOKEN_MEAN_LOSSES else m.shape[0] / n_global
+            loss = self.objective(logp, comp.old_logp[sl], ref, advantages[sl], m)
+            weight = (m.sum() / total_tokens) if self.token_mean_loss else m.shape[0] / n_global
             denom = m.sum().clamp(min=1.0)
             token_entropy = (entropy * m).sum() / denom
             ((loss - cfg.ent_coef * token_entropy) * weight).backward()
-            with torch.no_grad():  # clip fractions of the ratio the loss uses (GSPO: its completions' ratios)
-                log_ratio = logp - comp.old_logp[sl]
-                if cfg.importance_sampling_level == "sequence":
-                    log_ratio = losses.importance_ratio(logp, comp.old_logp[sl], m, "sequence").log()
-                _, info = clipped_surrogate(log_ratio, torch.zeros_like(log_ratio), advantages[sl].unsqueeze(1),
-                                            cfg.epsilon, cfg.epsilon_high, masks=True)  # fmt: skip
-                stats["clip_low"].append(float((info["clipped_low"] * m).sum() / denom))
-                stats["clip_high"].append(float((info["clipped_high"] * m).sum() / denom))
+            with torch.no_grad():
+                for key, value in self.clip_fractions(logp, comp.old_logp[sl], advantages[sl], m).items():
+                    stats[key].append(value)
                 stats["entropy"].append(float(token_entropy))
                 if ref is not None:
                     stats["kl"].append(float((losses.kl_penalty(logp, ref, cfg.kl_estimator) * m).sum() / denom))
             stats["loss"].append(loss.item())
         return stats
+
+    # ---- the objective of one chunk (a family member overrides these) -----------------------------------------
+    @property
+    def token_mean_loss(self) -> bool:
+        """Whether ``objective`` is a mean over the chunk's tokens (else over its completions or prompts)."""
+        return self.config.loss_type in TOKEN_MEAN_LOSSES
+
+    def objective(self, logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
+                  advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The loss of a chunk of completions (:func:`rlzoo.llm.losses.policy_loss`); with ``kl_in_reward`` the KL
+        is already in the rewards, not in the loss."""
+        cfg = self.config
+        return losses.policy_loss(logp, old_logp, ref_logp, advantages, mask, loss_type=cfg.loss_type,
+                                  importance_sampling_level=cfg.importance_sampling_level, epsilon=cfg.epsilon,
+                                  epsilon_high=cfg.epsilon_high, delta=cfg.delta,
+                                  beta=0.0 if cfg.kl_in_reward else cfg.beta, kl_estimator=cfg.kl_estimator,
+                                  max_completion_length=self.max_new)  # fmt: skip
+
+    def clip_fractions(self, logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                       mask: torch.Tensor) -> dict[str, float]:  # fmt: skip
+        """Shares of completion tokens whose ratio the clip held below 1 − ε / above 1 + ε_high (of the ratio the
+        loss uses: GSPO's is its completion's)."""
+        cfg = self.config
+        log_ratio = logp - old_logp
+        if cfg.importance_sampling_level == "sequence":
+            log_ratio = losses.importance_ratio(logp, old_logp, mask, "sequence").log()
+        _, info = clipped_surrogate(log_ratio, torch.zeros_like(log_ratio), advantages.unsqueeze(1), cfg.epsilon,
+                                    cfg.epsilon_high, masks=True)  # fmt: skip
+        denom = mask.sum().clamp(min=1.0)
+        return {key: float((info[f"clipped_{key[5:]}"] * mask).sum() / denom) for key in ("clip_low", "clip_high")}
 
     def frozen_copy(self) -> nn.Module:
         """A frozen copy of the policy (the KL reference model, taken after the warm start)."""

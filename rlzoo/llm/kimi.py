@@ -1,0 +1,76 @@
+"""Kimi k1.5's policy optimisation (Kimi Team, 2025, §2.3.2–2.3.3) on GRPO's sampler, warm start and evaluation:
+the mirror-descent loss (1/k) Σ_j (r_j − r̄ − τ log(π_θ(y_j|x) / π_old(y_j|x)))² (:func:`rlzoo.llm.kimi_loss`),
+whose rewards include the length reward (:func:`rlzoo.llm.length_reward`) with weight ``length_reward_weight``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlzoo.agents.registry import register_agent
+from rlzoo.config import ConfigError, param
+from rlzoo.llm import losses
+from rlzoo.llm.batches import GroupBatch
+from rlzoo.llm.grpo import GRPO, LMPolicyConfig
+
+
+@dataclass
+class KimiConfig(LMPolicyConfig):
+    """Kimi k1.5: the mirror-descent regulariser τ and the length reward's weight."""
+
+    tau: float = param(0.5, gt=0.0, help="mirror-descent regularisation toward the sampling policy")
+    length_reward_weight: float = param(0.1, ge=0.0, help="weight of the length reward in the reward; 0: off")
+
+    def validate(self, prefix: str) -> None:
+        super().validate(prefix)
+        chunk = self.prompts_per_step * self.num_generations // self.gradient_accumulation_steps
+        if chunk % self.num_generations:
+            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} splits "
+                              f"groups: each chunk of {chunk} completions must hold whole groups "
+                              f"(num_generations={self.num_generations}): its loss centres them")  # fmt: skip
+
+
+@register_agent
+class Kimi(GRPO):
+    """Kimi k1.5's RL on a text task env: GRPO's sampler with the mirror-descent loss on (length-shaped) rewards."""
+
+    name = "kimi"
+    Config = KimiConfig
+
+    def shaped_rewards(self, batch: GroupBatch) -> tuple[np.ndarray, dict[str, float]]:
+        """GRPO's shaping plus ``length_reward_weight`` · λ: shorter correct answers (first reward ≥ 1) earn more,
+        longer wrong ones are punished (:func:`rlzoo.llm.length_reward`)."""
+        shaped, terms = super().shaped_rewards(batch)
+        weight = self.config.length_reward_weight
+        if weight == 0.0:
+            return shaped, terms
+        correct = torch.from_numpy(np.nan_to_num(batch.function_rewards[0]) >= 1.0)
+        bonus = weight * losses.length_reward(batch.completions.mask.sum(1), correct, self.config.num_generations)
+        terms["reward/length_reward"] = float(bonus.mean())
+        return (torch.from_numpy(shaped).float() + bonus).numpy().astype(shaped.dtype, copy=False), terms
+
+    def advantages(self, total: np.ndarray) -> torch.Tensor:
+        """The rewards themselves: the loss centres them per group (r_j − r̄)."""
+        return torch.from_numpy(total).float()
+
+    @property
+    def token_mean_loss(self) -> bool:
+        return False  # a mean over prompts
+
+    def objective(self, logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
+                  advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """:func:`kimi_loss` of the completions' summed log-probs and rewards, plus β times the KL to the reference
+        model (token mean per completion, then mean) unless the KL is in the reward."""
+        cfg = self.config
+        loss = losses.kimi_loss((logp * mask).sum(1), (old_logp * mask).sum(1), advantages, cfg.num_generations,
+                                tau=cfg.tau)  # fmt: skip
+        if ref_logp is not None and not cfg.kl_in_reward:
+            kl = (losses.kl_penalty(logp, ref_logp, cfg.kl_estimator) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            loss = loss + cfg.beta * kl.mean()
+        return loss
+
+    def clip_fractions(self, logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                       mask: torch.Tensor) -> dict[str, float]:  # fmt: skip
+        return {}  # nothing is clipped
