@@ -19,6 +19,7 @@ naming the table to extend.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import types
 import typing
@@ -246,6 +247,7 @@ ALTERNATIVES: dict[str, Any] = {
     "delta": 1.01,  # caps ratios that later passes move past it
     "overlong_buffer": 1,
     "model.path": lambda tmp: save_tiny_gpt(tmp / "tiny_gpt"),
+    "data": lambda tmp: str(write_pairs(tmp / "prefs.jsonl", DIGIT_PAIRS)),
 }
 
 # keys that act only in a context, applied to both runs (the key's own baseline is the context's value)
@@ -295,6 +297,15 @@ CONTEXT_ENV: dict[str, str] = {
     "vector_mode": "gridworld",  # auto is sync on CartPole; numpy exists for the GridWorld only
     "episodes_per_pair": "gridworld_slip",  # in a deterministic world every episode from (s, a) returns the same
 }
+
+
+DIGIT_PAIRS = [{"prompt": f"{i}:", "chosen": str(i), "rejected": "x"} for i in range(16)]  # for DPO's algo.data
+
+
+def write_pairs(path: Path, pairs: list[dict[str, str]]) -> Path:
+    """A preference file (``algo.data``) of ``pairs``."""
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return path
 
 
 def save_tiny_gpt(directory: Path) -> str:

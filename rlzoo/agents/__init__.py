@@ -16,6 +16,7 @@ from rlzoo.agents.registry import AGENTS, agent_class, make_agent, register_agen
 from rlzoo.agents.tabular import TabularAgent, TabularLearner
 from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa, TDLinear
 from rlzoo.agents.trpo import TRPO
+from rlzoo.llm.dpo import DPO
 from rlzoo.llm.grpo import GRPO
 from rlzoo.llm.kimi import Kimi
 
@@ -23,6 +24,7 @@ __all__ = [
     "A2C",
     "AGENTS",
     "DDPG",
+    "DPO",
     "DQN",
     "GRPO",
     "PPO",

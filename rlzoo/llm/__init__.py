@@ -2,6 +2,7 @@
 of ``rlzoo.llm.losses`` (advantage estimators, KL penalties, Kimi k1.5, DPO); one job per module."""
 
 from rlzoo.llm.decoding import Completions, completion_log_probs, sample_completions
+from rlzoo.llm.dpo import DPO, DPOConfig
 from rlzoo.llm.grpo import GRPO, GRPOConfig, LMPolicyConfig
 from rlzoo.llm.kimi import Kimi, KimiConfig
 from rlzoo.llm.losses import (
@@ -26,6 +27,7 @@ from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, extend, load
 
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
+    "DPO",
     "DPO_LOSS_TYPES",
     "GRPO",
     "IMPORTANCE_SAMPLING_LEVELS",
@@ -33,6 +35,7 @@ __all__ = [
     "LOSS_TYPES",
     "CharTokenizer",
     "Completions",
+    "DPOConfig",
     "GRPOConfig",
     "Kimi",
     "KimiConfig",

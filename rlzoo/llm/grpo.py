@@ -8,24 +8,21 @@ of ``prompts_per_step`` prompts, scores them, and takes ``num_iterations`` (μ) 
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn as nn
 
 from rlzoo import distributed
-from rlzoo.agents.base import Agent
 from rlzoo.agents.registry import register_agent
-from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.config import ConfigError, param
 from rlzoo.llm import losses
 from rlzoo.llm.batches import GroupBatch, sample_groups
 from rlzoo.llm.decoding import Completions, completion_log_probs
-from rlzoo.llm.evaluation import evaluate_greedy
+from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
 from rlzoo.llm.losses import (
     ADVANTAGE_ESTIMATORS,
     IMPORTANCE_SAMPLING_LEVELS,
@@ -33,45 +30,21 @@ from rlzoo.llm.losses import (
     LOSS_TYPES,
     SCALE_REWARDS,
 )
-from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained
-from rlzoo.llm.policy import LanguagePolicy
-from rlzoo.llm.prompts import PromptBuckets, Row
 from rlzoo.llm.reward_shaping import kl_reward_penalty, overlong_penalty
-from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
 from rlzoo.objectives import clipped_surrogate
-from rlzoo.seeding import seeded_torch
-
-
-@dataclass
-class LMConfig:
-    """The policy model: a local directory (``path``: a saved TinyGPT or any Hugging Face causal LM) or a
-    ``TinyGPT`` of this size built with random init."""
-
-    path: str | None = None
-    n_layer: int = param(2, ge=1)
-    d_model: int = param(128, ge=8)
-    n_head: int = param(4, ge=1)
-    max_len: int = param(32, ge=4)
-
 
 TOKEN_MEAN_LOSSES = ("dapo", "cispo")  # loss types reduced by the batch's token mean
 
 
 @dataclass
-class LMPolicyConfig(AlgoConfig):
-    """What every member of the family shares: the model, the sampler, reward shaping (KL, overlong), the
-    optimiser, the supervised warm start and the held-out evaluation."""
+class LMPolicyConfig(LMAgentConfig):
+    """What every member of GRPO's family shares besides the model and warm start: the sampler, reward shaping
+    (KL, overlong) and the optimisation passes."""
 
-    model: LMConfig = field(default_factory=LMConfig)
     prompts_per_step: int = param(16, ge=1)
     num_generations: int = param(8, ge=2, help="G completions per prompt")
-    temperature: float = param(1.0, gt=0.0)
     top_k: int = param(0, ge=0, help="sample among the k likeliest tokens; 0: all")
-    max_completion_length: int | None = param(None, ge=1, help="null: the task's")
-    learning_rate: float = param(1e-4, gt=0.0)
-    weight_decay: float = param(0.0, ge=0.0)
-    max_grad_norm: float = param(1.0, gt=0.0)
     num_iterations: int = param(1, ge=1, help="mu: optimisation passes over each sampled batch")
     gradient_accumulation_steps: int = param(1, ge=1)
     beta: float = param(0.0, ge=0.0, help="KL to the frozen reference model (kl_estimator); 0: no reference model")
@@ -82,12 +55,6 @@ class LMPolicyConfig(AlgoConfig):
     mask_truncated_completions: bool = False
     dynamic_sampling: bool = param(True, help="drop groups whose rewards are all equal and sample new prompts")
     ent_coef: float = param(0.0, ge=0.0)
-    sft_steps: int = param(4000, ge=0, help="most supervised warm-start steps on the task's demonstrations")
-    sft_batch_size: int = param(64, ge=1)
-    sft_learning_rate: float = param(1e-3, gt=0.0)
-    sft_target: float | None = param(0.25, gt=0.0, help="stop the warm start at this validation first-reward mean")
-    eval_prompts: int = param(200, ge=1, help="held-out prompts for greedy evaluation")
-    log_every: int = param(50, ge=1, help="steps between held-out evaluations")
 
     def validate(self, prefix: str) -> None:
         if (batch := self.prompts_per_step * self.num_generations) % self.gradient_accumulation_steps:
@@ -120,67 +87,25 @@ class GRPOConfig(LMPolicyConfig):
 
 
 @register_agent
-class GRPO(Agent):
+class GRPO(LMAgent):
     """GRPO on a text task env (``rlzoo/TextTask-v0``): a causal LM policy, G completions per prompt,
     group-relative advantages, the clipped token-level surrogate and an optional KL to a reference model."""
 
     name = "grpo"
-    family = "llm_policy_optimization"
     Config = GRPOConfig
     data_parallel = True  # under torchrun each rank samples prompts_per_step prompts: the global batch is W×
-    log_every = 1  # every GRPO step's diagnostics are logged; held-out evaluation every config.log_every
-
-    @classmethod
-    def check_env(cls, env: gym.Env) -> None:
-        if not hasattr(env.unwrapped, "task"):
-            raise ConfigError(
-                f"algo={cls.name} needs a text task env (env=arithmetic or env=gridworld_text); got {env}"
-            )
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        cfg, m, self.task = self.config, self.config.model, env.unwrapped.task
-        with seeded_torch(seed):  # a local model directory, or a random-init TinyGPT of the configured size
-            if m.path:
-                self.model, self.tokenizer = load_pretrained(m.path)
-            else:
-                self.tokenizer = tok = CharTokenizer()
-                self.model = TinyGPT(TinyGPTConfig(tok.vocab_size, m.max_len, m.n_layer, m.d_model, m.n_head))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
-        self.max_new = cfg.max_completion_length or self.task.max_completion_length
-        if cfg.overlong_buffer >= self.max_new:
-            raise ConfigError(f"algo.overlong_buffer={cfg.overlong_buffer} must be less than the completions' maximum "
-                              f"length {self.max_new}")  # fmt: skip
-        self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
-        self.ref_model: nn.Module | None = None
-        # with a target-stopped warm start, eval_prompts training rows drawn at random are set aside (never trained
-        # on) to measure it: training rows memorised by the warm start would overstate its accuracy
-        train, order = self.task.train, self.rng.permutation(len(self.task.train))
-        held = cfg.eval_prompts if cfg.sft_target is not None and len(train) > 2 * cfg.eval_prompts else 0
-        self.validation = [train[i] for i in order[:held]]
-        self.prompts = PromptBuckets([train[i] for i in sorted(order[held:])], self.tokenizer, self.rng)
-        self.sft_done = False
-        self.results: dict[str, dict[str, float]] = {}
+        if self.config.overlong_buffer >= self.max_new:
+            raise ConfigError(f"algo.overlong_buffer={self.config.overlong_buffer} must be less than the completions' "
+                              f"maximum length {self.max_new}")  # fmt: skip
 
-    def networks(self) -> list[nn.Module]:
-        return [self.model]
+    @property
+    def uses_reference(self) -> bool:
+        return self.config.beta > 0.0
 
     # ---- the training loop's hooks ----------------------------------------------------------------------------
-    def begin(self, total_steps: int, logger: RunLogger) -> None:
-        """The supervised warm start (once) with held-out evaluations before and after it."""
-        super().begin(total_steps, logger)
-        if not self.sft_done:
-            self.results["initial"] = self.evaluate_heldout()
-            sft_steps = self.warm_start(logger)
-            self.sft_done = True
-            after = self.evaluate_heldout()
-            for key, value in after.items():
-                logger.scalar(f"heldout/{key}", value, 0)
-            self.results["after_warm_start"] = {**after, "sft_steps": float(sft_steps)}
-            if self.config.beta > 0.0:
-                self.ref_model = self.frozen_copy()
-
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """One GRPO step: sample and score a batch, compute its advantages, optimise; returns the diagnostics."""
         cfg, t = self.config, self.num_timesteps + 1
@@ -202,25 +127,7 @@ class GRPO(Agent):
         self.num_timesteps = t
         return scalars
 
-    def log_point(self, step: int) -> dict[str, float]:
-        """Held-out evaluation every ``config.log_every`` steps and at the end."""
-        if step % self.config.log_every and step != self.total_steps:
-            return {}
-        self.results["final"] = self.evaluate_heldout()
-        return {f"heldout/{key}": value for key, value in self.results["final"].items()}
-
     # ---- the steps of a GRPO step -----------------------------------------------------------------------------
-    def warm_start(self, logger: RunLogger) -> int:
-        """The supervised warm start (:func:`supervised_warm_start`), checked on the validation prompts set aside
-        from the training rows (the first ``eval_prompts`` training rows when none are) — never on the held-out
-        test prompts. Returns the number of steps taken."""
-        cfg = self.config
-        return supervised_warm_start(self.policy, self.task, self.prompts,
-                                     self.validation or self.task.train[: cfg.eval_prompts], logger, self.rng,
-                                     steps=cfg.sft_steps, batch_size=cfg.sft_batch_size,
-                                     learning_rate=cfg.sft_learning_rate, max_grad_norm=cfg.max_grad_norm,
-                                     target=cfg.sft_target)  # fmt: skip
-
     def sample_batch(self) -> GroupBatch:
         """One step's prompts, completions and rewards (:func:`sample_groups`, with dynamic sampling if set)."""
         cfg = self.config
@@ -338,54 +245,3 @@ class GRPO(Agent):
                                     cfg.epsilon_high, masks=True)  # fmt: skip
         denom = mask.sum().clamp(min=1.0)
         return {key: float((info[f"clipped_{key[5:]}"] * mask).sum() / denom) for key in ("clip_low", "clip_high")}
-
-    def frozen_copy(self) -> nn.Module:
-        """A frozen copy of the policy (the KL reference model, taken after the warm start)."""
-        return copy.deepcopy(self.model).requires_grad_(False).eval()
-
-    # ---- acting and evaluation --------------------------------------------------------------------------------
-    def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
-        """Completions of prompts (greedy at temperature 0)."""
-        return self.policy.complete(prompts, temperature)
-
-    def _act(self, obs: Any, deterministic: bool = True) -> str:
-        """The completion of one prompt: greedy, or sampled at ``temperature``."""
-        return self.complete([str(obs)], temperature=0.0 if deterministic else self.config.temperature)[0]
-
-    def evaluate(self, rows: list[Row]) -> dict[str, float]:
-        """Greedy completions of prompt rows scored by the task (:func:`evaluate_greedy`)."""
-        return evaluate_greedy(self.policy, self.task, rows)
-
-    def evaluate_heldout(self) -> dict[str, float]:
-        """Greedy evaluation on the first ``eval_prompts`` held-out test prompts."""
-        return self.evaluate(self.task.test[: self.config.eval_prompts])
-
-    def summary(self) -> dict[str, Any]:
-        """The held-out evaluations (initial, after the warm start, final) and the first reward's two figures."""
-        out: dict[str, Any] = {"heldout": self.results}
-        final = self.results.get("final") or self.results.get("after_warm_start") or {}
-        first = self.results.get("after_warm_start", {})
-        key = self.task.reward_funcs[0].__name__
-        if key in final and key in first:
-            out[f"heldout_{key}_after_warm_start"] = first[key]
-            out[f"heldout_{key}_final"] = final[key]
-        return out
-
-    # ---- persistence ------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        state = {**super().state_dict(), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "generator": self.generator.get_state(), "sft_done": self.sft_done,
-                 "results": self.results}  # fmt: skip
-        if self.ref_model is not None:
-            state["ref_model"] = self.ref_model.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.sft_done, self.results = bool(state["sft_done"]), dict(state["results"])
-        if "ref_model" in state:
-            self.ref_model = self.frozen_copy()
-            self.ref_model.load_state_dict(state["ref_model"])
