@@ -32,6 +32,7 @@ class DPOConfig(LMAgentConfig):
     data: str | None = param(None, help="JSONL of prompt/chosen/rejected rows; null: built from own samples")
     n_pairs: int = param(2000, ge=1, help="pairs to build from the warm-started model's samples (data: null)")
     num_generations: int = param(8, ge=2, help="samples per prompt when building pairs")
+    nll_weight: float = param(0.0, ge=0.0, help="RPO: + weight · token-mean NLL of the chosen completions")
     learning_rate: float = param(5e-5, gt=0.0)
 
 
@@ -71,6 +72,13 @@ class DPO(LMAgent):
 
     def sequence_log_probs(self, model: torch.nn.Module, pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed log-probs (B,) of the chosen and of the rejected completions (+ EOS) given their prompts."""
+        chosen, rejected, _ = self.pair_log_probs(model, pairs)
+        return chosen, rejected
+
+    def pair_log_probs(
+        self, model: torch.nn.Module, pairs: list[Pair]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``sequence_log_probs`` and the token-mean NLL of the chosen completions."""
         tok = self.tokenizer
         targets = [[*tok.encode(p[key]), tok.eos_token_id] for key in ("chosen", "rejected") for p in pairs]
         width = max(len(t) for t in targets)
@@ -78,25 +86,28 @@ class DPO(LMAgent):
         mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
         prompts = torch.tensor([encode_prompt(tok, p["prompt"]) for p in pairs]).repeat(2, 1)
         logp, _ = completion_log_probs(model, prompts, ids, self.config.temperature)
-        total = (logp * mask).sum(1)
-        return total[: len(pairs)], total[len(pairs) :]
+        total, n = (logp * mask).sum(1), len(pairs)
+        return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """One AdamW step on the DPO loss of a batch of pairs; returns the loss and the implicit rewards."""
         cfg = self.config
         pairs = self.sample_pairs()
         self.model.train()
-        chosen, rejected = self.sequence_log_probs(self.model, pairs)
+        chosen, rejected, nll = self.pair_log_probs(self.model, pairs)
         with torch.no_grad():
             ref_chosen, ref_rejected = self.sequence_log_probs(self.ref_model, pairs)
         loss = losses.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=cfg.beta, loss_type=cfg.loss_type)
+        if cfg.nll_weight > 0.0:  # RPO (Pang et al., 2024): keep the chosen answers likely
+            loss = loss + cfg.nll_weight * nll
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm))
         self.optimizer.step()
         self.num_timesteps += 1
         rewards = losses.dpo_rewards(chosen, rejected, ref_chosen, ref_rejected, beta=cfg.beta)
-        return {"loss": loss.item(), "grad_norm": grad_norm, **{k: float(v) for k, v in rewards.items()}}
+        return {"loss": loss.item(), "nll_chosen": nll.item(), "grad_norm": grad_norm,
+                **{k: float(v) for k, v in rewards.items()}}  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "preference_pairs": len(self.pairs)}
