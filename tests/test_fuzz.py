@@ -73,7 +73,7 @@ def _invalid_values(kind: typing.Any, m: dict) -> list[str]:
 CASES = [(algo, key, value) for algo, key, kind, m in BOUNDED for value in _invalid_values(kind, m)]
 
 
-@fuzz(150)
+@fuzz(100)
 @given(case=st.sampled_from(CASES))
 def test_an_override_outside_its_schema_is_refused_naming_the_key(case):
     algo, key, value = case
@@ -154,7 +154,7 @@ def _checkpoints(run_dir):
     return sorted((run_dir / "checkpoints").glob("step_*.pt"))
 
 
-@fuzz(3)
+@fuzz(2)
 @given(newest=st.booleans(), where=st.floats(0, 1, exclude_max=True))
 def test_a_sigkilled_run_with_a_corrupted_checkpoint_resumes_bit_identical(tmp_path_factory, newest, where):
     """A real SIGKILL at a random moment after the second checkpoint; one checkpoint then gets a flipped byte. The
@@ -188,7 +188,7 @@ def test_a_sigkilled_run_with_a_corrupted_checkpoint_resumes_bit_identical(tmp_p
     assert whole[2] == again[2]
 
 
-@fuzz(3)
+@fuzz(2)
 @given(stagger=st.floats(0, 0.3))
 def test_concurrent_starts_into_one_run_directory_leave_one_intact_run(tmp_path_factory, stagger):
     run_dir = tmp_path_factory.mktemp("concurrent") / "run"

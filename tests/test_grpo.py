@@ -128,17 +128,22 @@ def starts_with_a_digit(prompts, completions, **_):
     return [float(c[:1].isdigit()) for c in completions]
 
 
+def reward_curve(agent, steps: int) -> list[float]:
+    """``reward/mean`` of each of ``steps`` learning steps, one ``learn`` call each."""
+    logger, rewards = RunLogger(), []
+    for t in range(1, steps + 1):
+        agent.learn(t, logger)
+        rewards.append(logger.last["reward/mean"])
+    return rewards
+
+
 def test_grpo_raises_the_reward_of_a_toy_task_within_seconds():
     env = task_env(starts_with_a_digit, [f"{d}:" for d in range(10)], max_len=2)
     # plain GRPO (no dynamic sampling): one batch of 16 prompts per step
     agent = make_agent(
         "grpo", env, seed=0, learning_rate=3e-3, dynamic_sampling=False, **{**TINY, "prompts_per_step": 16}
     )
-    logger = RunLogger()
-    rewards = []
-    for t in range(1, 81):
-        agent.learn(t, logger)
-        rewards.append(logger.last["reward/mean"])
+    rewards = reward_curve(agent, 80)
     assert np.mean(rewards[:10]) < 0.2 and np.mean(rewards[-10:]) > 0.6, (rewards[:10], rewards[-10:])
     assert agent.evaluate_heldout()["starts_with_a_digit"] == 1.0
 

@@ -9,9 +9,8 @@ import torch
 from rlzoo import ConfigError, make_agent
 from rlzoo.llm import kimi_loss, length_reward
 from rlzoo.llm.decoding import completion_log_probs
-from rlzoo.logging import RunLogger
 
-from .test_grpo import TINY, first_digit_reward, starts_with_a_digit, task_env
+from .test_grpo import TINY, first_digit_reward, reward_curve, starts_with_a_digit, task_env
 
 DIGITS = [f"{d}:" for d in range(10)]
 
@@ -53,9 +52,5 @@ def test_kimi_raises_the_reward_of_a_toy_task_within_seconds():
     env = task_env(starts_with_a_digit, DIGITS, max_len=2)
     agent = make_agent("kimi", env, seed=0, learning_rate=3e-3, dynamic_sampling=False,
                        **{**TINY, "prompts_per_step": 16})  # fmt: skip
-    logger = RunLogger()
-    rewards = []
-    for t in range(1, 81):
-        agent.learn(t, logger)
-        rewards.append(logger.last["reward/mean"])
+    rewards = reward_curve(agent, 80)
     assert np.mean(rewards[:5]) < 0.25 and np.mean(rewards[-10:]) > 0.8, (rewards[:10], rewards[-10:])

@@ -38,6 +38,7 @@ class Kimi(GRPO):
 
     name = "kimi"
     Config = KimiConfig
+    data_parallel = False  # (GRPO's all-reduce would serve, but no torchrun test covers Kimi yet)
 
     def shaped_rewards(self, batch: GroupBatch) -> tuple[np.ndarray, dict[str, float]]:
         """GRPO's shaping plus ``length_reward_weight`` · λ: shorter correct answers (first reward ≥ 1) earn more,
