@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from rlzoo.agents.registry import register_agent
-from rlzoo.config import param
+from rlzoo.config import ConfigError, param
 from rlzoo.llm import losses
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
@@ -60,7 +60,10 @@ class DPO(LMAgent):
                 self.policy, self.task, self.prompts, n_pairs=cfg.n_pairs, num_generations=cfg.num_generations,
                 temperature=cfg.temperature)  # fmt: skip
             if not self.pairs:
-                raise RuntimeError("no preference pair: every prompt's samples scored alike")
+                raise ConfigError(
+                    f"algo=dpo built no preference pair: every prompt's {cfg.num_generations} samples "
+                    "scored alike; raise algo.temperature or algo.num_generations, or give algo.data"
+                )
         encoded = [encode_prompt(self.tokenizer, p["prompt"]) for p in self.pairs]
         self.buckets = indices_by_length(encoded)
 
