@@ -120,6 +120,4 @@ class DPO(LMAgent):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.pairs = [dict(p) for p in state.get("pairs", [])]
-        if self.pairs:
-            self.buckets = indices_by_length([encode_prompt(self.tokenizer, p["prompt"]) for p in self.pairs])
+        self.pairs = [dict(p) for p in state.get("pairs", [])]  # (begin groups them into buckets)

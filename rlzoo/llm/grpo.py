@@ -29,12 +29,11 @@ from rlzoo.llm.losses import (
     KL_ESTIMATORS,
     LOSS_TYPES,
     SCALE_REWARDS,
+    TOKEN_MEAN_LOSSES,
 )
 from rlzoo.llm.reward_shaping import kl_reward_penalty, overlong_penalty
 from rlzoo.logging import RunLogger
 from rlzoo.objectives import clipped_surrogate
-
-TOKEN_MEAN_LOSSES = ("dapo", "cispo")  # loss types reduced by the batch's token mean
 
 
 @dataclass

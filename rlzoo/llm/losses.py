@@ -15,6 +15,7 @@ ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "reinforce_pp")
 KL_ESTIMATORS = ("k1", "k2", "k3")
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "cispo")
+TOKEN_MEAN_LOSSES = ("dapo", "cispo")  # loss types reduced by the batch's token mean
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge")
 STD_EPS = 1e-4  # added to the std before dividing, as TRL does
 
@@ -172,7 +173,7 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tens
     masked = per_token * mask
     if loss_type == "grpo":
         return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)).mean()
-    if loss_type in ("dapo", "cispo"):
+    if loss_type in TOKEN_MEAN_LOSSES:
         return masked.sum() / mask.sum().clamp(min=1.0)
     length = max_completion_length if max_completion_length is not None else mask.shape[1]
     return masked.sum() / (mask.shape[0] * length)
