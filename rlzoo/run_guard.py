@@ -64,21 +64,20 @@ class RunDirectoryGuard(Callback):
     """Checks and locks ``hydra.run.dir`` (``hydra.sweep.dir`` in a multirun) before Hydra writes into it."""
 
     def __init__(self) -> None:
-        self.held: list[Path] = []
+        self.held: list[Path] = []  # the locked directories, released at the end of the run or multirun (paths, not
+        # context managers: launchers such as joblib pickle the callbacks)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from rlzoo.train import check_resume_settings, check_run_dir, resolve
+        from rlzoo.train import check_run_for, claim, resolve
 
         run_dir = _directory(config, "hydra.run.dir")
         try:
             spec = resolve(_task_config(config))
-            for locked in (False, True):  # before the lock (a refused run leaves every byte as it was), and under it
-                check_run_dir(run_dir, spec.run.resume)
-                if spec.run.resume:
-                    check_resume_settings(run_dir, spec)
-                if not locked and launched_rank() == 0:  # (ranks k > 0 of torchrun write and lock run_dir/rank<k>)
-                    run_lock.acquire(run_dir, "hydra.run.dir")
-                    self.held.append(run_dir)
+            if launched_rank() == 0:
+                claim(run_dir, spec, "hydra.run.dir")
+                self.held.append(run_dir)
+            else:  # ranks k > 0 of torchrun write and lock run_dir/rank<k> (in train)
+                check_run_for(run_dir, spec)
         except ConfigError as err:
             _refuse(err)
         if spec.run.resume and config.hydra.output_subdir is not None:

@@ -13,8 +13,6 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rlzoo.config import ConfigError
@@ -68,13 +66,3 @@ def release(directory: str | Path) -> None:
         _held[path] = (fd, holds - 1)
     else:
         os.close(fd)  # closing the only descriptor releases the flock
-
-
-@contextmanager
-def locked(directory: str | Path, what: str = "run directory") -> Iterator[None]:
-    """Hold the lock of ``directory`` for the ``with`` block."""
-    acquire(directory, what)
-    try:
-        yield
-    finally:
-        release(directory)

@@ -14,6 +14,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import rlzoo
-from rlzoo import distributed
+from rlzoo import distributed, run_lock
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
 from rlzoo.atomic import atomic_write_json
@@ -33,7 +35,6 @@ from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dic
 from rlzoo.envs import make as make_env
 from rlzoo.evaluate import evaluate
 from rlzoo.logging import RunLogger
-from rlzoo.run_lock import locked
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
 from rlzoo.trainer import PeriodicEvaluation
@@ -196,17 +197,43 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
             run = dataclasses.replace(run, seed=run.seed + distributed.rank())
             run_dir = run_dir / f"rank{distributed.rank()}"
     spec = dataclasses.replace(spec, run=run)
-    check_run_dir(run_dir, run.resume)  # (and again under the lock) a refused run leaves every byte as it was
-    if run.resume:
-        check_resume_settings(run_dir, spec)
-    with locked(run_dir):  # one owner: a second run into run_dir is refused while this one writes
+    with claimed(run_dir, spec):  # one owner: a second run into run_dir is refused while this one writes
         return _train_in(spec, run_dir, names)
 
 
+def check_run_for(run_dir: Path, spec: RunSpec) -> None:
+    """``check_run_dir`` and, on resume, ``check_resume_settings``: may ``spec`` write into ``run_dir``?"""
+    check_run_dir(run_dir, spec.run.resume)
+    if spec.run.resume:
+        check_resume_settings(run_dir, spec)
+
+
+def claim(run_dir: Path, spec: RunSpec, what: str = "run directory") -> None:
+    """Take ``run_dir``'s lock for a run of ``spec`` (``run_lock.release`` gives it back): ``check_run_for`` runs
+    before the lock (a refused run leaves every byte as it was) and again under it (no other run can change the
+    directory then); a refusal leaves the lock as it was."""
+    check_run_for(run_dir, spec)
+    run_lock.acquire(run_dir, what)
+    try:
+        check_run_for(run_dir, spec)
+    except ConfigError:
+        run_lock.release(run_dir)
+        raise
+
+
+@contextmanager
+def claimed(run_dir: Path, spec: RunSpec) -> Iterator[None]:
+    """``claim`` ``run_dir`` for the ``with`` block."""
+    claim(run_dir, spec)
+    try:
+        yield
+    finally:
+        run_lock.release(run_dir)
+
+
 def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, Any]:
-    """``train`` in the run directory it has locked."""
+    """``train`` in the run directory it has claimed."""
     run = spec.run
-    check_run_dir(run_dir, run.resume)
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
     seed_everything(run.seed)
