@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rlzoo import ConfigError, make_agent
-from rlzoo.llm import dpo_loss
-from rlzoo.llm.preferences import build_pairs, read_pairs, write_pairs
+from rlzoo.llm import completion_log_probs, dpo_loss
+from rlzoo.llm.preference_data import build_pairs, read_pairs, write_pairs
 from rlzoo.logging import RunLogger
 
 from .helpers import run_cli
@@ -85,3 +85,38 @@ def test_pairs_written_by_the_command_train_through_algo_data(tmp_path):
     trained = run_cli("algo=dpo", f"algo.data={out}", "total_steps=3", *small, f"hydra.run.dir={tmp_path / 'run'}")
     assert trained.returncode == 0, trained.stderr
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["preference_pairs"] == 24
+
+
+def gridworld_text_dpo(**hyperparams):
+    import gymnasium as gym
+
+    env = gym.make("rlzoo/TextTask-v0", task="gridworld_text")
+    model = {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 40}
+    return make_agent("dpo", env, seed=0, **{**DPO_TINY, "model": model, "sft_steps": 0, **hyperparams})
+
+
+def test_the_action_mask_of_a_stored_completion_is_the_mask_it_was_sampled_with():
+    agent = gridworld_text_dpo()
+    rows = agent.task.train[:6]
+    comp = agent.policy.sample([r["prompt"] for r in rows], 4, temperature=1.0)
+    forced = 0
+    for i, (ids, mask) in enumerate(zip(comp.ids.tolist(), comp.mask.tolist(), strict=True)):
+        n = int(comp.mask[i].nonzero().max()) + 1  # through the last action (EOS, or truncation)
+        assert agent.policy.action_mask(rows[i // 4]["prompt"], ids[:n]) == mask[:n]
+        forced += mask[:n].count(0.0)
+    assert forced > 10  # the cells the environment wrote were among them
+
+
+def test_dpo_on_gridworld_text_scores_the_moves_not_the_cells_the_environment_writes():
+    agent = gridworld_text_dpo()
+    pairs = [{"prompt": "start 0 0:", "chosen": "D10R11", "rejected": "S00"}]
+    agent.pairs = pairs
+    agent.begin(1, RunLogger())
+    prompt, ((chosen, chosen_mask), (_, rejected_mask)) = agent.encoded[0]
+    assert chosen_mask == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0] and rejected_mask == [1.0, 0.0, 0.0, 1.0]  # + EOS
+    logp, _ = completion_log_probs(agent.model, torch.tensor([prompt]), torch.tensor([chosen]))
+    total, _ = agent.sequence_log_probs(agent.model, [0])
+    torch.testing.assert_close(total[0], logp[0, [0, 3, 6]].sum())
+    agent.pairs = [{"prompt": "start 0 0:", "chosen": "D10R12", "rejected": "S00"}]  # a cell the world never wrote
+    with pytest.raises(ConfigError, match=r"^preference pair 0 \(chosen\): completion 'D10R12.*token 5 is '2'"):
+        agent.begin(1, RunLogger())

@@ -91,6 +91,25 @@ def test_gradient_accumulation_gives_the_full_batch_gradient(loss_type):
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-7)
 
 
+def test_minibatches_take_one_step_each_on_their_share_and_the_later_ones_are_off_policy():
+    env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
+    agent = make_agent("grpo", env, seed=0, num_minibatches=4, learning_rate=0.03, **TINY)
+    batch = agent.sample_batch()
+    seen, objective = [], agent.objective
+
+    def spy(logp, old_logp, ref, advantages, mask):
+        seen.append((advantages.clone(), float(((logp - old_logp) * mask).abs().max())))
+        return objective(logp, old_logp, ref, advantages, mask)
+
+    agent.objective = spy
+    advantages = torch.linspace(-1, 1, 32)
+    agent.optimize(batch.completions, advantages)
+    torch.testing.assert_close(torch.cat([a for a, _ in seen]), advantages)  # four consecutive quarters, in order
+    assert [len(a) for a, _ in seen] == [8, 8, 8, 8]
+    assert all(int(s["step"]) == 4 for s in agent.optimizer.state.values())  # one AdamW step each
+    assert seen[0][1] < 1e-4 < 1e-2 < min(change for _, change in seen[1:])  # on-policy first, then not
+
+
 def test_all_truncated_with_masking_gives_zero_gradient():
     env = task_env(first_digit_reward, [f"{d}:" for d in range(10)])
     agent = make_agent("grpo", env, seed=0, mask_truncated_completions=True, **TINY)
@@ -165,8 +184,10 @@ def test_save_load_and_bad_inputs(tmp_path):
     assert [loaded.act(f"{d}:") for d in range(10)] == [agent.act(f"{d}:") for d in range(10)]
     with pytest.raises(ConfigError, match="algo=grpo needs a text task env"):
         make_agent("grpo", gym.make("CartPole-v1"))
-    with pytest.raises(ConfigError, match="gradient_accumulation_steps=3 must divide"):
+    with pytest.raises(ConfigError, match=r"gradient_accumulation_steps=3 × num_minibatches=1 must divide .* = 32$"):
         make_agent("grpo", env, gradient_accumulation_steps=3, **TINY)
+    with pytest.raises(ConfigError, match=r"gradient_accumulation_steps=2 × num_minibatches=3 must divide .* = 32$"):
+        make_agent("grpo", env, gradient_accumulation_steps=2, num_minibatches=3, **TINY)
     with pytest.raises(ValueError, match="not a directory"):
         make_agent("grpo", env, **{**TINY, "model": {"path": str(tmp_path / "nope")}})
 

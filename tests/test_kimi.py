@@ -15,10 +15,12 @@ from .test_grpo import TINY, first_digit_reward, reward_curve, starts_with_a_dig
 DIGITS = [f"{d}:" for d in range(10)]
 
 
-def test_a_chunk_that_splits_a_group_is_refused():
-    with pytest.raises(ConfigError, match=r"algo\.gradient_accumulation_steps=16 splits groups: each chunk of 4 "):
-        make_agent("kimi", task_env(first_digit_reward, DIGITS), seed=0, gradient_accumulation_steps=16,
-                   **{**TINY, "num_generations": 8})  # fmt: skip
+@pytest.mark.parametrize(("steps", "minibatches"), [(16, 1), (4, 4)])
+def test_a_chunk_that_splits_a_group_is_refused(steps, minibatches):
+    with pytest.raises(ConfigError, match=rf"algo\.gradient_accumulation_steps={steps} × num_minibatches="
+                                          rf"{minibatches} splits groups: each chunk of 4 "):  # fmt: skip
+        make_agent("kimi", task_env(first_digit_reward, DIGITS), seed=0, gradient_accumulation_steps=steps,
+                   num_minibatches=minibatches, **{**TINY, "num_generations": 8})  # fmt: skip
 
 
 def test_the_loss_is_kimi_loss_of_the_summed_log_probs_and_accumulates_by_whole_groups():

@@ -1,7 +1,7 @@
 """DPO — direct preference optimisation (Rafailov et al., 2023), offline, on the shared language-model agent: after
 the supervised warm start the model is frozen as the reference, and each step minimises :func:`rlzoo.llm.dpo_loss`
 (sigmoid, IPO or hinge) on a batch of (prompt, chosen, rejected) pairs — from ``algo.data`` (JSONL), or built from
-the warm-started model's own samples (:func:`rlzoo.llm.preferences.build_pairs`)."""
+the warm-started model's own samples (:func:`rlzoo.llm.preference_data.build_pairs`)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from rlzoo.llm import losses
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
 from rlzoo.llm.losses import DPO_LOSS_TYPES
-from rlzoo.llm.preferences import Pair, build_pairs, read_pairs
+from rlzoo.llm.preference_data import Pair, build_pairs, read_pairs
 from rlzoo.llm.prompts import encode_prompt, indices_by_length
 from rlzoo.logging import RunLogger
+
+# a pair's prompt ids, and its chosen and rejected completions as (token ids, action mask)
+EncodedPair = tuple[list[int], list[tuple[list[int], list[float]]]]
 
 
 @dataclass
@@ -45,6 +48,7 @@ class DPO(LMAgent):
 
     def setup(self) -> None:
         self.pairs: list[Pair] = []
+        self.encoded: list[EncodedPair] = []  # encode_pair of each pair
         self.buckets: list[list[int]] = []  # pair indices grouped by prompt length (a batch stacks its prompts)
 
     @property
@@ -64,42 +68,55 @@ class DPO(LMAgent):
                     f"algo=dpo built no preference pair: every prompt's {cfg.num_generations} samples "
                     "scored alike; raise algo.temperature or algo.num_generations, or give algo.data"
                 )
-        encoded = [encode_prompt(self.tokenizer, p["prompt"]) for p in self.pairs]
-        self.buckets = indices_by_length(encoded)
+        self.encoded = [self.encode_pair(k, pair) for k, pair in enumerate(self.pairs)]
+        self.buckets = indices_by_length([prompt for prompt, _ in self.encoded])
 
-    def sample_pairs(self) -> list[Pair]:
-        """``batch_size`` pairs (with replacement) whose prompts have one length, the length drawn ∝ its pairs."""
+    def encode_pair(self, k: int, pair: Pair) -> EncodedPair:
+        """A pair's prompt ids, and its chosen and rejected completions as (ids + EOS, action mask): the mask is 0
+        on the tokens the task's feedback writes (gridworld_text's cells), which are no choice of the policy."""
+        tok, completions = self.tokenizer, []
+        for key in ("chosen", "rejected"):
+            ids = [*tok.encode(pair[key]), tok.eos_token_id]
+            try:
+                completions.append((ids, self.policy.action_mask(pair["prompt"], ids)))
+            except ValueError as err:
+                raise ConfigError(f"preference pair {k} ({key}): {err}") from None
+        return encode_prompt(tok, pair["prompt"]), completions
+
+    def sample_pairs(self) -> list[int]:
+        """The indices of ``batch_size`` pairs (with replacement) whose prompts have one length, the length drawn
+        ∝ its pairs."""
         sizes = np.array([len(b) for b in self.buckets], dtype=float)
         bucket = self.buckets[int(self.rng.choice(len(self.buckets), p=sizes / sizes.sum()))]
-        return [self.pairs[bucket[i]] for i in self.rng.integers(len(bucket), size=self.config.batch_size)]
+        return [bucket[i] for i in self.rng.integers(len(bucket), size=self.config.batch_size)]
 
-    def sequence_log_probs(self, model: torch.nn.Module, pairs: list[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed log-probs (B,) of the chosen and of the rejected completions (+ EOS) given their prompts."""
-        chosen, rejected, _ = self.pair_log_probs(model, pairs)
+    def sequence_log_probs(self, model: torch.nn.Module, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log-probs (B,) of the policy's tokens of the chosen and of the rejected completions (+ EOS) of
+        pairs ``batch`` given their prompts."""
+        chosen, rejected, _ = self.pair_log_probs(model, batch)
         return chosen, rejected
 
     def pair_log_probs(
-        self, model: torch.nn.Module, pairs: list[Pair]
+        self, model: torch.nn.Module, batch: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``sequence_log_probs`` and the token-mean NLL of the chosen completions."""
-        tok = self.tokenizer
-        targets = [[*tok.encode(p[key]), tok.eos_token_id] for key in ("chosen", "rejected") for p in pairs]
-        width = max(len(t) for t in targets)
-        ids = torch.tensor([t + [tok.pad_token_id] * (width - len(t)) for t in targets])
-        mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
-        prompts = torch.tensor([encode_prompt(tok, p["prompt"]) for p in pairs]).repeat(2, 1)
+        rows = [self.encoded[k][1][side] for side in (0, 1) for k in batch]  # the chosen, then the rejected
+        width = max(len(ids) for ids, _ in rows)
+        ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows])
+        mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows])
+        prompts = torch.tensor([self.encoded[k][0] for k in batch]).repeat(2, 1)
         logp, _ = completion_log_probs(model, prompts, ids, self.config.temperature)
-        total, n = (logp * mask).sum(1), len(pairs)
+        total, n = (logp * mask).sum(1), len(batch)
         return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """One AdamW step on the DPO loss of a batch of pairs; returns the loss and the implicit rewards."""
         cfg = self.config
-        pairs = self.sample_pairs()
+        batch = self.sample_pairs()
         self.model.train()
-        chosen, rejected, nll = self.pair_log_probs(self.model, pairs)
+        chosen, rejected, nll = self.pair_log_probs(self.model, batch)
         with torch.no_grad():
-            ref_chosen, ref_rejected = self.sequence_log_probs(self.ref_model, pairs)
+            ref_chosen, ref_rejected = self.sequence_log_probs(self.ref_model, batch)
         loss = losses.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=cfg.beta, loss_type=cfg.loss_type)
         if cfg.nll_weight > 0.0:  # RPO (Pang et al., 2024): keep the chosen answers likely
             loss = loss + cfg.nll_weight * nll

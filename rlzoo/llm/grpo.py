@@ -45,6 +45,12 @@ class LMPolicyConfig(LMAgentConfig):
     num_generations: int = param(8, ge=2, help="G completions per prompt")
     top_k: int = param(0, ge=0, help="sample among the k likeliest tokens; 0: all")
     num_iterations: int = param(1, ge=1, help="mu: optimisation passes over each sampled batch")
+    num_minibatches: int = param(
+        1,
+        ge=1,
+        help="AdamW steps per pass, each on its share of the batch; >1: the "
+        "later ones off-policy (GSPO's and CISPO's recipe)",
+    )
     gradient_accumulation_steps: int = param(1, ge=1)
     beta: float = param(0.0, ge=0.0, help="KL to the frozen reference model (kl_estimator); 0: no reference model")
     kl_estimator: str = param("k3", choices=KL_ESTIMATORS)
@@ -56,9 +62,12 @@ class LMPolicyConfig(LMAgentConfig):
     ent_coef: float = param(0.0, ge=0.0)
 
     def validate(self, prefix: str) -> None:
-        if (batch := self.prompts_per_step * self.num_generations) % self.gradient_accumulation_steps:
-            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
-                              f"prompts_per_step × num_generations = {batch}")  # fmt: skip
+        batch = self.prompts_per_step * self.num_generations
+        pieces = self.num_minibatches * self.gradient_accumulation_steps
+        if batch % pieces:
+            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} × "
+                              f"num_minibatches={self.num_minibatches} must divide prompts_per_step × "
+                              f"num_generations = {batch}")  # fmt: skip
         if self.kl_in_reward and self.beta == 0.0:
             raise ConfigError(f"{prefix}.kl_in_reward=true needs {prefix}.beta > 0 (the KL's weight in the reward)")
 
@@ -167,26 +176,34 @@ class GRPO(LMAgent):
         return mask
 
     def optimize(self, comp: Completions, advantages: torch.Tensor) -> dict[str, float]:
-        """``num_iterations`` (μ) AdamW steps on the batch, each over ``gradient_accumulation_steps`` chunks."""
+        """``num_iterations`` (μ) passes over the batch, each ``num_minibatches`` AdamW steps on consecutive shares
+        of it (whole groups when the sizes allow), each step over ``gradient_accumulation_steps`` chunks. Every
+        step's ratios are to the sampling policy: after the first step they differ from 1."""
         cfg = self.config
         mask = self.completion_mask(comp)
         stats: dict[str, list[float]] = {"grad_norm": []}
+        size = mask.shape[0] // cfg.num_minibatches
         self.model.train()
         for _ in range(cfg.num_iterations):
-            self.optimizer.zero_grad(set_to_none=True)
-            chunk_stats = self.accumulate_gradients(comp, advantages, mask, cfg.gradient_accumulation_steps)
-            distributed.sum_gradients(self.model.parameters())
-            for key, values in chunk_stats.items():
-                stats.setdefault(key, []).extend(values)
-            stats["grad_norm"].append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)))
-            self.optimizer.step()
+            for start in range(0, mask.shape[0], size):
+                rows = slice(start, start + size)
+                self.optimizer.zero_grad(set_to_none=True)
+                chunk_stats = self.accumulate_gradients(comp.select(rows), advantages[rows], mask[rows],
+                                                        cfg.gradient_accumulation_steps)  # fmt: skip
+                distributed.sum_gradients(self.model.parameters())
+                for key, values in chunk_stats.items():
+                    stats.setdefault(key, []).extend(values)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                stats["grad_norm"].append(float(grad_norm))
+                self.optimizer.step()
         return {k: float(np.mean(v)) for k, v in stats.items() if v}
 
     def accumulate_gradients(self, comp: Completions, advantages: torch.Tensor, mask: torch.Tensor,
                              chunks: int) -> dict[str, list[float]]:  # fmt: skip
-        """Backpropagate the batch's loss − ``ent_coef`` · token entropy in ``chunks`` pieces whose weights make
-        the summed gradient that of the whole (global) batch: n_chunk / n for the per-completion means (grpo,
-        dr_grpo), tokens_chunk / tokens for the token means (dapo, cispo)."""
+        """Backpropagate the (mini)batch's loss − ``ent_coef`` · token entropy in ``chunks`` pieces whose weights
+        make the summed gradient that of the whole (global) batch: n_chunk / n for the per-completion means (grpo,
+        dr_grpo), tokens_chunk / tokens for the token means (dapo, cispo). The reference model runs only for a KL
+        in the loss (with ``kl_in_reward`` the reward holds it)."""
         cfg = self.config
         n = mask.shape[0]
         size = n // chunks
@@ -198,7 +215,7 @@ class GRPO(LMAgent):
             m = mask[sl]
             logp, entropy = completion_log_probs(self.model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
             ref = None
-            if cfg.beta > 0.0:
+            if cfg.beta > 0.0 and not cfg.kl_in_reward:
                 with torch.no_grad():
                     ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
             loss = self.objective(logp, comp.old_logp[sl], ref, advantages[sl], m)
@@ -223,13 +240,13 @@ class GRPO(LMAgent):
 
     def objective(self, logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor | None,
                   advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """The loss of a chunk of completions (:func:`rlzoo.llm.losses.policy_loss`); with ``kl_in_reward`` the KL
-        is already in the rewards, not in the loss."""
+        """The loss of a chunk of completions (:func:`rlzoo.llm.losses.policy_loss`), with β times the KL to the
+        reference when ``ref_logp`` is given (None without a reference, or with the KL in the reward)."""
         cfg = self.config
         return losses.policy_loss(logp, old_logp, ref_logp, advantages, mask, loss_type=cfg.loss_type,
                                   importance_sampling_level=cfg.importance_sampling_level, epsilon=cfg.epsilon,
                                   epsilon_high=cfg.epsilon_high, delta=cfg.delta,
-                                  beta=0.0 if cfg.kl_in_reward else cfg.beta, kl_estimator=cfg.kl_estimator,
+                                  beta=0.0 if ref_logp is None else cfg.beta, kl_estimator=cfg.kl_estimator,
                                   max_completion_length=self.max_new)  # fmt: skip
 
     def clip_fractions(self, logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,

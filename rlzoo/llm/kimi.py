@@ -25,10 +25,12 @@ class KimiConfig(LMPolicyConfig):
 
     def validate(self, prefix: str) -> None:
         super().validate(prefix)
-        chunk = self.prompts_per_step * self.num_generations // self.gradient_accumulation_steps
+        pieces = self.num_minibatches * self.gradient_accumulation_steps
+        chunk = self.prompts_per_step * self.num_generations // pieces
         if chunk % self.num_generations:
-            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} splits "
-                              f"groups: each chunk of {chunk} completions must hold whole groups "
+            raise ConfigError(f"{prefix}.gradient_accumulation_steps={self.gradient_accumulation_steps} × "
+                              f"num_minibatches={self.num_minibatches} splits groups: "
+                              f"each chunk of {chunk} completions must hold whole groups "
                               f"(num_generations={self.num_generations}): its loss centres them")  # fmt: skip
 
 
@@ -67,7 +69,7 @@ class Kimi(GRPO):
         cfg = self.config
         loss = losses.kimi_loss((logp * mask).sum(1), (old_logp * mask).sum(1), advantages, cfg.num_generations,
                                 tau=cfg.tau)  # fmt: skip
-        if ref_logp is not None and not cfg.kl_in_reward:
+        if ref_logp is not None:  # (None with kl_in_reward: the reward holds the KL)
             kl = (losses.kl_penalty(logp, ref_logp, cfg.kl_estimator) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             loss = loss + cfg.beta * kl.mean()
         return loss

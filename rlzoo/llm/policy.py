@@ -36,6 +36,27 @@ class LanguagePolicy:
                                   tok.eos_token_id, tok.pad_token_id, temperature=temperature, top_k=top_k,
                                   generator=self.generator, feedback=None if env is None else feedback)  # fmt: skip
 
+    def action_mask(self, prompt: str, ids: list[int]) -> list[float]:
+        """1 for each token of the completion ``ids`` of ``prompt`` that the policy chose, 0 for those the task's
+        ``feedback`` wrote (replayed as :func:`sample_completions` writes them), so an offline loss on a stored
+        completion, as DPO's, scores the policy's actions only. ``ValueError`` when ``ids`` differ from what the
+        feedback writes."""
+        if self.feedback is None:
+            return [1.0] * len(ids)
+        tok, mask, queue = self.tokenizer, [], []
+        for i, token in enumerate(ids):
+            if queue:
+                expected = queue.pop(0)
+                if token != expected:
+                    raise ValueError(f"completion {tok.decode(ids)!r} of prompt {prompt!r}: token {i} is "
+                                     f"{tok.decode([token])!r}, the task wrote {tok.decode([expected])!r}")  # fmt: skip
+                mask.append(0.0)
+                continue
+            mask.append(1.0)
+            if token != tok.eos_token_id:
+                queue = list(tok.encode(self.feedback(prompt, tok.decode(ids[: i + 1]))))
+        return mask
+
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
         """One completion of each prompt (greedy at temperature 0), decoded in batches of one prompt length."""
         out: dict[int, str] = {}
