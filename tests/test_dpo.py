@@ -120,3 +120,13 @@ def test_dpo_on_gridworld_text_scores_the_moves_not_the_cells_the_environment_wr
     agent.pairs = [{"prompt": "start 0 0:", "chosen": "D10R12", "rejected": "S00"}]  # a cell the world never wrote
     with pytest.raises(ConfigError, match=r"^preference pair 0 \(chosen\): completion 'D10R12.*token 5 is '2'"):
         agent.begin(1, RunLogger())
+
+
+def test_pairs_built_from_an_untrained_model_store_only_completions_their_text_gives_back():
+    agent = gridworld_text_dpo(n_pairs=30, num_generations=4)  # samples special tokens, runs out of length
+    agent.begin(1, RunLogger())  # builds the pairs and replays each through the task's feedback
+    tok = agent.tokenizer
+    assert len(agent.pairs) == 30 and len(agent.encoded) == 30
+    masks = [mask for _, completions in agent.encoded for ids, mask in completions]
+    assert all(ids[-1] == tok.eos_token_id and len(ids) <= agent.max_new for _, cs in agent.encoded for ids, _ in cs)
+    assert sum(mask.count(0.0) for mask in masks) > 20  # with the cells the environment wrote

@@ -73,10 +73,12 @@ class DPO(LMAgent):
 
     def encode_pair(self, k: int, pair: Pair) -> EncodedPair:
         """A pair's prompt ids, and its chosen and rejected completions as (ids + EOS, action mask): the mask is 0
-        on the tokens the task's feedback writes (gridworld_text's cells), which are no choice of the policy."""
+        on the tokens the task's feedback writes (gridworld_text's cells), which are no choice of the policy. A
+        completion of the maximum length was cut off there (truncated), so it gets no EOS."""
         tok, completions = self.tokenizer, []
         for key in ("chosen", "rejected"):
-            ids = [*tok.encode(pair[key]), tok.eos_token_id]
+            ids = tok.encode(pair[key])
+            ids += [tok.eos_token_id] if len(ids) < self.max_new else []
             try:
                 completions.append((ids, self.policy.action_mask(pair["prompt"], ids)))
             except ValueError as err:

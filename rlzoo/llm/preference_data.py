@@ -58,21 +58,29 @@ def build_pairs(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, 
                 max_rounds: int = 1000) -> list[Pair]:  # fmt: skip
     """Up to ``n_pairs`` pairs from ``num_generations`` samples of training prompts at ``temperature``: the best and
     the worst completion of each prompt whose samples' rewards differ (ties: the first sampled), with their
-    rewards. Stops after ``max_rounds`` rounds of ``prompts_per_round`` prompts even if fewer were found."""
+    rewards. Only completions that a pair's text stores faithfully take part: ended by EOS (not truncated) and
+    encoding back to the tokens sampled (an untrained model may sample special tokens, which text drops). Stops
+    after ``max_rounds`` rounds of ``prompts_per_round`` prompts even if fewer were found."""
     pairs: list[Pair] = []
-    G = num_generations
+    G, tok = num_generations, policy.tokenizer
     for _ in range(max_rounds):
         rows = prompts.sample(prompts_per_round)
         comp = policy.sample([r["prompt"] for r in rows], G, temperature)
-        texts = [policy.tokenizer.decode(ids) for ids in comp.ids]
+        texts = [tok.decode(ids) for ids in comp.ids]
         total, _ = task.rewards([r for r in rows for _ in range(G)], texts)
+        ids = comp.ids.tolist()
+        stored = [not cut and tok.encode(text) == row[: row.index(tok.eos_token_id)]
+                  for text, row, cut in zip(texts, ids, comp.truncated.tolist(), strict=True)]  # fmt: skip
+        scores = np.where(stored, total, np.nan)
         for i, row in enumerate(rows):
-            scores = total[i * G : (i + 1) * G]
-            best, worst = int(np.argmax(scores)), int(np.argmin(scores))
-            if scores[best] > scores[worst]:
+            group = scores[i * G : (i + 1) * G]
+            if np.isnan(group).all():
+                continue
+            best, worst = int(np.nanargmax(group)), int(np.nanargmin(group))
+            if group[best] > group[worst]:
                 pairs.append({"prompt": row["prompt"], "chosen": texts[i * G + best],
-                              "rejected": texts[i * G + worst], "chosen_reward": float(scores[best]),
-                              "rejected_reward": float(scores[worst])})  # fmt: skip
+                              "rejected": texts[i * G + worst], "chosen_reward": float(group[best]),
+                              "rejected_reward": float(group[worst])})  # fmt: skip
                 if len(pairs) == n_pairs:
                     return pairs
     return pairs
