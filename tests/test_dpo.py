@@ -17,7 +17,7 @@ from .helpers import run_cli
 from .test_grpo import TINY, starts_with_a_digit, task_env
 
 DIGITS = [f"{d}:" for d in range(10)]
-DPO_TINY = {key: TINY[key] for key in ("model", "eval_prompts", "log_every")}
+DPO_TINY = {**{key: TINY[key] for key in ("model", "eval_prompts", "log_every")}, "n_pairs": 40}
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_a_step_minimises_the_dpo_loss_of_the_sequences_log_probs():
 
 def test_dpo_on_its_own_samples_teaches_a_toy_task_within_seconds():
     env = task_env(starts_with_a_digit, DIGITS, max_len=2)
-    agent = make_agent("dpo", env, seed=0, temperature=2.0, learning_rate=3e-3, n_pairs=200, **DPO_TINY)
+    agent = make_agent("dpo", env, seed=0, temperature=2.0, learning_rate=3e-3, **{**DPO_TINY, "n_pairs": 200})
     before = agent.evaluate_heldout()["starts_with_a_digit"]
     logger = RunLogger()
     agent.learn(60, logger)
@@ -125,8 +125,9 @@ def test_dpo_on_gridworld_text_scores_the_moves_not_the_cells_the_environment_wr
 def test_pairs_built_from_an_untrained_model_store_only_completions_their_text_gives_back():
     agent = gridworld_text_dpo(n_pairs=30, num_generations=4)  # samples special tokens, runs out of length
     agent.begin(1, RunLogger())  # builds the pairs and replays each through the task's feedback
-    tok = agent.tokenizer
-    assert len(agent.pairs) == 30 and len(agent.encoded) == 30
-    masks = [mask for _, completions in agent.encoded for ids, mask in completions]
-    assert all(ids[-1] == tok.eos_token_id and len(ids) <= agent.max_new for _, cs in agent.encoded for ids, _ in cs)
-    assert sum(mask.count(0.0) for mask in masks) > 20  # with the cells the environment wrote
+    eos, completions = agent.tokenizer.eos_token_id, [c for _, cs in agent.encoded for c in cs]
+    assert len(agent.pairs) == 30 and len(completions) == 60
+    ended = [ids for ids, _ in completions if ids[-1] == eos]
+    assert all(len(ids) == agent.max_new for ids, _ in completions if ids[-1] != eos)  # truncated: no EOS added
+    assert 0 < len(ended) < 60 and all(len(ids) <= agent.max_new for ids in ended)
+    assert sum(mask.count(0.0) for _, mask in completions) > 20  # with the cells the environment wrote

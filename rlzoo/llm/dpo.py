@@ -27,16 +27,18 @@ EncodedPair = tuple[list[int], list[tuple[list[int], list[float]]]]
 
 @dataclass
 class DPOConfig(LMAgentConfig):
-    """DPO: β, the loss, the batch of pairs, and where the pairs come from."""
+    """DPO: β, the loss, the batch of pairs, and where the pairs come from. Defaults for the tiny model on
+    arithmetic (seed 0 of the README's calibration): β 1 and lr 1e-5 on 8 000 pairs; the paper's β 0.1 at lr 5e-5
+    on 2 000 pairs lowers its held-out accuracy (the chosen answers become less likely too)."""
 
-    beta: float = param(0.1, gt=0.0, help="strength of the implicit KL to the reference model")
+    beta: float = param(1.0, gt=0.0, help="strength of the implicit KL to the reference model")
     loss_type: str = param("sigmoid", choices=DPO_LOSS_TYPES)
     batch_size: int = param(32, ge=1, help="preference pairs per step")
     data: str | None = param(None, help="JSONL of prompt/chosen/rejected rows; null: built from own samples")
-    n_pairs: int = param(2000, ge=1, help="pairs to build from the warm-started model's samples (data: null)")
+    n_pairs: int = param(8000, ge=1, help="pairs to build from the warm-started model's samples (data: null)")
     num_generations: int = param(8, ge=2, help="samples per prompt when building pairs")
     nll_weight: float = param(0.0, ge=0.0, help="RPO: + weight · token-mean NLL of the chosen completions")
-    learning_rate: float = param(5e-5, gt=0.0)
+    learning_rate: float = param(1e-5, gt=0.0)
 
 
 @register_agent

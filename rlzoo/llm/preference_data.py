@@ -58,9 +58,9 @@ def build_pairs(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, 
                 max_rounds: int = 1000) -> list[Pair]:  # fmt: skip
     """Up to ``n_pairs`` pairs from ``num_generations`` samples of training prompts at ``temperature``: the best and
     the worst completion of each prompt whose samples' rewards differ (ties: the first sampled), with their
-    rewards. Only completions that a pair's text stores faithfully take part: ended by EOS (not truncated) and
-    encoding back to the tokens sampled (an untrained model may sample special tokens, which text drops). Stops
-    after ``max_rounds`` rounds of ``prompts_per_round`` prompts even if fewer were found."""
+    rewards. Only completions whose text encodes back to the tokens sampled take part (an untrained model may
+    sample special tokens, which text drops); a truncated one is as long as completions may be, which tells DPO
+    it has no EOS. Stops after ``max_rounds`` rounds of ``prompts_per_round`` prompts even if fewer were found."""
     pairs: list[Pair] = []
     G, tok = num_generations, policy.tokenizer
     for _ in range(max_rounds):
@@ -68,10 +68,8 @@ def build_pairs(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, 
         comp = policy.sample([r["prompt"] for r in rows], G, temperature)
         texts = [tok.decode(ids) for ids in comp.ids]
         total, _ = task.rewards([r for r in rows for _ in range(G)], texts)
-        ids = comp.ids.tolist()
-        stored = [not cut and tok.encode(text) == row[: row.index(tok.eos_token_id)]
-                  for text, row, cut in zip(texts, ids, comp.truncated.tolist(), strict=True)]  # fmt: skip
-        scores = np.where(stored, total, np.nan)
+        sampled = [row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row for row in comp.ids.tolist()]
+        scores = np.where([tok.encode(t) == ids for t, ids in zip(texts, sampled, strict=True)], total, np.nan)
         for i, row in enumerate(rows):
             group = scores[i * G : (i + 1) * G]
             if np.isnan(group).all():
