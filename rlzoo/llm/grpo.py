@@ -45,12 +45,7 @@ class LMPolicyConfig(LMAgentConfig):
     num_generations: int = param(8, ge=2, help="G completions per prompt")
     top_k: int = param(0, ge=0, help="sample among the k likeliest tokens; 0: all")
     num_iterations: int = param(1, ge=1, help="mu: optimisation passes over each sampled batch")
-    num_minibatches: int = param(
-        1,
-        ge=1,
-        help="AdamW steps per pass, each on its share of the batch; >1: the "
-        "later ones off-policy (GSPO's and CISPO's recipe)",
-    )
+    num_minibatches: int = param(1, ge=1, help="AdamW steps per pass, each on its share; >1: later ones off-policy")
     gradient_accumulation_steps: int = param(1, ge=1)
     beta: float = param(0.0, ge=0.0, help="KL to the frozen reference model (kl_estimator); 0: no reference model")
     kl_estimator: str = param("k3", choices=KL_ESTIMATORS)

@@ -68,7 +68,7 @@ def build_pairs(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, 
         comp = policy.sample([r["prompt"] for r in rows], G, temperature)
         texts = [tok.decode(ids) for ids in comp.ids]
         total, _ = task.rewards([r for r in rows for _ in range(G)], texts)
-        sampled = [row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row for row in comp.ids.tolist()]
+        sampled = [ids[: ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids for ids in comp.ids.tolist()]
         scores = np.where([tok.encode(t) == ids for t, ids in zip(texts, sampled, strict=True)], total, np.nan)
         for i, row in enumerate(rows):
             group = scores[i * G : (i + 1) * G]
