@@ -78,3 +78,28 @@ def test_grpo_gridworld_text_greedy_return_within_10_percent_of_optimal_for_2_of
     runs = [_summary(tmp_path, f"grpo-gw-s{s}", "algo=grpo", "env=gridworld_text", f"seed={s}") for s in range(2)]
     fractions = [r["heldout"]["final"]["fraction_of_optimal"] for r in runs]
     assert min(fractions) >= 0.9, fractions
+
+
+def _heldout_gains(tmp_path, *overrides, seeds=3):
+    """Held-out exact-answer accuracy after the run minus after its warm start, for seeds 0 … seeds − 1."""
+    name = "-".join(o.split("=")[-1] for o in overrides)
+    runs = [_summary(tmp_path, f"{name}-s{s}", *overrides, f"seed={s}")["heldout"] for s in range(seeds)]
+    return [h["final"]["exact_answer"] - h["after_warm_start"]["exact_answer"] for h in runs]
+
+
+@pytest.mark.parametrize("method", ["gspo", "cispo", "rloo", "reinforce_pp", "dapo", "dr_grpo", "kimi"])
+def test_llm_family_arithmetic_median_gain_30_points_over_3_seeds(tmp_path, method):
+    gains = _heldout_gains(tmp_path, f"experiment={method}")
+    assert sorted(gains)[1] >= 0.30, gains
+
+
+def test_dpo_arithmetic_median_gain_15_points_over_3_seeds(tmp_path):
+    gains = _heldout_gains(tmp_path, "experiment=dpo")
+    assert sorted(gains)[1] >= 0.15, gains
+
+
+@pytest.mark.parametrize("overrides", [("experiment=gspo_gridworld_text",), ("algo=kimi", "env=gridworld_text")])
+def test_gspo_and_kimi_gridworld_text_within_10_percent_of_optimal_for_2_of_2_seeds(tmp_path, overrides):
+    runs = [_summary(tmp_path, f"gw-s{s}", *overrides, f"seed={s}") for s in range(2)]
+    fractions = [r["heldout"]["final"]["fraction_of_optimal"] for r in runs]
+    assert min(fractions) >= 0.9, fractions
