@@ -6,7 +6,7 @@ the warm-started model's own samples (:func:`rlzoo.llm.preference_data.build_pai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -21,8 +21,12 @@ from rlzoo.llm.preference_data import Pair, build_pairs, read_pairs
 from rlzoo.llm.prompts import encode_prompt, indices_by_length
 from rlzoo.logging import RunLogger
 
-# a pair's prompt ids, and its chosen and rejected completions as (token ids, action mask)
-EncodedPair = tuple[list[int], list[tuple[list[int], list[float]]]]
+
+class EncodedPair(NamedTuple):
+    """A pair's prompt ids, and its chosen and rejected completions as (token ids, action mask)."""
+
+    prompt: list[int]
+    completions: list[tuple[list[int], list[float]]]
 
 
 @dataclass
@@ -71,7 +75,7 @@ class DPO(LMAgent):
                     "scored alike; raise algo.temperature or algo.num_generations, or give algo.data"
                 )
         self.encoded = [self.encode_pair(k, pair) for k, pair in enumerate(self.pairs)]
-        self.buckets = indices_by_length([prompt for prompt, _ in self.encoded])
+        self.buckets = indices_by_length([encoded.prompt for encoded in self.encoded])
 
     def encode_pair(self, k: int, pair: Pair) -> EncodedPair:
         """A pair's prompt ids, and its chosen and rejected completions as (ids + EOS, action mask): the mask is 0
@@ -85,7 +89,7 @@ class DPO(LMAgent):
                 completions.append((ids, self.policy.action_mask(pair["prompt"], ids)))
             except ValueError as err:
                 raise ConfigError(f"preference pair {k} ({key}): {err}") from None
-        return encode_prompt(tok, pair["prompt"]), completions
+        return EncodedPair(encode_prompt(tok, pair["prompt"]), completions)
 
     def sample_pairs(self) -> list[int]:
         """The indices of ``batch_size`` pairs (with replacement) whose prompts have one length, the length drawn
@@ -104,11 +108,11 @@ class DPO(LMAgent):
         self, model: torch.nn.Module, batch: list[int]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``sequence_log_probs`` and the token-mean NLL of the chosen completions."""
-        rows = [self.encoded[k][1][side] for side in (0, 1) for k in batch]  # the chosen, then the rejected
+        rows = [self.encoded[k].completions[side] for side in (0, 1) for k in batch]  # the chosen, then the rejected
         width = max(len(ids) for ids, _ in rows)
         ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows])
         mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows])
-        prompts = torch.tensor([self.encoded[k][0] for k in batch]).repeat(2, 1)
+        prompts = torch.tensor([self.encoded[k].prompt for k in batch]).repeat(2, 1)
         logp, _ = completion_log_probs(model, prompts, ids, self.config.temperature)
         total, n = (logp * mask).sum(1), len(batch)
         return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())

@@ -29,12 +29,17 @@ class LanguagePolicy:
         tok, env = self.tokenizer, self.feedback
 
         def feedback(row: int, generated: list[int]) -> list[int]:  # row i completes prompts[i // G]
-            return tok.encode(env(prompts[row // num_generations], tok.decode(generated)))
+            return self.feedback_ids(prompts[row // num_generations], generated)
 
         self.model.eval()
         return sample_completions(self.model, prompt_tensor(tok, prompts), num_generations, self.max_new_tokens,
                                   tok.eos_token_id, tok.pad_token_id, temperature=temperature, top_k=top_k,
                                   generator=self.generator, feedback=None if env is None else feedback)  # fmt: skip
+
+    def feedback_ids(self, prompt: str, generated: list[int]) -> list[int]:
+        """The token ids the task's ``feedback`` (not None) writes after the completion so far, ``generated``, of
+        ``prompt``: what :func:`sample_completions` forces in, and :meth:`action_mask` replays."""
+        return self.tokenizer.encode(self.feedback(prompt, self.tokenizer.decode(generated)))
 
     def action_mask(self, prompt: str, ids: list[int]) -> list[float]:
         """1 for each token of the completion ``ids`` of ``prompt`` that the policy chose, 0 for those the task's
@@ -54,7 +59,7 @@ class LanguagePolicy:
                 continue
             mask.append(1.0)
             if token != tok.eos_token_id:
-                queue = list(tok.encode(self.feedback(prompt, tok.decode(ids[: i + 1]))))
+                queue = self.feedback_ids(prompt, ids[: i + 1])
         return mask
 
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
