@@ -34,6 +34,7 @@ from rlzoo.checkpoint import Checkpointer, latest_valid
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
 from rlzoo.evaluate import evaluate
+from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
@@ -198,7 +199,9 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
             run_dir = run_dir / f"rank{distributed.rank()}"
     spec = dataclasses.replace(spec, run=run)
     with claimed(run_dir, spec):  # one owner: a second run into run_dir is refused while this one writes
-        return _train_in(spec, run_dir, names)
+        summary = _train_in(spec, run_dir, names)
+    distributed.shutdown()  # under torchrun: every rank finished; leave the process group before exiting
+    return summary
 
 
 def check_run_for(run_dir: Path, spec: RunSpec) -> None:
@@ -314,6 +317,8 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     except (OSError, RuntimeError) as err:
         raise FinalArtefactError(f"checkpoints/final.pt could not be written ({type(err).__name__}: {err}); "
                                  "summary.json and the tables are kept") from None  # fmt: skip
+    if isinstance(agent, LMAgent):  # the trained policy as a model directory that algo.model.path loads
+        agent.export_model(run_dir / "model")
     extra = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
     log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial_mean, extra)
     return summary

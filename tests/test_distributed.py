@@ -54,6 +54,10 @@ def tensors(state: dict) -> dict[str, torch.Tensor]:
         ("grpo", ["model"], ["total_steps=6", "algo.sft_steps=40", "algo.sft_target=null", "algo.eval_prompts=20",
                              "algo.prompts_per_step=4", "algo.log_every=1", "algo.model.n_layer=1",
                              "algo.model.d_model=32", "algo.model.n_head=2"]),
+        ("grpo", ["model"], ["total_steps=4", "algo.sft_steps=40", "algo.sft_target=null", "algo.eval_prompts=20",
+                             "algo.prompts_per_step=4", "algo.log_every=2", "algo.model.n_layer=1",
+                             "algo.model.d_model=32", "algo.model.n_head=2", "algo.data_parallel=fsdp",
+                             "algo.beta=0.05", "algo.packing=true"]),
         ("ppo", ["policy", "critic"], ["env=cartpole", "total_steps=1024", "algo.n_envs=4", "algo.n_steps=64",
                                        "algo.batch_size=64", "algo.n_epochs=2", "algo.log_every=256"]),
     ],
@@ -92,12 +96,12 @@ def even_code(prompts, completions, **_):
     return [float(c[:1] != "" and ord(c[0]) % 2 == 0) for c in completions]
 
 
-def grpo_case(loss_type: str, scale: str):
+def grpo_case(loss_type: str, scale: str, **options):
     """(agent, rows, update(lo, hi)): one GRPO optimisation (μ = 2, 2 accumulation chunks) on a fixed batch."""
     env = task_env(even_code, [f"{d}:" for d in range(10)], max_len=4)
     agent = make_agent("grpo", env, seed=0, loss_type=loss_type, scale_rewards=scale, num_iterations=2,
                        gradient_accumulation_steps=2, beta=0.05 if loss_type == "dr_grpo" else 0.0,
-                       **{**GRPO_TINY, "prompts_per_step": 8})  # fmt: skip
+                       **{**GRPO_TINY, "prompts_per_step": 8, **options})  # fmt: skip
     if agent.config.beta > 0:
         agent.ref_model = agent.frozen_copy()
     batch = agent.sample_batch()  # the same global batch in every process (same seed)
@@ -127,7 +131,17 @@ def ppo_case():
 
 
 CASES = {"grpo-grpo-group": lambda: grpo_case("grpo", "group"), "grpo-dapo-batch": lambda: grpo_case("dapo", "batch"),
-         "grpo-dr_grpo-none-kl": lambda: grpo_case("dr_grpo", "none"), "ppo": ppo_case}  # fmt: skip
+         "grpo-dr_grpo-none-kl": lambda: grpo_case("dr_grpo", "none"),
+         "grpo-fsdp-dr_grpo-kl": lambda: grpo_case("dr_grpo", "none", data_parallel="fsdp"),
+         "grpo-fsdp-dapo-packed": lambda: grpo_case("dapo", "batch", data_parallel="fsdp", packing=True),
+         "ppo": ppo_case}  # fmt: skip
+
+
+def weights(agent) -> dict[str, torch.Tensor]:
+    """The agent's network weights as whole tensors (an FSDP2-sharded model's gathered from its shards)."""
+    if hasattr(agent, "train_model"):
+        return {k: v.detach().clone() for k, v in distributed.full_state_dict(agent.model).items()}
+    return {k: v.detach().clone() for net in agent.networks() for k, v in net.state_dict().items()}
 
 
 def _worker(rank: int, port: int, case: str, out: str) -> None:
@@ -137,8 +151,9 @@ def _worker(rank: int, port: int, case: str, out: str) -> None:
     try:
         agent, n, update = CASES[case]()
         update(rank * n // 2, (rank + 1) * n // 2)
-        torch.save({k: v.detach().clone() for net in agent.networks() for k, v in net.state_dict().items()},
-                   f"{out}/rank{rank}.pt")  # fmt: skip
+        if "fsdp" in case:  # the model is sharded: each rank holds a slice of every parameter
+            assert all(distributed.is_sharded(p) for p in agent.model.parameters())
+        torch.save(weights(agent), f"{out}/rank{rank}.pt")
         dist.barrier()  # neither rank tears gloo down while the other still talks to it (it aborts otherwise)
     finally:
         dist.destroy_process_group()
@@ -150,9 +165,9 @@ def test_two_processes_on_two_halves_step_like_one_process_on_the_whole_batch(tm
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     assert not distributed.is_distributed()
     agent, n, update = CASES[case]()
-    before = {k: v.clone() for net in agent.networks() for k, v in net.state_dict().items()}
+    before = weights(agent)
     update(0, n)
-    single = {k: v for net in agent.networks() for k, v in net.state_dict().items()}
+    single = weights(agent)
     assert any(not torch.equal(before[k], single[k]) for k in single)
     for k in single:
         assert torch.equal(ranks[0][k], ranks[1][k]), k

@@ -121,7 +121,8 @@ def _arrays(obj: Any, prefix: str = "") -> dict[str, tuple]:
         for i, v in enumerate(obj):
             out.update(_arrays(v, f"{prefix}[{i}]"))
     elif isinstance(obj, torch.Tensor):
-        a = obj.detach().cpu().numpy()
+        t = obj.detach().cpu()
+        a = (t.float() if t.dtype == torch.bfloat16 else t).numpy()  # numpy has no bfloat16
         out[prefix] = (str(a.dtype), a.shape, a.tobytes())
     elif isinstance(obj, (np.ndarray, np.generic)):
         a = np.ascontiguousarray(obj)
@@ -247,6 +248,7 @@ ALTERNATIVES: dict[str, Any] = {
     "delta": 1.01,  # caps ratios that later passes move past it
     "overlong_buffer": 1,
     "model.path": lambda tmp: save_tiny_gpt(tmp / "tiny_gpt"),
+    "lora.target_modules": ["qkv"],
     "data": lambda tmp: str(write_pairs(tmp / "prefs.jsonl", DIGIT_PAIRS)),
 }
 
@@ -289,6 +291,9 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "overlong_buffer": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths
     "length_reward_weight": {"sft_steps": 20, "sft_learning_rate": 0.01},
     "overlong_penalty": {"overlong_buffer": 1, "sft_steps": 20, "sft_learning_rate": 0.01},
+    "lora.alpha": {"lora": {"r": 2}},  # the adapters' keys act when there are adapters
+    "lora.dropout": {"lora": {"r": 2}},
+    "lora.target_modules": {"lora": {"r": 2}},
 }
 # keys that act only on another env
 CONTEXT_ENV: dict[str, str] = {
@@ -377,18 +382,29 @@ def check_log_every(case: Case, env_name: str, base: dict[str, Any], variant: di
     assert a.logged_steps() != b.logged_steps(), f"{case.key} did not change when anything is logged"
 
 
-def check_gradient_accumulation(case: Case, env_name: str, base: dict[str, Any], variant: dict[str, Any]) -> None:
-    calls: list[list[int]] = [[], []]
+def check_same_learning_other_passes(case: Case, env_name: str, base: dict[str, Any], variant: dict[str, Any]) -> None:
+    """The key changes how the forward passes are cut (their number or the shapes of their inputs), not what is
+    learned: the weights agree to float rounding."""
+    calls: list[list[tuple[int, ...]]] = [[], []]
 
-    def counter(i: int) -> Callable[[Agent], None]:
-        return lambda agent: agent.model.blocks[0].register_forward_hook(lambda *_: calls[i].append(1))
+    def recorder(i: int) -> Callable[[Agent], None]:
+        def hook(module: torch.nn.Module, args: tuple, output: Any) -> None:
+            calls[i].append(tuple(args[0].shape))
 
-    a, b = run(case.algo, env_name, base, before=counter(0)), run(case.algo, env_name, variant, before=counter(1))
-    assert len(calls[0]) != len(calls[1]), f"{case.key} did not change the number of forward passes"
+        return lambda agent: agent.model.blocks[0].register_forward_hook(hook)
+
+    a, b = run(case.algo, env_name, base, before=recorder(0)), run(case.algo, env_name, variant, before=recorder(1))
+    assert calls[0] != calls[1], f"{case.key} did not change the number or shapes of the forward passes"
     for k, (dtype, _, data) in a.state.items():
         if dtype.startswith("float"):
             np.testing.assert_allclose(np.frombuffer(b.state[k][2], dtype), np.frombuffer(data, dtype), rtol=1e-3,
                                        atol=1e-5, err_msg=k)  # fmt: skip
+
+
+def check_single_process_unchanged(case: Case, env_name: str, base: dict[str, Any], variant: dict[str, Any]) -> None:
+    a, b = baseline(case.algo, env_name, base), run(case.algo, env_name, variant)
+    assert not differences(a, b), f"{case.key} changed a single-process run: {differences(a, b)}"
+    assert b.agent.train_model is b.agent.model  # no wrapper outside torchrun
 
 
 def check_inapplicable(case: Case, env_name: str, base: dict[str, Any], variant: dict[str, Any]) -> None:
@@ -401,7 +417,13 @@ Check = Callable[[Case, str, dict[str, Any], dict[str, Any]], None]
 INERT: dict[str | tuple[str, str], tuple[str, Check]] = {
     "log_every": ("only the logging cadence: same weights, other log steps", check_log_every),
     "gradient_accumulation_steps": ("splits the batch into micro-batches with the same summed gradient",
-                                    check_gradient_accumulation),
+                                    check_same_learning_other_passes),
+    "gradient_checkpointing": ("recomputes activations in backward: the same gradient, more forward passes",
+                               check_same_learning_other_passes),
+    "packing": ("the loss passes without padding: the same log-probs, other input shapes",
+                check_same_learning_other_passes),
+    "data_parallel": ("acts under torchrun only (tests/test_distributed.py: 2 processes step as 1, ddp and fsdp)",
+                      check_single_process_unchanged),
     ("qac", "log_std_init"): ("Gaussian policies only; qac needs Discrete actions", check_inapplicable),
     ("qac", "state_dependent_std"): ("Gaussian policies only; qac needs Discrete actions", check_inapplicable),
     ("off_policy_ac", "log_std_init"): ("Gaussian policies only; needs Discrete actions", check_inapplicable),

@@ -1,15 +1,19 @@
 """Decoding a causal LM policy: ``sample_completions`` (G per prompt, with the key-value cache) into a
-``Completions`` batch, and ``completion_log_probs``, the π_θ / π_old / π_ref terms of the GRPO ratio."""
+``Completions`` batch, and ``completion_log_probs``, the π_θ / π_old / π_ref terms of the GRPO ratio (padded, or
+packed without padding: :mod:`rlzoo.llm.packing`), with ``padding_share``, the share of its computed positions
+that are padding."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
 
-from rlzoo.llm.models import extend, logits_of, prefill, supports_cache
+from rlzoo.llm.models import TinyGPT, base_model, extend, logits_of, model_uses_checkpointing, prefill, supports_cache
+from rlzoo.llm.packing import DEFAULT_CAPACITY, PackedBatch, completion_lengths, pack
 
 
 @dataclass
@@ -42,6 +46,24 @@ class Completions:
                            torch.cat([p.truncated for p in parts]))  # fmt: skip
 
 
+@contextlib.contextmanager
+def decoding_attention(model: nn.Module) -> Iterator[None]:
+    """Inside, a Hugging Face model on the CPU with SDPA attention decodes with its eager attention: for one new
+    token per row against a growing cache, SDPA's CPU kernel was the slower (a 19M-parameter Qwen2 sampling 64 ×
+    256 tokens in bf16: 22.4 s with SDPA, 13.3 s eager, one thread). The implementation is restored after."""
+    inner = base_model(model)
+    impl = getattr(getattr(inner, "config", None), "_attn_implementation", None)
+    on_cpu = next(inner.parameters()).device.type == "cpu"
+    if impl != "sdpa" or not on_cpu or not hasattr(inner, "set_attn_implementation"):
+        yield
+        return
+    inner.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        inner.set_attn_implementation(impl)
+
+
 @torch.no_grad()
 def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int,
                        eos_id: int, pad_id: int, *, temperature: float = 1.0, top_k: int = 0,
@@ -54,6 +76,15 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
+    with decoding_attention(model):
+        return _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature, top_k,
+                       generator, feedback)  # fmt: skip
+
+
+def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int, eos_id: int,
+            pad_id: int, temperature: float, top_k: int, generator: torch.Generator | None,
+            feedback: Callable[[int, list[int]], list[int]] | None) -> Completions:  # fmt: skip
+    """:func:`sample_completions`' loop."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
     done = torch.zeros(n, dtype=torch.bool)
@@ -101,13 +132,19 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     return Completions(prompt_ids.repeat_interleave(num_generations, dim=0), out, mask, torch.stack(logps, 1), ~done)
 
 
-def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor,
-                         temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, temperature: float = 1.0, *,
+                         packing: bool = False, lengths: torch.Tensor | None = None, eos_id: int | None = None,
+                         capacity: int = DEFAULT_CAPACITY) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Per-token log-probs (N, L) of completion ``ids`` after ``prompt_ids`` under ``model`` at ``temperature``,
-    and the per-token entropies of the same distributions. With a model that :func:`supports_cache`, runs of
-    identical adjacent prompt rows (a group's G completions) are computed once and their keys/values shared
-    (the same numbers and gradients as running every row whole, with fewer tokens)."""
-    if supports_cache(model):
+    and the per-token entropies of the same distributions. With a model that :func:`supports_cache` (and does not
+    checkpoint now, :func:`model_uses_checkpointing`), runs of identical adjacent prompt rows (a group's G
+    completions) are computed once and their keys/values shared (the same numbers and gradients as running every
+    row whole, with fewer tokens). With ``packing`` the sequences are packed without padding (:func:`packed_log_probs`;
+    only each completion's tokens through its first EOS are scored — ``lengths`` (N,), or found from ``eos_id``,
+    else all L — and the positions after them are 0)."""
+    if packing:
+        return packed_log_probs(model, prompt_ids, ids, scored_lengths(ids, lengths, eos_id), temperature, capacity)
+    if supports_cache(model) and not model_uses_checkpointing(model):
         unique, counts = torch.unique_consecutive(prompt_ids, dim=0, return_counts=True)
         first, cache = prefill(model, unique, counts)
         steps = [first[:, None]]
@@ -117,8 +154,95 @@ def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.
     else:
         full = torch.cat([prompt_ids, ids], dim=1)
         logits = logits_of(model, full[:, :-1])[:, prompt_ids.shape[1] - 1 :].float()
+    return token_log_probs(logits, ids, temperature)
+
+
+def token_log_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The log-probs of ``ids`` (…) under ``logits`` (…, V) / ``temperature`` and the entropies of those
+    distributions."""
     if temperature not in (0.0, 1.0):
         logits = logits / temperature
     logp_all = torch.log_softmax(logits, dim=-1)
     entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp_all.gather(-1, ids.unsqueeze(-1)).squeeze(-1), entropy
+
+
+def scored_lengths(ids: torch.Tensor, lengths: torch.Tensor | None, eos_id: int | None) -> torch.Tensor:
+    """The tokens (N,) of each completion in ``ids`` (N, L) to score: ``lengths`` when given, else through the
+    first ``eos_id`` when given, else all L."""
+    if lengths is not None:
+        return lengths
+    if eos_id is not None:
+        return completion_lengths(ids, eos_id)
+    return torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long)
+
+
+MASKED_ATTENTION = ("sdpa", "eager")  # Hugging Face attention implementations that take an explicit 4-D mask
+
+
+def shares_prompts(model: nn.Module) -> bool:
+    """Whether packing runs each group's prompt once for ``model``: it takes an explicit attention mask — a
+    ``TinyGPT``, or a Hugging Face model with sdpa or eager attention. Others (e.g. flash attention) get whole
+    sequences, whose segments transformers finds from the ``position_ids``."""
+    inner = base_model(model)
+    return isinstance(inner, TinyGPT) or getattr(inner.config, "_attn_implementation", None) in MASKED_ATTENTION
+
+
+def packed_batch(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+                 capacity: int = DEFAULT_CAPACITY) -> PackedBatch:  # fmt: skip
+    """The packing of a batch for ``model`` (:func:`rlzoo.llm.packing.pack`): each group's prompt once when it
+    :func:`shares_prompts`, else every completion with its prompt."""
+    if not supports_cache(model):
+        raise ValueError(f"packing needs a TinyGPT or a Hugging Face causal LM, not {type(model).__name__}")
+    return pack(prompt_ids, ids, lengths, share_prompts=shares_prompts(model), capacity=capacity)
+
+
+def packed_logits(model: nn.Module, batch: PackedBatch) -> torch.Tensor:
+    """The logits (R, S, V) of the packed rows: a ``TinyGPT`` with their boolean attention mask; a Hugging Face
+    model with sdpa/eager attention with it as a 4-D mask (boolean, or additive for eager), any other with the
+    ``position_ids`` alone — without a cache, as transformers only finds packed segments without one."""
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        return model(batch.input_ids, position_ids=batch.position_ids, attn_mask=batch.attention_mask())
+    mask = None
+    if shares_prompts(model):
+        mask = batch.attention_mask()[:, None]
+        if inner.config._attn_implementation == "eager":
+            mask = torch.zeros(mask.shape, dtype=inner.dtype, device=mask.device).masked_fill(
+                ~mask, torch.finfo(inner.dtype).min
+            )
+    return model(batch.input_ids, position_ids=batch.position_ids, attention_mask=mask, use_cache=False).logits
+
+
+def packed_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+                     temperature: float = 1.0,
+                     capacity: int = DEFAULT_CAPACITY) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """:func:`completion_log_probs` of the first ``lengths[n]`` tokens of each completion, computed on the batch
+    packed into rows without padding (:func:`packed_batch`): the same log-probs, entropies and gradients as the
+    padded pass on those tokens; 0 after them."""
+    batch = packed_batch(model, prompt_ids, ids, lengths, capacity)
+    picked = packed_logits(model, batch).flatten(0, 1)[batch.source].float()
+    logp, entropy = token_log_probs(picked, ids.flatten()[batch.target], temperature)
+
+    def scatter(values: torch.Tensor) -> torch.Tensor:
+        return values.new_zeros(ids.numel()).index_copy(0, batch.target, values).view(ids.shape)
+
+    return scatter(logp), scatter(entropy)
+
+
+def padding_share(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, *, packing: bool = False,
+                  lengths: torch.Tensor | None = None, eos_id: int | None = None,
+                  capacity: int = DEFAULT_CAPACITY) -> float:  # fmt: skip
+    """The share of the positions :func:`completion_log_probs` (same arguments) computes that are padding: packed,
+    the rows' padding; padded, the completion positions after each completion's scored tokens (``lengths``, from
+    ``eos_id`` or all L) — whether the prompts run once per group (the cache) or once per completion."""
+    lengths = scored_lengths(ids, lengths, eos_id).clamp(0, ids.shape[1])
+    if packing:
+        return packed_batch(model, prompt_ids, ids, lengths, capacity).padding_share
+    n, width = ids.shape
+    inputs = int((lengths - 1).clamp(min=0).sum())
+    prompts = prompt_ids.shape[1] * n
+    if supports_cache(model) and not model_uses_checkpointing(model):
+        prompts = prompt_ids.shape[1] * len(torch.unique_consecutive(prompt_ids, dim=0))
+    computed = prompts + n * max(width - 1, 0)
+    return 1.0 - (prompts + inputs) / max(computed, 1)

@@ -14,7 +14,6 @@ import torch
 from rlzoo.agents.registry import register_agent
 from rlzoo.config import ConfigError, param
 from rlzoo.llm import losses
-from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
 from rlzoo.llm.losses import DPO_LOSS_TYPES
 from rlzoo.llm.preference_data import Pair, build_pairs, read_pairs
@@ -113,7 +112,7 @@ class DPO(LMAgent):
         ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows])
         mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows])
         prompts = torch.tensor([self.encoded[k].prompt for k in batch]).repeat(2, 1)
-        logp, _ = completion_log_probs(model, prompts, ids, self.config.temperature)
+        logp, _ = self.log_probs(model, prompts, ids)
         total, n = (logp * mask).sum(1), len(batch)
         return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())
 

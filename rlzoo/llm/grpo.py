@@ -21,7 +21,7 @@ from rlzoo.agents.registry import register_agent
 from rlzoo.config import ConfigError, param
 from rlzoo.llm import losses
 from rlzoo.llm.batches import GroupBatch, sample_groups
-from rlzoo.llm.decoding import Completions, completion_log_probs
+from rlzoo.llm.decoding import Completions, padding_share
 from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
 from rlzoo.llm.losses import (
     ADVANTAGE_ESTIMATORS,
@@ -53,6 +53,11 @@ class LMPolicyConfig(LMAgentConfig):
     overlong_buffer: int = param(0, ge=0, help="DAPO's soft overlong punishment over the last tokens; 0: off")
     overlong_penalty: float = param(1.0, ge=0.0, help="its largest punishment, at max_completion_length")
     mask_truncated_completions: bool = False
+    data_parallel: str = param(
+        "ddp",
+        choices=distributed.STRATEGIES,
+        help="under torchrun: ddp (each rank the whole model) or fsdp (FSDP2 shards it)",
+    )
     dynamic_sampling: bool = param(True, help="drop groups whose rewards are all equal and sample new prompts")
     ent_coef: float = param(0.0, ge=0.0)
 
@@ -108,6 +113,9 @@ class GRPO(LMAgent):
     def uses_reference(self) -> bool:
         return self.config.beta > 0.0
 
+    def parallel_strategy(self) -> str | None:
+        return self.config.data_parallel if self.data_parallel else None
+
     # ---- the training loop's hooks ----------------------------------------------------------------------------
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """One GRPO step: sample and score a batch, compute its advantages, optimise; returns the diagnostics."""
@@ -124,6 +132,7 @@ class GRPO(LMAgent):
         scalars = {**batch.scalars(cfg.prompts_per_step, self.task.reward_funcs), **shaping,
                    "charts/generation_tokens_per_s": tokens / gen_s,
                    "charts/training_tokens_per_s": tokens * cfg.num_iterations / train_s,
+                   "tokens/padding_share": stats.pop("padding_share"),
                    **{f"losses/{key}": value for key, value in stats.items()}}  # fmt: skip
         if t % cfg.log_every == 0:
             logger.text("samples", batch.samples_text(self.tokenizer.decode, cfg.num_generations), t)
@@ -134,9 +143,10 @@ class GRPO(LMAgent):
     def sample_batch(self) -> GroupBatch:
         """One step's prompts, completions and rewards (:func:`sample_groups`, with dynamic sampling if set)."""
         cfg = self.config
-        return sample_groups(self.policy, self.task, self.prompts, prompts_per_step=cfg.prompts_per_step,
-                             num_generations=cfg.num_generations, temperature=cfg.temperature, top_k=cfg.top_k,
-                             dynamic_sampling=cfg.dynamic_sampling)  # fmt: skip
+        with distributed.gathered(self.model):  # FSDP2: ranks may stop sampling after different numbers of tokens
+            return sample_groups(self.policy, self.task, self.prompts, prompts_per_step=cfg.prompts_per_step,
+                                 num_generations=cfg.num_generations, temperature=cfg.temperature,
+                                 top_k=cfg.top_k, dynamic_sampling=cfg.dynamic_sampling)  # fmt: skip
 
     def shaped_rewards(self, batch: GroupBatch) -> tuple[np.ndarray, dict[str, float]]:
         """The task's rewards with DAPO's overlong punishment and, with ``kl_in_reward``, minus β · Σ_t k1 to the
@@ -148,7 +158,7 @@ class GRPO(LMAgent):
             shaped, terms["reward/overlong_penalty"] = shaped + punish, float(punish.mean())
         if cfg.kl_in_reward:
             with torch.no_grad():
-                ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids, comp.ids, cfg.temperature)
+                ref, _ = self.log_probs(self.ref_model, comp.prompt_ids, comp.ids)
             penalty = kl_reward_penalty(comp.old_logp, ref, comp.mask, cfg.beta)
             shaped, terms["reward/kl_penalty"] = shaped - penalty, float(penalty.mean())
         return shaped.numpy().astype(total.dtype, copy=False) if terms else total, terms
@@ -185,7 +195,6 @@ class GRPO(LMAgent):
                 self.optimizer.zero_grad(set_to_none=True)
                 chunk_stats = self.accumulate_gradients(comp.select(rows), advantages[rows], mask[rows],
                                                         cfg.gradient_accumulation_steps)  # fmt: skip
-                distributed.sum_gradients(self.model.parameters())
                 for key, values in chunk_stats.items():
                     stats.setdefault(key, []).extend(values)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -204,20 +213,32 @@ class GRPO(LMAgent):
         size = n // chunks
         # under torchrun the normalisers are the global batch's: every rank holds n completions
         n_global, total_tokens = n * distributed.world_size(), distributed.all_reduce_sum(mask.sum()).clamp(min=1.0)
-        stats: dict[str, list[float]] = {"loss": [], "clip_low": [], "clip_high": [], "kl": [], "entropy": []}
+        stats: dict[str, list[float]] = {"loss": [], "clip_low": [], "clip_high": [], "kl": [], "entropy": [],
+                                         "padding_share": []}  # fmt: skip
         for c in range(chunks):
             sl = slice(c * size, (c + 1) * size)
             m = mask[sl]
-            logp, entropy = completion_log_probs(self.model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
+            stats["padding_share"].append(
+                padding_share(
+                    self.model,
+                    comp.prompt_ids[sl],
+                    comp.ids[sl],
+                    packing=cfg.packing,
+                    eos_id=self.tokenizer.eos_token_id,
+                )
+            )
             ref = None
             if cfg.beta > 0.0 and not cfg.kl_in_reward:
                 with torch.no_grad():
-                    ref, _ = completion_log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl], cfg.temperature)
-            loss = self.objective(logp, comp.old_logp[sl], ref, advantages[sl], m)
-            weight = (m.sum() / total_tokens) if self.token_mean_loss else m.shape[0] / n_global
-            denom = m.sum().clamp(min=1.0)
-            token_entropy = (entropy * m).sum() / denom
-            ((loss - cfg.ent_coef * token_entropy) * weight).backward()
+                    ref, _ = self.log_probs(self.ref_model, comp.prompt_ids[sl], comp.ids[sl])
+            # under torchrun the wrapper reduces the ranks' gradients after the last chunk only
+            with distributed.gradient_sync(self.train_model, c == chunks - 1):
+                logp, entropy = self.log_probs(self.train_model, comp.prompt_ids[sl], comp.ids[sl])
+                loss = self.objective(logp, comp.old_logp[sl], ref, advantages[sl], m)
+                weight = (m.sum() / total_tokens) if self.token_mean_loss else m.shape[0] / n_global
+                denom = m.sum().clamp(min=1.0)
+                token_entropy = (entropy * m).sum() / denom
+                ((loss - cfg.ent_coef * token_entropy) * weight * distributed.gradient_scale()).backward()
             with torch.no_grad():
                 for key, value in self.clip_fractions(logp, comp.old_logp[sl], advantages[sl], m).items():
                     stats[key].append(value)

@@ -7,17 +7,31 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import torch
 import torch.nn as nn
 
+from rlzoo import distributed
 from rlzoo.agents.base import Agent
 from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
-from rlzoo.llm.models import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained
+from rlzoo.llm.lora import AdaptersDisabled, LoRAConfig, add_adapters, merged, save_adapter
+from rlzoo.llm.models import (
+    CharTokenizer,
+    TinyGPT,
+    TinyGPTConfig,
+    Tokenizer,
+    enable_gradient_checkpointing,
+    load_pretrained,
+    save_model,
+    transformer_blocks,
+)
 from rlzoo.llm.policy import LanguagePolicy
+from rlzoo.llm.precision import PRECISIONS, autocast, cast_parameters
 from rlzoo.llm.prompts import PromptBuckets, Row
 from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
@@ -38,10 +52,15 @@ class LMConfig:
 
 @dataclass
 class LMAgentConfig(AlgoConfig):
-    """The model, its sampling temperature and completion length, the optimiser, the supervised warm start and the
-    held-out evaluation."""
+    """The model, how it is held in memory (precision, gradient checkpointing, LoRA, packing), its sampling
+    temperature and completion length, the optimiser, the supervised warm start and the held-out evaluation."""
 
     model: LMConfig = field(default_factory=LMConfig)
+    precision: str = param("fp32", choices=PRECISIONS,
+                           help="bf16: autocast, fp32 master weights; bf16_pure: bf16 weights")  # fmt: skip
+    gradient_checkpointing: bool = param(False, help="recompute each block's activations in backward: less memory")
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    packing: bool = param(False, help="loss passes without padding: a batch's sequences packed into rows")
     temperature: float = param(1.0, gt=0.0)
     max_completion_length: int | None = param(None, ge=1, help="null: the task's")
     learning_rate: float = param(1e-4, gt=0.0)
@@ -71,14 +90,23 @@ class LMAgent(Agent):
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
         super().__init__(env, config, seed=seed, **hyperparams)
-        cfg, m, self.task = self.config, self.config.model, env.unwrapped.task
+        cfg, self.task = self.config, env.unwrapped.task
         with seeded_torch(seed):  # a local model directory, or a random-init TinyGPT of the configured size
-            if m.path:
-                self.model, self.tokenizer = load_pretrained(m.path)
-            else:
-                self.tokenizer = tok = CharTokenizer()
-                self.model = TinyGPT(TinyGPTConfig(tok.vocab_size, m.max_len, m.n_layer, m.d_model, m.n_head))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+            self.model, self.tokenizer = self.build_model()
+            self.peft_model = add_adapters(self.model, cfg.lora) if cfg.lora.r else None
+        if cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
+        cast_parameters(self.model, cfg.precision)
+        strategy = self.parallel_strategy()
+        if strategy == "fsdp" and self.peft_model is not None:
+            raise ConfigError(f"algo.data_parallel=fsdp with algo.lora.r={cfg.lora.r} is not supported: the adapters "
+                              "are folded into sharded weights after the warm start; use data_parallel=ddp with "
+                              "LoRA")  # fmt: skip
+        # the module the training losses call: under torchrun DDP's wrapper, or the model sharded in place by FSDP2
+        self.train_model = self.model
+        if strategy is not None:
+            self.train_model = distributed.wrap(self.model, strategy, transformer_blocks(self.model))
+        self.optimizer = self.make_optimizer()
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
         self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
@@ -95,6 +123,37 @@ class LMAgent(Agent):
     def networks(self) -> list[nn.Module]:
         return [self.model]
 
+    def build_model(self) -> tuple[nn.Module, Tokenizer]:
+        """A new policy model and its tokenizer: the local directory ``model.path`` (a saved TinyGPT or a Hugging
+        Face causal LM), or a ``TinyGPT`` of the configured size with random init (from torch's global RNG)."""
+        m = self.config.model
+        if m.path:
+            return load_pretrained(m.path)
+        tok = CharTokenizer()
+        return TinyGPT(TinyGPTConfig(tok.vocab_size, m.max_len, m.n_layer, m.d_model, m.n_head)), tok
+
+    def parallel_strategy(self) -> str | None:
+        """How the model trains across torchrun processes (:func:`rlzoo.distributed.wrap`); None: it does not."""
+        return None
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """AdamW over the trained parameters (LoRA's adapters only, when it is on)."""
+        cfg = self.config
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(trained, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    def learn(self, *args: Any, **kwargs: Any) -> LMAgent:
+        """The training loop (``Agent.learn``) with every forward pass at the configured precision."""
+        with autocast(self.config.precision, self.model):
+            return super().learn(*args, **kwargs)
+
+    def log_probs(self, model: nn.Module, prompt_ids: torch.Tensor,
+                  ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Per-token log-probs and entropies of completions ``ids`` of ``prompt_ids`` under ``model`` (the policy or
+        the reference) at the sampling temperature, packed without padding when ``packing`` is set."""
+        return completion_log_probs(model, prompt_ids, ids, self.config.temperature, packing=self.config.packing,
+                                    eos_id=self.tokenizer.eos_token_id)  # fmt: skip
+
     # ---- the training loop's hooks ----------------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         """The supervised warm start (once) with held-out evaluations before and after it."""
@@ -102,6 +161,8 @@ class LMAgent(Agent):
         if not self.sft_done:
             self.results["initial"] = self.evaluate_heldout()
             sft_steps = self.warm_start(logger)
+            if self.peft_model is not None:  # fold the warm start's adapters into the base: it is the reference
+                self.fold_adapters()
             self.sft_done = True
             after = self.evaluate_heldout()
             for key, value in after.items():
@@ -131,16 +192,36 @@ class LMAgent(Agent):
                                      self.validation or self.task.train[: cfg.eval_prompts], logger, self.rng,
                                      steps=cfg.sft_steps, batch_size=cfg.sft_batch_size,
                                      learning_rate=cfg.sft_learning_rate, max_grad_norm=cfg.max_grad_norm,
-                                     target=cfg.sft_target)  # fmt: skip
+                                     target=cfg.sft_target, packing=cfg.packing,
+                                     train_model=self.train_model)  # fmt: skip
+
+    def fold_adapters(self) -> None:
+        """Merge the adapters into the base weights and start fresh ones (B = 0: the same policy), with a new
+        optimiser over them: the base alone is then the current policy."""
+        with seeded_torch(int(self.rng.integers(2**31))):
+            self.peft_model = add_adapters(merged(self.peft_model), self.config.lora)
+        cast_parameters(self.model, self.config.precision)
+        self.optimizer = self.make_optimizer()
 
     def frozen_copy(self) -> nn.Module:
-        """A frozen copy of the policy (the KL reference model, taken after the warm start)."""
-        return copy.deepcopy(self.model).requires_grad_(False).eval()
+        """The policy as it is now, frozen (the KL reference model, taken after the warm start): with LoRA the
+        base model with its adapters disabled (no second copy of the weights), else a copy of the model, stored
+        as ``precision`` stores frozen weights."""
+        if self.peft_model is not None:
+            return AdaptersDisabled(self.peft_model)
+        if not distributed.is_sharded(next(self.model.parameters())):
+            return cast_parameters(copy.deepcopy(self.model).requires_grad_(False).eval(), self.config.precision)
+        # FSDP2 modules cannot be copied: a new model of the same kind gets the full weights, then its own shards
+        ref, _ = self.build_model()
+        ref.load_state_dict(distributed.full_state_dict(self.model))
+        cast_parameters(ref.requires_grad_(False).eval(), self.config.precision)
+        return distributed.wrap(ref, "fsdp", transformer_blocks(ref))
 
     # ---- acting and evaluation --------------------------------------------------------------------------------
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
         """Completions of prompts (greedy at temperature 0)."""
-        return self.policy.complete(prompts, temperature)
+        with autocast(self.config.precision, self.model), distributed.gathered(self.model):
+            return self.policy.complete(prompts, temperature)
 
     def _act(self, obs: Any, deterministic: bool = True) -> str:
         """The completion of one prompt: greedy, or sampled at ``temperature``."""
@@ -148,7 +229,8 @@ class LMAgent(Agent):
 
     def evaluate(self, rows: list[Row]) -> dict[str, float]:
         """Greedy completions of prompt rows scored by the task (:func:`evaluate_greedy`)."""
-        return evaluate_greedy(self.policy, self.task, rows)
+        with distributed.gathered(self.model):
+            return evaluate_greedy(self.policy, self.task, rows)
 
     def evaluate_heldout(self) -> dict[str, float]:
         """Greedy evaluation on the first ``eval_prompts`` held-out test prompts."""
@@ -166,20 +248,35 @@ class LMAgent(Agent):
         return out
 
     # ---- persistence ------------------------------------------------------------------------------------------
+    def export_model(self, directory: str | Path) -> Path:
+        """Write the policy as a model directory that ``algo.model.path`` loads: with LoRA its adapter in
+        ``adapter/`` and the model with the adapters merged into the base weights (a copy: training goes on)."""
+        directory = Path(directory)
+        if self.peft_model is None:
+            if distributed.is_sharded(next(self.model.parameters())):  # the shards gathered into a whole model
+                whole, _ = self.build_model()
+                whole.load_state_dict(distributed.full_state_dict(self.model))
+                return save_model(whole, self.tokenizer, directory)
+            return save_model(self.model, self.tokenizer, directory)
+        save_adapter(self.peft_model, directory / "adapter")
+        return save_model(merged(copy.deepcopy(self.peft_model)), self.tokenizer, directory)
+
     def state_dict(self) -> dict[str, Any]:
-        state = {**super().state_dict(), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        # plain, whole tensors also under FSDP2 (gathered from the shards): a checkpoint loads on any setup
+        state = {**super().state_dict(), "model": distributed.full_state_dict(self.model),
+                 "optimizer": distributed.full_optimizer_state_dict(self.model, self.optimizer),
                  "generator": self.generator.get_state(), "sft_done": self.sft_done,
                  "results": self.results}  # fmt: skip
         if self.ref_model is not None:
-            state["ref_model"] = self.ref_model.state_dict()
+            state["ref_model"] = distributed.full_state_dict(self.ref_model)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        distributed.load_full_state_dict(self.model, state["model"])
+        distributed.load_full_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
         self.generator.set_state(state["generator"])
         self.sft_done, self.results = bool(state["sft_done"]), dict(state["results"])
         if "ref_model" in state:
             self.ref_model = self.frozen_copy()
-            self.ref_model.load_state_dict(state["ref_model"])
+            distributed.load_full_state_dict(self.ref_model, state["ref_model"])

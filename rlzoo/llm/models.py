@@ -1,6 +1,8 @@
 """Small causal language models for GRPO on a CPU: ``CharTokenizer``, ``TinyGPT`` (a GPT-style decoder,
-Radford et al., 2019) with its key-value cache (``prefill`` / ``extend``), and loading a ``TinyGPT`` or any Hugging
-Face causal LM from a local directory (``load_pretrained``; Hugging Face needs the ``[llm]`` extra)."""
+Radford et al., 2019) with its key-value cache (``prefill`` / ``extend``), gradient checkpointing
+(``enable_gradient_checkpointing``), and loading a ``TinyGPT`` or any Hugging Face causal LM from a local directory
+(``load_pretrained``; Hugging Face needs the ``[llm]`` extra); random-init GPT-2 and Qwen2 models for tests
+(``save_tiny_hf_model``, ``save_tiny_qwen2_model``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from rlzoo.envs.text_tasks import CHARSET as DEFAULT_ALPHABET  # every character the text tasks use
 
@@ -106,7 +109,10 @@ class CausalSelfAttention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """Attention of ``x`` (B, T, D) over itself (and the ``cache``'s tokens); an ``attn_mask`` (B, T, T) of
+        booleans (True: may attend) replaces the causal mask (packed sequences; not with a cache)."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, D // self.n_head).permute(2, 0, 3, 1, 4)
         past = 0
@@ -114,7 +120,9 @@ class CausalSelfAttention(nn.Module):
             past = cache.length(layer)
             k, v = cache.append(layer, k, v)
         dropout = self.dropout if self.training else 0.0
-        if past == 0 or T == 1:  # no earlier tokens, or one new token that sees them all
+        if attn_mask is not None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask[:, None], dropout_p=dropout)
+        elif past == 0 or T == 1:  # no earlier tokens, or one new token that sees them all
             y = F.scaled_dot_product_attention(q, k, v, is_causal=past == 0, dropout_p=dropout)
         else:  # new token i sees the past and new tokens ≤ i (SDPA's is_causal aligns top-left)
             allowed = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
@@ -132,13 +140,18 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(),
                                  nn.Linear(4 * cfg.d_model, cfg.d_model))  # fmt: skip
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        x = x + self.attn(self.ln1(x), cache, layer, attn_mask)
         return x + self.mlp(self.ln2(x))
 
 
 class TinyGPT(nn.Module):
-    """A small GPT-style causal language model: ``input_ids`` (B, T) → logits (B, T, V)."""
+    """A small GPT-style causal language model: ``input_ids`` (B, T) → logits (B, T, V). With
+    ``gradient_checkpointing`` (:func:`enable_gradient_checkpointing`), a training forward with gradients and no
+    cache keeps only each block's input and recomputes the block in the backward pass."""
+
+    gradient_checkpointing = False
 
     def __init__(self, cfg: TinyGPTConfig | None = None) -> None:
         super().__init__()
@@ -156,16 +169,29 @@ class TinyGPT(nn.Module):
             if name.endswith("out.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layer))
 
-    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None, *,
+                position_ids: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Logits (B, T, V) of ``input_ids``; with a ``cache``, the ids continue the cached tokens (positions
-        start after them) and their keys/values are added to it."""
-        past = 0 if cache is None else cache.length()
-        end = past + input_ids.shape[1]
+        start after them) and their keys/values are added to it. Packed sequences (no cache) give each token's
+        ``position_ids`` (B, T) and an ``attn_mask`` (B, T, T) of booleans (True where query t may attend key s)."""
+        if cache is not None and (position_ids is not None or attn_mask is not None):
+            raise ValueError("position_ids and attn_mask are for packed sequences, without a cache")
+        if position_ids is None:
+            past = 0 if cache is None else cache.length()
+            end = past + input_ids.shape[1]
+            position_ids = torch.arange(past, end, device=input_ids.device)
+        else:
+            end = int(position_ids.max()) + 1 if position_ids.numel() else 0
         if self.config.max_len < end:
             raise ValueError(f"sequence of {end} tokens is longer than the model's max_len={self.config.max_len}")
-        x = self.tok(input_ids) + self.pos(torch.arange(past, end, device=input_ids.device))
+        x = self.tok(input_ids) + self.pos(position_ids)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i)
+            if recompute:
+                x = checkpoint(block, x, None, i, attn_mask, use_reentrant=False)
+            else:
+                x = block(x, cache, i, attn_mask)
         return self.ln(x) @ self.tok.weight.T
 
     def save(self, directory: str | Path, tokenizer: CharTokenizer) -> None:
@@ -183,17 +209,64 @@ def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.logits
 
 
+def base_model(model: nn.Module) -> nn.Module:
+    """The model inside its wrappers, unwrapped until none is left: a peft ``PeftModel``'s ``get_base_model()``
+    and a wrapper's ``.module`` (``DistributedDataParallel``, ``DataParallel``, or any module that forwards its
+    calls to the module it holds as ``module``, e.g. LoRA's adapters-disabled reference). Calls still go through
+    the wrapper; this is the model whose kind (``TinyGPT`` or Hugging Face) and settings they reach."""
+    while True:
+        if type(model).__module__.split(".")[0] == "peft" and hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        elif isinstance(getattr(model, "module", None), nn.Module):
+            model = model.module
+        else:
+            return model
+
+
 def supports_cache(model: nn.Module) -> bool:
-    """Whether ``model`` decodes incrementally: a ``TinyGPT`` or a Hugging Face causal LM (``config.use_cache``)."""
-    return isinstance(model, TinyGPT) or hasattr(getattr(model, "config", None), "use_cache")
+    """Whether ``model`` (or the model inside its wrappers, :func:`base_model`) decodes incrementally: a ``TinyGPT``
+    or a Hugging Face causal LM (``config.use_cache``)."""
+    inner = base_model(model)
+    return isinstance(inner, TinyGPT) or hasattr(getattr(inner, "config", None), "use_cache")
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> nn.Module:
+    """Turn on gradient checkpointing (activations recomputed block by block in the backward pass, non-reentrant)
+    for ``model`` or the model inside its wrappers: a ``TinyGPT``'s flag, a Hugging Face model's
+    ``activation_checkpointing_enable`` (``gradient_checkpointing_enable`` before transformers 5). Returns
+    ``model``; ``ValueError`` for a model that has neither."""
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        inner.gradient_checkpointing = True
+    elif hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.x's name
+        inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    elif hasattr(inner, "gradient_checkpointing_enable"):
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        raise ValueError(f"{type(inner).__name__} has no gradient checkpointing (a TinyGPT or a Hugging Face model)")
+    return model
+
+
+def model_uses_checkpointing(model: nn.Module) -> bool:
+    """Whether ``model``'s forward checkpoints now: checkpointing enabled and the model in training mode. Its
+    recomputation would append to a key-value cache a second time (Hugging Face models drop the cache), so the
+    loss pass then runs without one."""
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        return inner.gradient_checkpointing and inner.training
+    for flag in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # the newer name first
+        if hasattr(type(inner), flag):
+            return bool(getattr(inner, flag)) and inner.training
+    return False
 
 
 def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tensor = 1) -> tuple[torch.Tensor, Any]:
     """Run a model that :func:`supports_cache` on ``input_ids`` (P, T): the logits of their last position and
     the key-value cache to continue them with :func:`extend`, each sequence repeated ``repeats`` times (an int,
     or (P,) counts) — a prompt shared by G completions is computed once; gradients of the copies add up."""
-    if isinstance(model, TinyGPT):
-        cache: Any = KVCache(model.config.n_layer)
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        cache: Any = KVCache(inner.config.n_layer)
         logits = model(input_ids, cache)[:, -1]
     else:
         out = model(input_ids, use_cache=True)
@@ -208,7 +281,7 @@ def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tens
 def extend(model: nn.Module, input_ids: torch.Tensor, cache: Any) -> torch.Tensor:
     """Logits (B, t, V) of ``input_ids`` continuing the sequences in ``cache`` (from :func:`prefill`), which
     takes their keys and values."""
-    if isinstance(model, TinyGPT):
+    if isinstance(base_model(model), TinyGPT):
         return model(input_ids, cache)
     return model(input_ids, past_key_values=cache, use_cache=True).logits
 
@@ -250,25 +323,95 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Tokenizer]:
     return model, HFTokenizer(AutoTokenizer.from_pretrained(d, local_files_only=True))
 
 
-def save_tiny_hf_model(directory: str | Path, n_layer: int = 2, d_model: int = 128, n_head: int = 4,
-                       max_len: int = 32, seed: int = 0) -> Path:  # fmt: skip
-    """Save a random-init Hugging Face GPT-2 causal LM and a character-level fast tokenizer over ``CharTokenizer``'s
-    alphabet into ``directory`` (``save_pretrained``): a local model for ``algo.model.path`` in tests."""
+def transformer_blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated layers of a causal LM (FSDP's sharding units): a ``TinyGPT``'s blocks, or the modules of a
+    Hugging Face model whose classes it names in ``_no_split_modules`` (its decoder layers)."""
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        return list(inner.blocks)
+    names = set(getattr(inner, "_no_split_modules", None) or ())
+    return [m for m in inner.modules() if type(m).__name__ in names]
+
+
+def save_model(model: nn.Module, tokenizer: Tokenizer, directory: str | Path) -> Path:
+    """Write ``model`` (the one inside its wrappers, :func:`base_model`) and its ``tokenizer`` as a directory that
+    :func:`load_pretrained` loads: a ``TinyGPT``'s files (``TinyGPT.save``), or a Hugging Face model's and its
+    tokenizer's ``save_pretrained``. Returns the directory."""
+    d, inner = Path(directory), base_model(model)
+    if isinstance(inner, TinyGPT):
+        if not isinstance(tokenizer, CharTokenizer):
+            raise ValueError(f"a TinyGPT is saved with a CharTokenizer, not {type(tokenizer).__name__}")
+        inner.save(d, tokenizer)
+    else:
+        inner.save_pretrained(d)
+        getattr(tokenizer, "tok", tokenizer).save_pretrained(d)
+    return d
+
+
+def char_hf_tokenizer() -> Any:
+    """A character-level Hugging Face fast tokenizer over ``CharTokenizer``'s alphabet with its ids (0 ``<pad>``,
+    1 ``<bos>``, 2 ``<eos>``, characters 3…, then ``<unk>``): the tokenizer of the test models, built offline."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     chars = CharTokenizer().alphabet
     vocab = {"<pad>": 0, "<bos>": 1, "<eos>": 2, **{c: i + 3 for i, c in enumerate(chars)}, "<unk>": len(chars) + 3}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     backend.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
-                                        eos_token="<eos>", unk_token="<unk>")  # fmt: skip
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>",
+                                   eos_token="<eos>", unk_token="<unk>")  # fmt: skip
+
+
+def _save_random_init(directory: str | Path, build: Any, seed: int) -> Path:
+    """``build(vocab_size)`` (a Hugging Face causal LM) under ``seed``, saved with :func:`char_hf_tokenizer`'s
+    tokenizer into ``directory`` (``save_pretrained``); returns the directory."""
+    tokenizer = char_hf_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=max_len, n_embd=d_model,
-                                           n_layer=n_layer, n_head=n_head, bos_token_id=1, eos_token_id=2,
-                                           pad_token_id=0))  # fmt: skip
+        model = build(len(tokenizer))
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return Path(directory)
+
+
+def save_tiny_hf_model(directory: str | Path, n_layer: int = 2, d_model: int = 128, n_head: int = 4,
+                       max_len: int = 32, seed: int = 0) -> Path:  # fmt: skip
+    """Save a random-init Hugging Face GPT-2 causal LM and a character-level fast tokenizer over ``CharTokenizer``'s
+    alphabet into ``directory`` (``save_pretrained``): a local model for ``algo.model.path`` in tests."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    def build(vocab_size: int) -> nn.Module:
+        return GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_positions=max_len, n_embd=d_model,
+                                          n_layer=n_layer, n_head=n_head, bos_token_id=1, eos_token_id=2,
+                                          pad_token_id=0))  # fmt: skip
+
+    return _save_random_init(directory, build, seed)
+
+
+def qwen2_config(vocab_size: int, n_layer: int = 2, hidden_size: int = 32, n_head: int = 4, n_kv_head: int = 2,
+                 intermediate_size: int = 64, max_len: int = 64, tie_word_embeddings: bool = True) -> Any:  # fmt: skip
+    """A Hugging Face ``Qwen2Config`` of these sizes (grouped-query attention with ``n_kv_head`` key/value heads,
+    rotary positions, SwiGLU MLP, RMSNorm) with :func:`char_hf_tokenizer`'s special ids."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                       num_hidden_layers=n_layer, num_attention_heads=n_head, num_key_value_heads=n_kv_head,
+                       max_position_embeddings=max_len, tie_word_embeddings=tie_word_embeddings, bos_token_id=1,
+                       eos_token_id=2, pad_token_id=0)  # fmt: skip
+
+
+def save_tiny_qwen2_model(directory: str | Path, n_layer: int = 2, hidden_size: int = 32, n_head: int = 4,
+                          n_kv_head: int = 2, intermediate_size: int = 64, max_len: int = 64, seed: int = 0,
+                          tie_word_embeddings: bool = True) -> Path:  # fmt: skip
+    """Save a random-init Hugging Face Qwen2 causal LM (:func:`qwen2_config`) and :func:`save_tiny_hf_model`'s
+    character tokenizer into ``directory``. The sizes scale: ``n_layer=14, hidden_size=768, n_head=12,
+    n_kv_head=12, intermediate_size=2048`` is a ≈100M-parameter Qwen2-architecture model (the vocabulary is
+    tiny; ``n_kv_head=2`` as in Qwen2.5-0.5B gives ≈85M)."""
+    from transformers import Qwen2ForCausalLM
+
+    def build(vocab_size: int) -> nn.Module:
+        return Qwen2ForCausalLM(qwen2_config(vocab_size, n_layer, hidden_size, n_head, n_kv_head, intermediate_size,
+                                             max_len, tie_word_embeddings))  # fmt: skip
+
+    return _save_random_init(directory, build, seed)

@@ -19,16 +19,21 @@ CHECK_EVERY = 100  # warm-start steps between logged losses and validation check
 
 def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, validation: list[Row],
                           logger: RunLogger, rng: np.random.Generator, *, steps: int, batch_size: int,
-                          learning_rate: float, max_grad_norm: float, target: float | None) -> int:  # fmt: skip
+                          learning_rate: float, max_grad_norm: float, target: float | None, packing: bool,
+                          train_model: torch.nn.Module | None = None) -> int:  # fmt: skip
     """At most ``steps`` AdamW steps (a fresh optimiser at ``learning_rate``) of cross-entropy on
     ``task.demonstration(row, rng)`` for batches of ``batch_size`` same-length training prompts; with
     ``target``, stops at the first check (every 100 steps) where the greedy first-reward mean on ``validation``
-    (averaged over torchrun ranks) reaches it. Returns the number of steps taken (0 without demonstrations)."""
+    (averaged over torchrun ranks) reaches it; the loss pass packed without padding when ``packing``. Only the
+    parameters that require gradients are trained (LoRA's adapters, when on). The loss calls ``train_model`` (the
+    policy's model in its torchrun wrapper, :func:`rlzoo.distributed.wrap`; the model itself by default). Returns
+    the number of steps taken (0 without demonstrations)."""
     if steps == 0 or task.demonstration is None:
         return 0
     model, tokenizer = policy.model, policy.tokenizer
+    train_model = model if train_model is None else train_model
     key = task.reward_funcs[0].__name__
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     model.train()
     for step in range(steps):
         rows = prompts.sample(batch_size)
@@ -36,18 +41,20 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
         width = max(len(t) for t in targets)
         ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets])
         mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
-        logp, _ = completion_log_probs(model, prompt_tensor(tokenizer, [r["prompt"] for r in rows]), ids)
+        prompt_ids = prompt_tensor(tokenizer, [r["prompt"] for r in rows])
+        logp, _ = completion_log_probs(train_model, prompt_ids, ids, packing=packing, eos_id=tokenizer.eos_token_id)
         loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.sum_gradients(model.parameters())
+        (loss * distributed.gradient_scale()).backward()  # the wrapper averages the ranks' gradients
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         opt.step()
         if (step + 1) % CHECK_EVERY == 0:
             logger.scalar("sft/loss", loss.item(), step + 1)
             if target is not None:
                 # the ranks' mean: one stopping decision for every rank
-                score = float(distributed.all_reduce_mean(torch.tensor(evaluate_greedy(policy, task, validation)[key])))
+                with distributed.gathered(model):
+                    scores = evaluate_greedy(policy, task, validation)
+                score = float(distributed.all_reduce_mean(torch.tensor(scores[key])))
                 model.train()
                 logger.scalar(f"sft/validation_{key}", score, step + 1)
                 if score >= target:
