@@ -5,8 +5,7 @@ that are padding."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -46,24 +45,6 @@ class Completions:
                            torch.cat([p.truncated for p in parts]))  # fmt: skip
 
 
-@contextlib.contextmanager
-def decoding_attention(model: nn.Module) -> Iterator[None]:
-    """Inside, a Hugging Face model on the CPU with SDPA attention decodes with its eager attention: for one new
-    token per row against a growing cache, SDPA's CPU kernel was the slower (a 19M-parameter Qwen2 sampling 64 ×
-    256 tokens in bf16: 22.4 s with SDPA, 13.3 s eager, one thread). The implementation is restored after."""
-    inner = base_model(model)
-    impl = getattr(getattr(inner, "config", None), "_attn_implementation", None)
-    on_cpu = next(inner.parameters()).device.type == "cpu"
-    if impl != "sdpa" or not on_cpu or not hasattr(inner, "set_attn_implementation"):
-        yield
-        return
-    inner.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        inner.set_attn_implementation(impl)
-
-
 @torch.no_grad()
 def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int,
                        eos_id: int, pad_id: int, *, temperature: float = 1.0, top_k: int = 0,
@@ -76,15 +57,6 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
-    with decoding_attention(model):
-        return _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature, top_k,
-                       generator, feedback)  # fmt: skip
-
-
-def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int, eos_id: int,
-            pad_id: int, temperature: float, top_k: int, generator: torch.Generator | None,
-            feedback: Callable[[int, list[int]], list[int]] | None) -> Completions:  # fmt: skip
-    """:func:`sample_completions`' loop."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
     done = torch.zeros(n, dtype=torch.bool)
