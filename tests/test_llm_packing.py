@@ -195,6 +195,7 @@ def test_hugging_face_models_share_prompts_when_their_attention_takes_a_mask(tmp
 @pytest.mark.parametrize("capacity", [8, 128])
 def test_packed_log_probs_and_gradients_equal_the_padded_pass(tmp_path, monkeypatch, kind, capacity):
     model = packing_model(kind, tmp_path, monkeypatch).train()
+    monkeypatch.setattr(decoding, "packing_layout", decoding.packed_batch)  # pack even where it computes more
     prompts, ids = mixed_batch()
     padded = loss_pass(model, prompts, ids)
     packed = loss_pass(model, prompts, ids, packing=True, eos_id=EOS, capacity=capacity)
@@ -211,6 +212,7 @@ def test_packed_log_probs_and_gradients_equal_the_padded_pass(tmp_path, monkeypa
 @pytest.mark.parametrize("kind", ["tinygpt", "gpt2", "qwen2", "qwen2-whole"])
 def test_packing_with_checkpointing_gives_the_padded_gradients(tmp_path, monkeypatch, kind):
     model = packing_model(kind, tmp_path, monkeypatch).train()
+    monkeypatch.setattr(decoding, "packing_layout", decoding.packed_batch)
     prompts, ids = mixed_batch()
     padded = loss_pass(model, prompts, ids)
     enable_gradient_checkpointing(model)
@@ -266,13 +268,36 @@ def test_padding_share_of_the_padded_and_packed_passes_by_hand(tmp_path):
 
 
 @pytest.mark.parametrize("share_prompts", [True, False])
-def test_packing_the_arithmetic_batch_pads_under_5_percent_at_256_and_computes_fewer_positions(share_prompts):
+def test_packing_the_arithmetic_batch_pads_under_5_percent_and_computes_fewer_positions(share_prompts):
     prompts, ids = arithmetic_batch()
     lengths = completion_lengths(ids, EOS)
     inputs = int((lengths - 1).sum())
-    wide = pack(prompts, ids, lengths, share_prompts=share_prompts, capacity=256)
-    assert wide.padding_share < 0.05 and wide.real == inputs + 10 * (16 if share_prompts else 128)
-    default = pack(prompts, ids, lengths, share_prompts=share_prompts)  # shorter rows: faster, a little more padding
-    assert default.padding_share < (0.1 if share_prompts else 0.05)
+    packed = pack(prompts, ids, lengths, share_prompts=share_prompts)  # the default capacity
+    assert packed.padding_share < 0.05 and packed.real == inputs + 10 * (16 if share_prompts else 128)
     if share_prompts:  # fewer positions than the padded pass with the cache: 16 prompts + 128 × 7 inputs
-        assert default.computed < 0.75 * (16 * 10 + 128 * 7)
+        assert packed.computed < 0.75 * (16 * 10 + 128 * 7)
+
+
+def test_sixteen_groups_of_mixed_lengths_pad_under_5_percent():
+    g = torch.Generator().manual_seed(0)
+    shares = []
+    for _ in range(20):  # 16 groups of 8 completions of 2-24 tokens after an 11-token prompt
+        prompts = torch.randint(3, 12, (16, 11), generator=g).repeat_interleave(8, dim=0)
+        lengths = torch.randint(2, 25, (128,), generator=g)
+        shares.append(pack(prompts, torch.zeros(128, 24, dtype=torch.long), lengths, share_prompts=True).padding_share)
+    assert sorted(shares)[10] < 0.03 and max(shares) < 0.08, shares
+
+
+def test_packing_falls_back_to_the_padded_pass_where_it_would_compute_more(tmp_path):
+    model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=32, n_layer=1, d_model=16, n_head=2))
+    prompts = torch.tensor([[1, 5, 6]]).repeat_interleave(4, dim=0)
+    full = torch.randint(3, 12, (4, 6), generator=torch.Generator().manual_seed(0))  # no EOS: no padding to remove
+    assert decoding.packing_layout(model, prompts, full, completion_lengths(full, EOS)) is None
+    assert padding_share(model, prompts, full, packing=True, eos_id=EOS) == 0.0
+    torch.testing.assert_close(completion_log_probs(model, prompts, full, packing=True, eos_id=EOS),
+                               completion_log_probs(model, prompts, full))  # fmt: skip
+    mixed = full.clone()
+    mixed[1:, 1] = EOS  # three completions end after 2 tokens: packing removes their padding
+    assert decoding.packing_layout(model, prompts, mixed, completion_lengths(mixed, EOS)) is not None
+    assert padding_share(model, prompts, mixed, packing=True, eos_id=EOS) < padding_share(model, prompts, mixed,
+                                                                                          eos_id=EOS)  # fmt: skip

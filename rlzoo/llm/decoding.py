@@ -113,9 +113,16 @@ def completion_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.
     completions) are computed once and their keys/values shared (the same numbers and gradients as running every
     row whole, with fewer tokens). With ``packing`` the sequences are packed without padding (:func:`packed_log_probs`;
     only each completion's tokens through its first EOS are scored — ``lengths`` (N,), or found from ``eos_id``,
-    else all L — and the positions after them are 0)."""
+    else all L — and the positions after them are 0) when that computes fewer positions than the padded pass
+    (:func:`packing_layout`)."""
     if packing:
-        return packed_log_probs(model, prompt_ids, ids, scored_lengths(ids, lengths, eos_id), temperature, capacity)
+        lengths = scored_lengths(ids, lengths, eos_id)
+        batch = packing_layout(model, prompt_ids, ids, lengths, capacity)
+        if batch is not None:
+            return _packed_log_probs(model, ids, batch, temperature)
+        logp, entropy = completion_log_probs(model, prompt_ids, ids, temperature)  # padding is rare: padded pass
+        scored = torch.arange(ids.shape[1], device=ids.device) < lengths[:, None]
+        return torch.where(scored, logp, 0.0), torch.where(scored, entropy, 0.0)
     if supports_cache(model) and not model_uses_checkpointing(model):
         unique, counts = torch.unique_consecutive(prompt_ids, dim=0, return_counts=True)
         first, cache = prefill(model, unique, counts)
@@ -192,7 +199,12 @@ def packed_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tens
     """:func:`completion_log_probs` of the first ``lengths[n]`` tokens of each completion, computed on the batch
     packed into rows without padding (:func:`packed_batch`): the same log-probs, entropies and gradients as the
     padded pass on those tokens; 0 after them."""
-    batch = packed_batch(model, prompt_ids, ids, lengths, capacity)
+    return _packed_log_probs(model, ids, packed_batch(model, prompt_ids, ids, lengths, capacity), temperature)
+
+
+def _packed_log_probs(model: nn.Module, ids: torch.Tensor, batch: PackedBatch,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """:func:`packed_log_probs` of a packed ``batch`` of completions ``ids``."""
     picked = packed_logits(model, batch).flatten(0, 1)[batch.source].float()
     logp, entropy = token_log_probs(picked, ids.flatten()[batch.target], temperature)
 
@@ -202,19 +214,35 @@ def packed_log_probs(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tens
     return scatter(logp), scatter(entropy)
 
 
-def padding_share(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, *, packing: bool = False,
-                  lengths: torch.Tensor | None = None, eos_id: int | None = None,
-                  capacity: int = DEFAULT_CAPACITY) -> float:  # fmt: skip
-    """The share of the positions :func:`completion_log_probs` (same arguments) computes that are padding: packed,
-    the rows' padding; padded, the completion positions after each completion's scored tokens (``lengths``, from
-    ``eos_id`` or all L) — whether the prompts run once per group (the cache) or once per completion."""
-    lengths = scored_lengths(ids, lengths, eos_id).clamp(0, ids.shape[1])
-    if packing:
-        return packed_batch(model, prompt_ids, ids, lengths, capacity).padding_share
+def padded_positions(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor,
+                     lengths: torch.Tensor) -> tuple[int, int]:  # fmt: skip
+    """The positions the padded pass computes and how many of them hold a sequence's token (completions scored on
+    their first ``lengths`` tokens): the prompts once per group with the key-value cache, else once per completion."""
     n, width = ids.shape
     inputs = int((lengths - 1).clamp(min=0).sum())
     prompts = prompt_ids.shape[1] * n
     if supports_cache(model) and not model_uses_checkpointing(model):
         prompts = prompt_ids.shape[1] * len(torch.unique_consecutive(prompt_ids, dim=0))
-    computed = prompts + n * max(width - 1, 0)
-    return 1.0 - (prompts + inputs) / max(computed, 1)
+    return prompts + n * max(width - 1, 0), prompts + inputs
+
+
+def packing_layout(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+                   capacity: int = DEFAULT_CAPACITY) -> PackedBatch | None:  # fmt: skip
+    """The batch packed (:func:`packed_batch`) when that computes fewer positions than the padded pass, else None:
+    where every completion runs to the full length there is no padding to remove, and the packed rows' longer
+    attention would only cost (gridworld_text: 0 % padding padded, a 1.28× slower loss pass packed)."""
+    batch = packed_batch(model, prompt_ids, ids, lengths, capacity)
+    return batch if batch.computed < padded_positions(model, prompt_ids, ids, lengths)[0] else None
+
+
+def padding_share(model: nn.Module, prompt_ids: torch.Tensor, ids: torch.Tensor, *, packing: bool = False,
+                  lengths: torch.Tensor | None = None, eos_id: int | None = None,
+                  capacity: int = DEFAULT_CAPACITY) -> float:  # fmt: skip
+    """The share of the positions :func:`completion_log_probs` (same arguments) computes that are padding: packed
+    (when :func:`packing_layout` packs), the rows' padding; padded, the completion positions after each
+    completion's scored tokens (``lengths``, from ``eos_id`` or all L)."""
+    lengths = scored_lengths(ids, lengths, eos_id).clamp(0, ids.shape[1])
+    if packing and (batch := packing_layout(model, prompt_ids, ids, lengths, capacity)) is not None:
+        return batch.padding_share
+    computed, real = padded_positions(model, prompt_ids, ids, lengths)
+    return 1.0 - real / max(computed, 1)
