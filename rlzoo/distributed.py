@@ -226,8 +226,10 @@ def full_optimizer_state_dict(model: torch.nn.Module, optimizer: torch.optim.Opt
 
 def load_full_optimizer_state_dict(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                                    state: dict[str, Any]) -> None:  # fmt: skip
-    """Load a :func:`full_optimizer_state_dict` (a collective for an FSDP2 ``model``)."""
-    if not _fsdp_modules(model):
+    """Load a :func:`full_optimizer_state_dict` (a collective for an FSDP2 ``model``); one written under FSDP2
+    (keyed by parameter names) also loads into an unsharded ``model``."""
+    by_name = any(isinstance(key, str) for key in state.get("state", {}))
+    if not _fsdp_modules(model) and not by_name:
         optimizer.load_state_dict(state)
         return
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict

@@ -291,6 +291,7 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "overlong_buffer": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths
     "length_reward_weight": {"sft_steps": 20, "sft_learning_rate": 0.01},
     "overlong_penalty": {"overlong_buffer": 1, "sft_steps": 20, "sft_learning_rate": 0.01},
+    "packing": {"sft_steps": 20, "sft_learning_rate": 0.01},  # completions of several lengths: padding to remove
     "lora.alpha": {"lora": {"r": 2}},  # the adapters' keys act when there are adapters
     "lora.dropout": {"lora": {"r": 2}},
     "lora.target_modules": {"lora": {"r": 2}},
