@@ -209,13 +209,22 @@ class LMAgent(Agent):
         as ``precision`` stores frozen weights."""
         if self.peft_model is not None:
             return AdaptersDisabled(self.peft_model)
-        if not distributed.is_sharded(next(self.model.parameters())):
+        if not self.sharded:
             return cast_parameters(copy.deepcopy(self.model).requires_grad_(False).eval(), self.config.precision)
-        # FSDP2 modules cannot be copied: a new model of the same kind gets the full weights, then its own shards
-        ref, _ = self.build_model()
-        ref.load_state_dict(distributed.full_state_dict(self.model))
-        cast_parameters(ref.requires_grad_(False).eval(), self.config.precision)
-        return distributed.wrap(ref, "fsdp", transformer_blocks(ref))
+        ref = cast_parameters(self.whole_copy().requires_grad_(False).eval(), self.config.precision)
+        return distributed.wrap(ref, "fsdp", transformer_blocks(ref))  # with its own shards
+
+    @property
+    def sharded(self) -> bool:
+        """Whether FSDP2 shards the model over the torchrun ranks."""
+        return distributed.is_sharded(next(self.model.parameters()))
+
+    def whole_copy(self) -> nn.Module:
+        """A new, unsharded model of the same kind holding the sharded model's full weights (FSDP2 modules cannot be
+        deep-copied; gathering the weights is a collective every rank must call)."""
+        whole, _ = self.build_model()
+        whole.load_state_dict(distributed.full_state_dict(self.model))
+        return whole
 
     # ---- acting and evaluation --------------------------------------------------------------------------------
     def complete(self, prompts: list[str], temperature: float = 0.0) -> list[str]:
@@ -253,11 +262,7 @@ class LMAgent(Agent):
         ``adapter/`` and the model with the adapters merged into the base weights (a copy: training goes on)."""
         directory = Path(directory)
         if self.peft_model is None:
-            if distributed.is_sharded(next(self.model.parameters())):  # the shards gathered into a whole model
-                whole, _ = self.build_model()
-                whole.load_state_dict(distributed.full_state_dict(self.model))
-                return save_model(whole, self.tokenizer, directory)
-            return save_model(self.model, self.tokenizer, directory)
+            return save_model(self.whole_copy() if self.sharded else self.model, self.tokenizer, directory)
         save_adapter(self.peft_model, directory / "adapter")
         return save_model(merged(copy.deepcopy(self.peft_model)), self.tokenizer, directory)
 
