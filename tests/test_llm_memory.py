@@ -56,6 +56,40 @@ def test_bf16_autocast_keeps_float32_master_weights_and_optimizer_state():
     torch.testing.assert_close(bf16, fp32, atol=0.1, rtol=0.05)
 
 
+def test_cached_weight_casts_reuse_one_bf16_copy_inside_and_drop_it_on_exit():
+    from rlzoo.llm.precision import autocast, cached_weight_casts
+
+    layer = torch.nn.Linear(4, 3, bias=False)
+    x = torch.randn(2, 4)
+    with torch.no_grad(), autocast("bf16", layer):
+        assert not torch.is_autocast_cache_enabled()  # a training run's context: no cache across optimiser steps
+        with cached_weight_casts(layer):
+            assert torch.is_autocast_cache_enabled()
+            first = layer(x)
+            layer.weight.add_(1.0)  # inside, the cached bf16 copy of the old weight is what the forward reads
+            assert torch.equal(layer(x), first)
+        assert not torch.is_autocast_cache_enabled()
+        torch.testing.assert_close(layer(x), x @ layer.weight.T, atol=0.1, rtol=0.05)  # the new weight, not the cache
+    with cached_weight_casts(layer):  # no autocast: none is entered
+        assert not torch.is_autocast_enabled("cpu") and layer(x).dtype == torch.float32
+
+
+def test_bf16_autocast_skips_peft_casting_lora_inputs_to_float32():
+    from rlzoo.llm.lora import LoRAConfig, add_adapters
+    from rlzoo.llm.precision import autocast
+
+    torch.manual_seed(0)
+    model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=8, n_layer=1, d_model=16, n_head=2))
+    add_adapters(model, LoRAConfig(r=4, alpha=8.0))
+    layers = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    assert layers and all(m.cast_input_dtype_enabled for m in layers)
+    with autocast("bf16", model):
+        assert not any(m.cast_input_dtype_enabled for m in layers)  # autocast casts for the adapters
+    assert all(m.cast_input_dtype_enabled for m in layers)
+    with autocast("fp32", model):
+        assert all(m.cast_input_dtype_enabled for m in layers)
+
+
 def test_pure_bf16_stores_weights_and_adam_state_in_bf16_and_still_learns():
     env = task_env(starts_with_a_digit, DIGITS, max_len=2)
     agent = make_agent("grpo", env, seed=0, precision="bf16_pure", **FAST)

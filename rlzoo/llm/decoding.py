@@ -15,14 +15,15 @@ import torch.nn as nn
 from rlzoo.llm.models import (
     TinyGPT,
     base_model,
+    decoding_cache,
     extend,
     logits_of,
     model_uses_checkpointing,
-    preallocated,
     prefill,
     supports_cache,
 )
 from rlzoo.llm.packing import DEFAULT_CAPACITY, PackedBatch, completion_lengths, pack
+from rlzoo.llm.precision import cached_weight_casts
 
 
 @dataclass
@@ -58,9 +59,8 @@ class Completions:
 @contextlib.contextmanager
 def decoding_attention(model: nn.Module) -> Iterator[None]:
     """Inside, a Hugging Face model on the CPU with SDPA attention decodes with its eager attention, restored after:
-    for one new token per row against a preallocated cache (:func:`preallocated`), SDPA's CPU kernel was 3× the
-    slower (a 19M-parameter Qwen2 decoding 64 × 256 tokens in bf16: 33.9 s with SDPA, 11.3 s eager, one thread,
-    the same peak memory)."""
+    for one new token per row against the cache of :func:`decoding_cache`, SDPA's CPU kernel was 2× the slower (a
+    19M-parameter Qwen2 sampling 64 × 256 tokens in bf16 with LoRA: 22.6 s with SDPA, 11.1 s eager, one thread)."""
     inner = base_model(model)
     impl = getattr(getattr(inner, "config", None), "_attn_implementation", None)
     if impl != "sdpa" or next(inner.parameters()).device.type != "cpu" or isinstance(inner, TinyGPT):
@@ -85,7 +85,7 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
-    with decoding_attention(model):
+    with decoding_attention(model), cached_weight_casts(model):
         return _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature, top_k,
                        generator, feedback)  # fmt: skip
 
@@ -105,10 +105,10 @@ def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, ma
             logits = logits_of(model, ids)[:, -1].float()
         elif step == 0:  # each prompt once, its cache repeated for its G completions
             logits, cache = prefill(model, prompt_ids, num_generations)
-            cache = preallocated(model, cache, prompt_ids.shape[1] + max_new_tokens)
+            cache = decoding_cache(model, cache)
             logits = logits.float()
         else:
-            logits = extend(model, ids[:, -1:], cache, start=ids.shape[1] - 1)[:, -1].float()
+            logits = extend(model, ids[:, -1:], cache)[:, -1].float()
         if temperature == 0.0:
             scaled, token = logits, logits.argmax(dim=-1)
         else:

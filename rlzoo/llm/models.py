@@ -278,33 +278,28 @@ def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tens
     return logits, cache
 
 
-def extend(model: nn.Module, input_ids: torch.Tensor, cache: Any, start: int | None = None) -> torch.Tensor:
-    """Logits (B, t, V) of ``input_ids`` continuing the sequences in ``cache`` (from :func:`prefill`, or
-    :func:`preallocated`, which needs ``start``: the position of the first of them), which takes their keys and
-    values."""
+def extend(model: nn.Module, input_ids: torch.Tensor, cache: Any) -> torch.Tensor:
+    """Logits (B, t, V) of ``input_ids`` continuing the sequences in ``cache`` (from :func:`prefill` or
+    :func:`decoding_cache`), which takes their keys and values."""
     if isinstance(base_model(model), TinyGPT):
         return model(input_ids, cache)
-    if start is None:
-        return model(input_ids, past_key_values=cache, use_cache=True).logits
-    positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device)
-    return model(input_ids, past_key_values=cache, use_cache=True, cache_position=positions).logits
+    return model(input_ids, past_key_values=cache, use_cache=True).logits
 
 
-def preallocated(model: nn.Module, cache: Any, max_len: int) -> Any:
-    """For token-by-token decoding, a Hugging Face ``cache`` from :func:`prefill` copied into a preallocated
-    ``StaticCache`` of ``max_len`` positions: a growing cache is re-concatenated at every token (a quarter of the
-    sampling time of a 19M-parameter Qwen2, 64 × 256 tokens) and fragments the heap. A ``TinyGPT``'s cache, or a
-    model whose cache has other layers, as it is."""
-    inner = base_model(model)
-    if isinstance(inner, TinyGPT) or not all(hasattr(layer, "keys") for layer in getattr(cache, "layers", [None])):
+def decoding_cache(model: nn.Module, cache: Any) -> Any:
+    """For token-by-token decoding, a Hugging Face ``cache`` from :func:`prefill` copied into one that grows in blocks
+    of positions (``rlzoo.llm.kv_cache``): the same numbers, without re-concatenating the cache at every token or
+    attending over a static cache's every position. A ``TinyGPT``'s cache, or a model whose cache has other layers
+    than plain growing ones (sliding windows, linear attention), as it is."""
+    if isinstance(base_model(model), TinyGPT):
         return cache
-    from transformers import StaticCache
+    from transformers.cache_utils import DynamicLayer
 
-    static = StaticCache(config=inner.config, max_cache_len=max_len)
-    positions = torch.arange(cache.get_seq_length(), device=cache.layers[0].keys.device)
-    for i, layer in enumerate(cache.layers):
-        static.update(layer.keys, layer.values, i, cache_position=positions)
-    return static
+    if not all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", [None])):
+        return cache
+    from rlzoo.llm.kv_cache import block_growing_copy
+
+    return block_growing_copy(cache)
 
 
 class HFTokenizer:

@@ -13,6 +13,7 @@ the logits)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
@@ -28,9 +29,35 @@ def autocast(precision: str, model: nn.Module) -> contextlib.AbstractContextMana
     if precision != "bf16":
         return contextlib.nullcontext()
     device = next(model.parameters()).device.type
+    stack = contextlib.ExitStack()
     # no cache of the bf16 copies of the weights: the context spans a whole training run, in which a cached copy
     # would keep the weights of the first forward pass after every optimiser step
-    return torch.autocast(device_type=device, dtype=torch.bfloat16, cache_enabled=False)
+    stack.enter_context(torch.autocast(device_type=device, dtype=torch.bfloat16, cache_enabled=False))
+    if any("lora_" in name for name, _ in model.named_parameters()):
+        # peft casts a LoRA layer's bf16 input to its float32 adapters' dtype, which autocast casts straight back:
+        # two copies of every LoRA input (and their gradients) for the same numbers
+        from peft.helpers import disable_input_dtype_casting
+
+        stack.enter_context(disable_input_dtype_casting(model))
+    return stack
+
+
+@contextlib.contextmanager
+def cached_weight_casts(model: nn.Module) -> Iterator[None]:
+    """Inside an enabled autocast on ``model``'s device, autocast's cache on: the bfloat16 copy of each trained
+    float32 weight (LoRA's adapters, ``bf16``'s master weights) made once and reused, dropped on exit — for many
+    forward passes between two optimiser steps (sampling token by token: 256 casts of every such weight
+    otherwise). Nothing changes outside autocast."""
+    first = next(model.parameters(), None)
+    device = "cpu" if first is None else first.device.type
+    if not torch.is_autocast_enabled(device):
+        yield
+        return
+    with torch.autocast(device_type=device, dtype=torch.get_autocast_dtype(device), cache_enabled=True):
+        try:
+            yield
+        finally:  # the enclosing autocast would keep the cache until it exits, past the next optimiser step
+            torch.clear_autocast_cache()
 
 
 def cast_parameters(model: nn.Module, precision: str) -> nn.Module:
