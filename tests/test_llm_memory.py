@@ -214,3 +214,48 @@ def test_a_hugging_face_model_trains_in_bf16_with_checkpointing_lora_and_packing
         assert logger.last["losses/kl"] > 0  # the reference (adapters disabled) differs from the policy
         shares[packing] = logger.last["tokens/padding_share"]
     assert shares[True] <= shares[False] and shares[True] < 0.05, shares  # logged; random models rarely stop early
+
+
+@pytest.mark.parametrize("kind", ["tinygpt", "qwen2"])
+def test_fused_sampling_adapters_compute_what_peft_computes(tmp_path, kind):
+    from rlzoo.llm.decoding import completion_log_probs, sample_completions
+    from rlzoo.llm.lora import LoRAConfig, add_adapters, fused_for_sampling
+
+    torch.manual_seed(0)
+    if kind == "tinygpt":
+        model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
+    else:
+        model = load_pretrained(save_tiny_qwen2_model(tmp_path / kind, n_layer=2, hidden_size=16, n_head=4,
+                                                      n_kv_head=2, intermediate_size=32, max_len=16))[0]  # fmt: skip
+    peft_model = add_adapters(model, LoRAConfig(r=4, alpha=12.0))
+    with torch.no_grad():  # trained adapters: B is zero at the start
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.5)
+    model.eval()
+    ids = torch.randint(3, 12, (3, 7))
+
+    def logits() -> torch.Tensor:
+        out = model(ids)
+        return out if isinstance(out, torch.Tensor) else out.logits
+
+    with torch.no_grad():
+        peft_logits = logits()
+        with fused_for_sampling(model):
+            assert any("forward" in vars(m) for m in model.modules())
+            torch.testing.assert_close(logits(), peft_logits, atol=1e-5, rtol=1e-5)
+            with peft_model.disable_adapter():  # the base alone, as peft runs it
+                assert not torch.allclose(logits(), peft_logits, atol=1e-3)
+        assert not any("forward" in vars(m) for m in model.modules())  # peft's forward back
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = logits()
+            with fused_for_sampling(model):  # a rounding of bf16 apart
+                torch.testing.assert_close(logits(), bf16, atol=0.05, rtol=0.05)
+    # sampling (fused) scores its draws as the loss pass (peft's forward) does
+    comp = sample_completions(model, torch.tensor([[1, 5, 6], [1, 7, 3]]), 2, 6, eos_id=2, pad_id=0,
+                              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    with torch.no_grad():
+        logp, _ = completion_log_probs(model, comp.prompt_ids, comp.ids)
+    torch.testing.assert_close(logp * comp.mask, comp.old_logp, atol=1e-5, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="without gradients"), fused_for_sampling(model):
+        pass

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 
+from rlzoo.llm.lora import fused_for_sampling
 from rlzoo.llm.models import (
     TinyGPT,
     base_model,
@@ -85,7 +86,7 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
-    with decoding_attention(model), cached_weight_casts(model):
+    with decoding_attention(model), cached_weight_casts(model), fused_for_sampling(model):
         return _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature, top_k,
                        generator, feedback)  # fmt: skip
 

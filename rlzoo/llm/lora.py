@@ -4,10 +4,14 @@ adapters disabled is the initial policy, so the KL reference needs no second cop
 
 from __future__ import annotations
 
+import contextlib
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn as nn
 
 from rlzoo.config import ConfigError, param
@@ -85,3 +89,52 @@ def load_adapter(model: nn.Module, directory: str | Path, trainable: bool = Fals
 def merged(peft_model: Any) -> nn.Module:
     """The base model with W + (α/r) B A folded into each adapted layer and the adapters removed (for export)."""
     return peft_model.merge_and_unload()
+
+
+@contextlib.contextmanager
+def fused_for_sampling(model: nn.Module) -> Iterator[None]:
+    """Inside, each LoRA layer of ``model`` (peft's, one active adapter) computes W x + (α/r) B A x as its base
+    layer, x Aᵀ, then one ``addmm`` with (α/r) Bᵀ prepared once (in autocast's dtype when it is on): peft's three
+    products without its scaling, its addition and its casts of the inputs and adapter weights at every call,
+    for many forward passes with unchanged adapters (sampling token by token: 64 × 256 tokens of a 19M Qwen2 with
+    42 adapted layers spent 1.4 s of 10.5 s in the adapters). The same policy; the numbers differ from peft's by a
+    rounding of the low-precision dtype. Without gradients only (a training forward is peft's); a layer in training
+    mode (adapter dropout) or whose adapters are disabled or merged runs peft's forward."""
+    if torch.is_grad_enabled():
+        raise RuntimeError("fused_for_sampling is for forward passes without gradients (torch.no_grad)")
+    layers = [m for m in model.modules() if _fusable(m)]
+    try:
+        for layer in layers:
+            layer.forward = types.MethodType(_fused_forward(layer), layer)
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward  # the class's forward again
+
+
+def _fusable(module: nn.Module) -> bool:
+    """A peft LoRA linear layer with one active plain adapter (no DoRA, no adapter bias) that this can fuse."""
+    names = getattr(module, "active_adapters", None)
+    if type(module).__name__ != "Linear" or not hasattr(module, "lora_A") or not names or len(names) != 1:
+        return False
+    name = names[0]
+    return (name in module.lora_A and not getattr(module, "use_dora", {}).get(name, False)
+            and not getattr(module, "lora_bias", {}).get(name, False))  # fmt: skip
+
+
+def _fused_forward(layer: Any) -> Any:
+    name = layer.active_adapters[0]
+    a, b, scale = layer.lora_A[name].weight, layer.lora_B[name].weight, layer.scaling[name]
+    device = a.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else a.dtype
+    a_t, b_t = a.detach().t().to(dtype), (b.detach() * scale).t().to(dtype)  # (d_in, r), (r, d_out)
+    peft_forward = type(layer).forward
+
+    def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.disable_adapters or self.merged or self.training:  # training mode: peft's adapter dropout
+            return peft_forward(self, x, *args, **kwargs)
+        y = self.base_layer(x, *args, **kwargs)
+        low = (x.reshape(-1, x.shape[-1]).to(dtype) @ a_t).to(y.dtype)
+        return torch.addmm(y.reshape(-1, y.shape[-1]), low, b_t.to(y.dtype)).view(y.shape)
+
+    return forward
