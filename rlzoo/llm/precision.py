@@ -21,25 +21,27 @@ import torch.nn as nn
 PRECISIONS = ("fp32", "bf16", "bf16_pure")
 
 
-def autocast(precision: str, model: nn.Module) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on ``model``'s device for ``bf16``; no change for ``fp32`` and ``bf16_pure`` (whose
+@contextlib.contextmanager
+def autocast(precision: str, model: nn.Module) -> Iterator[None]:
+    """Inside, bfloat16 autocast on ``model``'s device for ``bf16``; no change for ``fp32`` and ``bf16_pure`` (whose
     weights are already bfloat16)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
     if precision != "bf16":
-        return contextlib.nullcontext()
+        yield
+        return
     device = next(model.parameters()).device.type
-    stack = contextlib.ExitStack()
-    # no cache of the bf16 copies of the weights: the context spans a whole training run, in which a cached copy
-    # would keep the weights of the first forward pass after every optimiser step
-    stack.enter_context(torch.autocast(device_type=device, dtype=torch.bfloat16, cache_enabled=False))
-    if any("lora_" in name for name, _ in model.named_parameters()):
-        # peft casts a LoRA layer's bf16 input to its float32 adapters' dtype, which autocast casts straight back:
-        # two copies of every LoRA input (and their gradients) for the same numbers
-        from peft.helpers import disable_input_dtype_casting
+    with contextlib.ExitStack() as stack:
+        # no cache of the bf16 copies of the weights: the context spans a whole training run, in which a cached copy
+        # would keep the weights of the first forward pass after every optimiser step
+        stack.enter_context(torch.autocast(device_type=device, dtype=torch.bfloat16, cache_enabled=False))
+        if any("lora_" in name for name, _ in model.named_parameters()):
+            # peft casts a LoRA layer's bf16 input to its float32 adapters' dtype, which autocast casts straight
+            # back: two copies of every LoRA input (and their gradients) for the same numbers
+            from peft.helpers import disable_input_dtype_casting
 
-        stack.enter_context(disable_input_dtype_casting(model))
-    return stack
+            stack.enter_context(disable_input_dtype_casting(model))
+        yield
 
 
 @contextlib.contextmanager
