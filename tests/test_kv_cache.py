@@ -9,6 +9,8 @@ import torch
 from rlzoo.llm.decoding import sample_completions
 from rlzoo.llm.models import decoding_cache, extend, load_pretrained, prefill, save_tiny_hf_model, save_tiny_qwen2_model
 
+from .test_llm_models_memory import uncached
+
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # transformers' renamed arguments
 
 
@@ -48,15 +50,10 @@ def test_block_growing_cache_gives_the_logits_of_the_whole_prefix_across_blocks(
 @pytest.mark.parametrize("kind", ["gpt2", "qwen2"])
 def test_sampling_past_a_block_draws_what_rerunning_every_prefix_draws(tmp_path, kind):
     model = hf_model(kind, tmp_path)
-
-    class Uncached(torch.nn.Module):  # every step re-runs the whole sequence
-        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            return model(input_ids).logits
-
     prompts = torch.tensor([[1, 5, 6, 7], [1, 7, 3, 3]])
     assert type(decoding_cache(model, prefill(model, prompts)[1]).layers[0]).__name__ == "BlockGrowingLayer"
     draws = [sample_completions(m, prompts, 3, 40, eos_id=2, pad_id=0, generator=torch.Generator().manual_seed(0))
-             for m in (model, Uncached())]  # fmt: skip
+             for m in (model, uncached(model))]  # fmt: skip
     assert draws[0].ids.shape[1] > 28  # past the first block of 32 positions
     assert torch.equal(draws[0].ids, draws[1].ids)
     torch.testing.assert_close(draws[0].old_logp, draws[1].old_logp, atol=1e-5, rtol=1e-5)
