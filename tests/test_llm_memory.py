@@ -4,6 +4,7 @@ checkpointing and packing wired into the language-model agents."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -239,14 +240,17 @@ def test_fused_sampling_adapters_compute_what_peft_computes(tmp_path, kind):
         out = model(ids)
         return out if isinstance(out, torch.Tensor) else out.logits
 
+    fused = {m: vars(m)["forward"] for m in model.modules() if "forward" in vars(m)}  # add_adapters': training's
+    assert fused
     with torch.no_grad():
-        peft_logits = logits()
+        with peft_forwards(model):
+            peft_logits = logits()
         with fused_for_sampling(model):
-            assert any("forward" in vars(m) for m in model.modules())
+            assert all(vars(m)["forward"] is not f for m, f in fused.items())
             torch.testing.assert_close(logits(), peft_logits, atol=1e-5, rtol=1e-5)
             with peft_model.disable_adapter():  # the base alone, as peft runs it
                 assert not torch.allclose(logits(), peft_logits, atol=1e-3)
-        assert not any("forward" in vars(m) for m in model.modules())  # peft's forward back
+        assert all(vars(m)["forward"] is f for m, f in fused.items())  # the training forward back
         with torch.autocast("cpu", dtype=torch.bfloat16):
             bf16 = logits()
             with fused_for_sampling(model):  # a rounding of bf16 apart
@@ -259,3 +263,72 @@ def test_fused_sampling_adapters_compute_what_peft_computes(tmp_path, kind):
     torch.testing.assert_close(logp * comp.mask, comp.old_logp, atol=1e-5, rtol=1e-5)
     with pytest.raises(RuntimeError, match="without gradients"), fused_for_sampling(model):
         pass
+
+
+@contextlib.contextmanager
+def peft_forwards(model: torch.nn.Module):
+    """Inside, every layer of ``model`` runs its class's forward (peft's, for its LoRA layers)."""
+    replaced = {m: vars(m).pop("forward") for m in model.modules() if "forward" in vars(m)}
+    try:
+        yield
+    finally:
+        for module, forward in replaced.items():
+            module.forward = forward
+
+
+@pytest.mark.parametrize("kind", ["tinygpt", "gpt2", "qwen2"])
+def test_fused_training_adapters_give_peft_outputs_and_gradients(tmp_path, kind):
+    from rlzoo.llm.lora import LoRAConfig, add_adapters
+
+    torch.manual_seed(0)
+    if kind == "tinygpt":
+        model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
+    elif kind == "gpt2":  # Conv1D base layers
+        model = load_pretrained(save_tiny_hf_model(tmp_path / kind, n_layer=2, d_model=16, n_head=2, max_len=16))[0]
+    else:
+        model = load_pretrained(save_tiny_qwen2_model(tmp_path / kind, n_layer=2, hidden_size=16, n_head=4,
+                                                      n_kv_head=2, intermediate_size=32, max_len=16))[0]  # fmt: skip
+    add_adapters(model, LoRAConfig(r=4, alpha=12.0))
+    assert any("forward" in vars(m) for m in model.modules())  # fused by add_adapters
+    with torch.no_grad():  # trained adapters: B is zero at the start
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.5)
+    model.eval()  # no dropout: the two passes compared must compute the same function
+    ids = torch.randint(3, 12, (3, 7))
+    weights = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
+
+    def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        out = model(ids)
+        logits = out if isinstance(out, torch.Tensor) else out.logits
+        loss = (logits.float().log_softmax(-1)[..., 3] * weights).sum()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    with peft_forwards(model):
+        peft_loss, peft_grads = loss_and_grads()
+    loss, grads = loss_and_grads()
+    torch.testing.assert_close(loss, peft_loss, atol=1e-5, rtol=1e-5)
+    for g, want in zip(grads, peft_grads, strict=True):
+        torch.testing.assert_close(g, want, atol=1e-5, rtol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a rounding of bf16 apart
+        torch.testing.assert_close(loss_and_grads()[0], peft_loss, atol=0.5, rtol=0.05)
+
+
+def test_fused_training_adapters_leave_a_bf16_base_with_float32_adapters_to_peft():
+    from rlzoo.llm.lora import LoRAConfig, add_adapters
+
+    torch.manual_seed(0)
+    model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
+    add_adapters(model, LoRAConfig(r=4, alpha=12.0))  # fused
+    for name, p in model.named_parameters():
+        if "lora_" not in name:
+            p.data = p.data.to(torch.bfloat16)  # bf16_pure: the adapters stay float32
+        else:
+            p.data.normal_(0.0, 0.5)
+    ids = torch.randint(3, 12, (3, 7))
+    with torch.no_grad():
+        with peft_forwards(model):
+            peft_logits = model(ids)
+        assert torch.equal(model(ids), peft_logits)  # peft's own forward: its float32 adapter products

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 
+from rlzoo.host_memory import release_free_memory
 from rlzoo.llm.lora import fused_for_sampling
 from rlzoo.llm.models import (
     TinyGPT,
@@ -85,10 +86,13 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     :func:`supports_cache` computes each prompt once for its G completions; any other is re-run on the prefix.
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
-    sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them."""
+    sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them. The
+    memory of the key-value cache goes back to the operating system after (:mod:`rlzoo.host_memory`)."""
     with decoding_attention(model), cached_weight_casts(model), fused_for_sampling(model):
-        return _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature, top_k,
-                       generator, feedback)  # fmt: skip
+        completions = _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature,
+                              top_k, generator, feedback)  # fmt: skip
+    release_free_memory()
+    return completions
 
 
 def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, max_new_tokens: int, eos_id: int,

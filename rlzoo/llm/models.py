@@ -188,7 +188,7 @@ class TinyGPT(nn.Module):
         x = self.tok(input_ids) + self.pos(position_ids)
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
-            if recompute:
+            if recompute and i < len(self.blocks) - 1:  # the last block: see enable_gradient_checkpointing
                 x = checkpoint(block, x, None, i, attn_mask, use_reentrant=False)
             else:
                 x = block(x, cache, i, attn_mask)
@@ -233,18 +233,35 @@ def supports_cache(model: nn.Module) -> bool:
 def enable_gradient_checkpointing(model: nn.Module) -> nn.Module:
     """Turn on gradient checkpointing (activations recomputed block by block in the backward pass, non-reentrant)
     for ``model`` or the model inside its wrappers: a ``TinyGPT``'s flag, a Hugging Face model's
-    ``activation_checkpointing_enable`` (``gradient_checkpointing_enable`` before transformers 5). Returns
-    ``model``; ``ValueError`` for a model that has neither."""
+    ``activation_checkpointing_enable`` (``gradient_checkpointing_enable`` before transformers 5). Every block but
+    the last is checkpointed: the backward pass starts by recomputing the last block, so its activations would be
+    rebuilt at once, at the same point of the memory profile (a 19M Qwen2's GRPO loss pass: 0.6 s of 19 s saved).
+    Returns ``model``; ``ValueError`` for a model that has neither."""
     inner = base_model(model)
     if isinstance(inner, TinyGPT):
         inner.gradient_checkpointing = True
-    elif hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.x's name
+        return model
+    if hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.x's name
         inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     elif hasattr(inner, "gradient_checkpointing_enable"):
         inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     else:
         raise ValueError(f"{type(inner).__name__} has no gradient checkpointing (a TinyGPT or a Hugging Face model)")
+    blocks = checkpointed_blocks(inner)
+    if blocks:
+        blocks[-1].gradient_checkpointing = False
     return model
+
+
+def checkpointed_blocks(model: nn.Module) -> list[nn.Module]:
+    """The blocks of a Hugging Face ``model`` that its gradient checkpointing recomputes now (its
+    ``GradientCheckpointingLayer`` modules with the flag on), in the order they run; none before transformers 4.52,
+    whose models hold one flag for all of them."""
+    try:
+        from transformers.modeling_layers import GradientCheckpointingLayer
+    except ImportError:
+        return []
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
 
 
 def model_uses_checkpointing(model: nn.Module) -> bool:
