@@ -276,6 +276,17 @@ def peft_forwards(model: torch.nn.Module):
             module.forward = forward
 
 
+class RankUpdateCount(torch.overrides.TorchFunctionMode):
+    """Inside, counts the ``torch.addmm`` calls that add a rank-4 update (the fused adapters' products)."""
+
+    count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.addmm and args[1].shape[-1] == 4:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
 @pytest.mark.parametrize("kind", ["tinygpt", "gpt2", "qwen2"])
 def test_fused_training_adapters_give_peft_outputs_and_gradients(tmp_path, kind):
     from rlzoo.llm.lora import LoRAConfig, add_adapters
@@ -308,7 +319,9 @@ def test_fused_training_adapters_give_peft_outputs_and_gradients(tmp_path, kind)
 
     with peft_forwards(model):
         peft_loss, peft_grads = loss_and_grads()
-    loss, grads = loss_and_grads()
+    with RankUpdateCount() as fused:
+        loss, grads = loss_and_grads()
+    assert fused.count == sum(1 for name, _ in model.named_modules() if name.endswith("lora_A"))
     torch.testing.assert_close(loss, peft_loss, atol=1e-5, rtol=1e-5)
     for g, want in zip(grads, peft_grads, strict=True):
         torch.testing.assert_close(g, want, atol=1e-5, rtol=1e-4)
