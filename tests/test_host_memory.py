@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from rlzoo.host_memory import release_free_memory
+from rlzoo.host_memory import PASS_MIN_TOKENS, release_after_pass, release_free_memory
 
 
 def resident_bytes() -> int:
@@ -26,3 +26,10 @@ def test_release_free_memory_returns_freed_heap_pages_to_the_system():
     assert release_free_memory()
     assert resident_bytes() < before - 128 * 2**20, (before, resident_bytes())
     assert last.sum() == 2**18
+
+
+def test_only_a_large_pass_is_followed_by_a_trim(monkeypatch):
+    calls = []
+    monkeypatch.setattr("rlzoo.host_memory._malloc_trim", lambda: calls.append)
+    assert not release_after_pass(PASS_MIN_TOKENS - 1) and calls == []
+    assert release_after_pass(PASS_MIN_TOKENS) and calls == [0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn as nn
 
-from rlzoo.host_memory import release_free_memory
+from rlzoo.host_memory import release_after_pass
 from rlzoo.llm.lora import fused_for_sampling
 from rlzoo.llm.models import (
     TinyGPT,
@@ -87,11 +87,12 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them. The
-    memory of the key-value cache goes back to the operating system after (:mod:`rlzoo.host_memory`)."""
+    memory of the key-value cache goes back to the operating system after a large batch
+    (:func:`rlzoo.host_memory.release_after_pass`)."""
     with decoding_attention(model), cached_weight_casts(model), fused_for_sampling(model):
         completions = _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature,
                               top_k, generator, feedback)  # fmt: skip
-    release_free_memory()
+    release_after_pass(completions.ids.numel())
     return completions
 
 

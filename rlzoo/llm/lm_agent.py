@@ -17,7 +17,7 @@ import torch.nn as nn
 from rlzoo import distributed
 from rlzoo.agents.base import Agent
 from rlzoo.config import AlgoConfig, ConfigError, param
-from rlzoo.host_memory import release_free_memory
+from rlzoo.host_memory import release_after_pass
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
 from rlzoo.llm.lora import AdaptersDisabled, LoRAConfig, add_adapters, merged, save_adapter
@@ -151,11 +151,11 @@ class LMAgent(Agent):
     def log_probs(self, model: nn.Module, prompt_ids: torch.Tensor,
                   ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """Per-token log-probs and entropies of completions ``ids`` of ``prompt_ids`` under ``model`` (the policy or
-        the reference) at the sampling temperature, packed without padding when ``packing`` is set. The memory the
-        forward pass freed goes back to the operating system before a backward pass allocates its own."""
+        the reference) at the sampling temperature, packed without padding when ``packing`` is set. The memory a
+        large forward pass freed goes back to the operating system before a backward pass allocates its own."""
         out = completion_log_probs(model, prompt_ids, ids, self.config.temperature, packing=self.config.packing,
                                    eos_id=self.tokenizer.eos_token_id)  # fmt: skip
-        release_free_memory()
+        release_after_pass(ids.numel())
         return out
 
     # ---- the training loop's hooks ----------------------------------------------------------------------------
