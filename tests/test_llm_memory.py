@@ -15,7 +15,7 @@ from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent
 from rlzoo.llm import CharTokenizer, TinyGPT, TinyGPTConfig, load_pretrained, save_tiny_hf_model
 from rlzoo.llm.lora import AdaptersDisabled, load_adapter
-from rlzoo.llm.models import save_tiny_qwen2_model
+from rlzoo.llm.models import logits_of, save_tiny_qwen2_model
 from rlzoo.logging import RunLogger
 
 from .helpers import RecordingLogger
@@ -217,28 +217,38 @@ def test_a_hugging_face_model_trains_in_bf16_with_checkpointing_lora_and_packing
     assert shares[True] <= shares[False] and shares[True] < 0.05, shares  # logged; random models rarely stop early
 
 
-@pytest.mark.parametrize("kind", ["tinygpt", "qwen2"])
-def test_fused_sampling_adapters_compute_what_peft_computes(tmp_path, kind):
-    from rlzoo.llm.decoding import completion_log_probs, sample_completions
-    from rlzoo.llm.lora import LoRAConfig, add_adapters, fused_for_sampling
+def adapted_model(kind: str, tmp_path) -> tuple[torch.nn.Module, object]:
+    """A 2-layer TinyGPT, GPT-2 (Conv1D base layers) or Qwen2 with LoRA adapters of rank 4 (``add_adapters``: fused)
+    whose B is random, as trained adapters' are (it is zero at the start); the model and its peft wrapper."""
+    from rlzoo.llm.lora import LoRAConfig, add_adapters
 
     torch.manual_seed(0)
     if kind == "tinygpt":
         model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
+    elif kind == "gpt2":
+        model = load_pretrained(save_tiny_hf_model(tmp_path / kind, n_layer=2, d_model=16, n_head=2, max_len=16))[0]
     else:
         model = load_pretrained(save_tiny_qwen2_model(tmp_path / kind, n_layer=2, hidden_size=16, n_head=4,
                                                       n_kv_head=2, intermediate_size=32, max_len=16))[0]  # fmt: skip
     peft_model = add_adapters(model, LoRAConfig(r=4, alpha=12.0))
-    with torch.no_grad():  # trained adapters: B is zero at the start
+    with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0.0, 0.5)
+    return model, peft_model
+
+
+@pytest.mark.parametrize("kind", ["tinygpt", "qwen2"])
+def test_fused_sampling_adapters_compute_what_peft_computes(tmp_path, kind):
+    from rlzoo.llm.decoding import completion_log_probs, sample_completions
+    from rlzoo.llm.lora import fused_for_sampling
+
+    model, peft_model = adapted_model(kind, tmp_path)
     model.eval()
     ids = torch.randint(3, 12, (3, 7))
 
     def logits() -> torch.Tensor:
-        out = model(ids)
-        return out if isinstance(out, torch.Tensor) else out.logits
+        return logits_of(model, ids)
 
     fused = {m: vars(m)["forward"] for m in model.modules() if "forward" in vars(m)}  # add_adapters': training's
     assert fused
@@ -289,31 +299,15 @@ class RankUpdateCount(torch.overrides.TorchFunctionMode):
 
 @pytest.mark.parametrize("kind", ["tinygpt", "gpt2", "qwen2"])
 def test_fused_training_adapters_give_peft_outputs_and_gradients(tmp_path, kind):
-    from rlzoo.llm.lora import LoRAConfig, add_adapters
-
-    torch.manual_seed(0)
-    if kind == "tinygpt":
-        model = TinyGPT(TinyGPTConfig(vocab_size=12, max_len=16, n_layer=2, d_model=16, n_head=2))
-    elif kind == "gpt2":  # Conv1D base layers
-        model = load_pretrained(save_tiny_hf_model(tmp_path / kind, n_layer=2, d_model=16, n_head=2, max_len=16))[0]
-    else:
-        model = load_pretrained(save_tiny_qwen2_model(tmp_path / kind, n_layer=2, hidden_size=16, n_head=4,
-                                                      n_kv_head=2, intermediate_size=32, max_len=16))[0]  # fmt: skip
-    add_adapters(model, LoRAConfig(r=4, alpha=12.0))
+    model, _ = adapted_model(kind, tmp_path)
     assert any("forward" in vars(m) for m in model.modules())  # fused by add_adapters
-    with torch.no_grad():  # trained adapters: B is zero at the start
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.5)
     model.eval()  # no dropout: the two passes compared must compute the same function
     ids = torch.randint(3, 12, (3, 7))
     weights = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
 
     def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
         model.zero_grad(set_to_none=True)
-        out = model(ids)
-        logits = out if isinstance(out, torch.Tensor) else out.logits
-        loss = (logits.float().log_softmax(-1)[..., 3] * weights).sum()
+        loss = (logits_of(model, ids).float().log_softmax(-1)[..., 3] * weights).sum()
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
 

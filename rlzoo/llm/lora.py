@@ -160,15 +160,14 @@ def _fused_forward(layer: Any, outer: Any) -> Any:
 
     def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         a, b = self.lora_A[name].weight, self.lora_B[name].weight
-        same_dtypes = torch.is_autocast_enabled(device) or x.dtype == a.dtype == self.base_layer.weight.dtype
+        autocast = torch.is_autocast_enabled(device)
+        same_dtypes = autocast or x.dtype == a.dtype == self.base_layer.weight.dtype
         if self.disable_adapters or self.merged or not same_dtypes or kwargs.get("adapter_names") is not None:
             return outer(self, x, *args, **kwargs)
-        if torch.is_autocast_enabled(device):  # one cast of the input for both products, not one in each
+        if autocast:  # one cast of the input for both products, not one in each
             x = x.to(torch.get_autocast_dtype(device))
         y = self.base_layer(x, *args, **kwargs)
-        low = F.linear(self.lora_dropout[name](x), a)
-        update = (b * self.scaling[name]).t()
-        return torch.addmm(y.reshape(-1, y.shape[-1]), low.reshape(-1, low.shape[-1]), update).view(y.shape)
+        return _plus_low_rank(y, F.linear(self.lora_dropout[name](x), a), (b * self.scaling[name]).t())
 
     return forward
 
@@ -184,7 +183,11 @@ def _prepared_forward(layer: Any, outer: Any) -> Any:
         if self.disable_adapters or self.merged or self.training:  # training mode: adapter dropout
             return outer(self, x, *args, **kwargs)
         y = self.base_layer(x, *args, **kwargs)
-        low = (x.reshape(-1, x.shape[-1]).to(dtype) @ a_t).to(y.dtype)
-        return torch.addmm(y.reshape(-1, y.shape[-1]), low, b_t.to(y.dtype)).view(y.shape)
+        return _plus_low_rank(y, (x.to(dtype) @ a_t).to(y.dtype), b_t.to(y.dtype))
 
     return forward
+
+
+def _plus_low_rank(y: torch.Tensor, low: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+    """y + low · update for y (…, d_out), low (…, r) and update (r, d_out), as one ``addmm`` over the flattened rows."""
+    return torch.addmm(y.reshape(-1, y.shape[-1]), low.reshape(-1, low.shape[-1]), update).view(y.shape)
