@@ -1,7 +1,8 @@
 """rlzoo environments (installed as ``rlzoo.envs``): the GridWorld, its vector form, its
 continuous-action form, and ``make``.
 
-Importing this module registers ``rlzoo/GridWorld-v0`` and ``rlzoo/GridWorldContinuous-v0`` with gymnasium.
+Importing this module registers ``rlzoo/GridWorld-v0``, ``rlzoo/GridWorldContinuous-v0`` and the text task envs
+``rlzoo/TextTask-v0`` (built-in tasks) and ``rlzoo/TextFile-v0`` (a task from files) with gymnasium.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .vector_gridworld import GridWorldVectorEnv
 GRIDWORLD_ID = "rlzoo/GridWorld-v0"
 CONTINUOUS_GRIDWORLD_ID = "rlzoo/GridWorldContinuous-v0"
 TEXT_TASK_ID = "rlzoo/TextTask-v0"
+TEXT_FILE_ID = "rlzoo/TextFile-v0"
 
 if GRIDWORLD_ID not in gym.registry:
     gym.register(
@@ -32,6 +34,8 @@ if CONTINUOUS_GRIDWORLD_ID not in gym.registry:
     gym.register(id=CONTINUOUS_GRIDWORLD_ID, entry_point="rlzoo.envs.continuous_gridworld:ContinuousGridWorld")
 if TEXT_TASK_ID not in gym.registry:
     gym.register(id=TEXT_TASK_ID, entry_point="rlzoo.envs.text_tasks:TextTaskEnv", disable_env_checker=True)
+if TEXT_FILE_ID not in gym.registry:
+    gym.register(id=TEXT_FILE_ID, entry_point="rlzoo.envs.text_tasks:TextFileEnv", disable_env_checker=True)
 
 
 def split_env_config(env_cfg: Mapping[str, Any] | Any) -> tuple[str, dict[str, Any]]:
@@ -147,6 +151,7 @@ __all__ = [
     "CONTINUOUS_GRIDWORLD_ID",
     "DEFAULT_LAYOUT",
     "GRIDWORLD_ID",
+    "TEXT_FILE_ID",
     "TEXT_TASK_ID",
     "ContinuousGridWorld",
     "GridDynamics",

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-from rlzoo.envs import CONTINUOUS_GRIDWORLD_ID, DEFAULT_LAYOUT, GRIDWORLD_ID, LayoutError
+from rlzoo.envs import CONTINUOUS_GRIDWORLD_ID, DEFAULT_LAYOUT, GRIDWORLD_ID, TEXT_FILE_ID, LayoutError
 from rlzoo.envs.gridworld import OBS_MODES, world_layout
 
 T = TypeVar("T")
@@ -215,6 +215,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, cls in AGENTS.items():
         store.store(group=ALGO_SCHEMA_GROUP, name=name, node=OmegaConf.to_container(OmegaConf.structured(cls.Config)))
+    for name, schema in ENV_SCHEMA_NODES.items():  # env files that extend their schema (conf/env/text_file.yaml)
+        store.store(group=ENV_SCHEMA_GROUP, name=name, node=OmegaConf.to_container(OmegaConf.structured(schema)))
 
 
 # ---- env schemas -----------------------------------------------------------------------------
@@ -266,7 +268,30 @@ class ContinuousGridWorldEnvConfig(GridWorldEnvConfig):
     stay_radius: float = param(0.25, ge=0.0, lt=1.0, help="both |x|, |y| below it: stay")
 
 
-ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig, CONTINUOUS_GRIDWORLD_ID: ContinuousGridWorldEnvConfig}
+@dataclass
+class TextFileEnvConfig:
+    """A text task from files (``rlzoo/TextFile-v0``, ``envs/text_file.py``): prompt rows and reward functions."""
+
+    id: str = TEXT_FILE_ID
+    train: str = param(MISSING, help="training prompt rows: .jsonl, .json or .csv with a 'prompt' column")
+    test: str | None = param(None, help="held-out rows (null: a test_fraction share of train)")
+    test_fraction: float = param(0.1, gt=0.0, lt=1.0, help="share of train held out when test is null")
+    seed: int = param(0, help="which rows test_fraction holds out")
+    reward_funcs: list[str] = param(MISSING, help="import paths 'package.module:function'")
+    reward_weights: list[float] | None = param(None, help="one per reward function (null: 1 each)")
+    chat_template: bool = param(False, help="write each prompt through the model's chat template")
+    max_completion_length: int = param(16, ge=1, help="tokens per completion")
+
+    def validate(self, prefix: str) -> None:
+        for key in ("train", "test"):  # a resume or rlzoo.evaluate from another directory reads the same files
+            if getattr(self, key) is not None:
+                setattr(self, key, os.path.abspath(getattr(self, key)))
+
+
+ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig, CONTINUOUS_GRIDWORLD_ID: ContinuousGridWorldEnvConfig,
+                                TEXT_FILE_ID: TextFileEnvConfig}  # fmt: skip
+ENV_SCHEMA_GROUP = "schema/env"
+ENV_SCHEMA_NODES: dict[str, type] = {"text_file": TextFileEnvConfig}  # stored as schema/env/<name>
 
 
 def build_env_config(values: Mapping[str, Any], prefix: str = "env") -> Any:

@@ -12,9 +12,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from rlzoo.atomic import atomic_write_json
 from rlzoo.checkpoint import Checkpointer, latest_valid
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
+from rlzoo.envs.text_tasks import RewardFunctionError
 from rlzoo.evaluate import evaluate
 from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
@@ -77,7 +79,10 @@ def _make_env(env_cfg: Any):
     try:
         return make_env(env_cfg)
     except (ValueError, TypeError) as err:  # constructor rejected an argument
-        raise ConfigError(f"env: {err}") from None
+        # a message that starts with one of the env's keys ("train='…': no such file") is about env.train
+        key = re.split(r"[=\[ ]", str(err), maxsplit=1)[0]
+        keys = env_cfg if isinstance(env_cfg, Mapping) else vars(env_cfg)
+        raise ConfigError(f"env.{err}" if key in keys and key != "id" else f"env: {err}") from None
 
 
 def check_run_dir(run_dir: Path, resume: bool = False) -> None:
@@ -342,6 +347,7 @@ def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None
 # how a run that stops on an error reports it: the line's template and the exit code
 FAILURES: dict[type[Exception], tuple[str, int]] = {
     ConfigError: ("config error: {}", 2),
+    RewardFunctionError: ("{}", 2),
     NumericalError: ("training stopped: {}; the last good checkpoint is kept", 3),
     FinalArtefactError: ("run finished, but {}", 4),
 }
@@ -358,7 +364,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         if spec.run.trial_seeds > 1:
             return train_seeds(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
         summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
-    except (ConfigError, NumericalError, FinalArtefactError) as err:
+    except tuple(FAILURES) as err:
         template, code = next(failure for kind, failure in FAILURES.items() if isinstance(err, kind))
         what = template.format(err)
         print(f"rlzoo: {what}", file=sys.stderr)

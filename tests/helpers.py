@@ -21,15 +21,18 @@ def composed(*overrides: str, hydra: bool = False):
         return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
-def run_cli(*args: str, module: str = "rlzoo.train", timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in a subprocess (no TTY), capturing output."""
+def run_cli(
+    *args: str, module: str = "rlzoo.train", timeout: float = 240, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` in a subprocess (no TTY) in ``cwd`` (its modules importable), capturing
+    output."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
     )

@@ -45,6 +45,7 @@ def epsilon_steps(run_dir):
     return [s for s, _ in scalars(run_dir)["charts/epsilon"]]
 
 
+@pytest.mark.slow  # the fast tier's SIGKILL resumes: the corrupted-checkpoint fallback below and the on-policy run
 def test_resume_after_sigkill_reaches_total_steps_without_gaps_or_duplicates(tmp_path):
     run_dir = tmp_path / "run"
     start_and_kill_after(run_dir, 1)
@@ -112,7 +113,7 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(algo=st.sampled_from(["sarsa", "nstep_sarsa", "value_iteration", "td_linear", "dqn"]),
        key=st.sampled_from(KEYS), value=VALUES)  # fmt: skip
 def test_random_overrides_never_escape_as_tracebacks(algo, key, value):

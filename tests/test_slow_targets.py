@@ -80,17 +80,22 @@ def test_grpo_gridworld_text_greedy_return_within_10_percent_of_optimal_for_2_of
     assert min(fractions) >= 0.9, fractions
 
 
-def _heldout_gains(tmp_path, *overrides, seeds=3):
-    """Held-out exact-answer accuracy after the run minus after its warm start, for seeds 0 … seeds − 1."""
+def _heldout_gains(tmp_path, *overrides, seeds=3, key="exact_answer"):
+    """Held-out success (the reward ``key``) after the run minus after its warm start, for seeds 0 … seeds − 1."""
     name = "-".join(o.split("=")[-1] for o in overrides)
     runs = [_summary(tmp_path, f"{name}-s{s}", *overrides, f"seed={s}")["heldout"] for s in range(seeds)]
-    return [h["final"]["exact_answer"] - h["after_warm_start"]["exact_answer"] for h in runs]
+    return [h["final"][key] - h["after_warm_start"][key] for h in runs]
 
 
 @pytest.mark.parametrize("method", ["gspo", "cispo", "rloo", "reinforce_pp", "dapo", "dr_grpo", "kimi"])
 def test_llm_family_arithmetic_median_gain_30_points_over_3_seeds(tmp_path, method):
     gains = _heldout_gains(tmp_path, f"experiment={method}")
     assert sorted(gains)[1] >= 0.30, gains
+
+
+def test_grpo_countdown_median_gain_20_points_over_3_seeds(tmp_path):
+    gains = _heldout_gains(tmp_path, "experiment=grpo_countdown", key="correct_equation")
+    assert sorted(gains)[1] >= 0.20, gains
 
 
 def test_dpo_arithmetic_median_gain_15_points_over_3_seeds(tmp_path):

@@ -26,6 +26,7 @@ from rlzoo.llm.models import (
     TinyGPT,
     TinyGPTConfig,
     Tokenizer,
+    context_length,
     enable_gradient_checkpointing,
     load_pretrained,
     save_model,
@@ -33,7 +34,7 @@ from rlzoo.llm.models import (
 )
 from rlzoo.llm.policy import LanguagePolicy
 from rlzoo.llm.precision import PRECISIONS, autocast, cast_parameters
-from rlzoo.llm.prompts import PromptBuckets, Row
+from rlzoo.llm.prompts import PromptBuckets, Row, chat_template_of, check_prompts_fit
 from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seeded_torch
@@ -86,7 +87,8 @@ class LMAgent(Agent):
     def check_env(cls, env: gym.Env) -> None:
         if not hasattr(env.unwrapped, "task"):
             raise ConfigError(
-                f"algo={cls.name} needs a text task env (env=arithmetic or env=gridworld_text); got {env}"
+                f"algo={cls.name} needs a text task env (env=arithmetic, countdown, gridworld_text or text_file); "
+                f"got {env}"
             )
 
     def __init__(self, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> None:
@@ -95,6 +97,8 @@ class LMAgent(Agent):
         with seeded_torch(seed):  # a local model directory, or a random-init TinyGPT of the configured size
             self.model, self.tokenizer = self.build_model()
             self.peft_model = add_adapters(self.model, cfg.lora) if cfg.lora.r else None
+        if self.task.chat_template:
+            self.task = self.task.with_chat_template(chat_template_of(self.tokenizer, cfg.model.path))
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
         cast_parameters(self.model, cfg.precision)
@@ -110,6 +114,7 @@ class LMAgent(Agent):
         self.optimizer = self.make_optimizer()
         self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
+        check_prompts_fit(self.task, self.tokenizer, self.max_new, context_length(self.model))
         self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
         self.ref_model: nn.Module | None = None
         # with a target-stopped warm start, eval_prompts training rows drawn at random are set aside (never trained

@@ -209,6 +209,19 @@ def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.logits
 
 
+def context_length(model: nn.Module) -> int | None:
+    """The most positions ``model`` can take: a ``TinyGPT``'s ``max_len``, a Hugging Face model's
+    ``max_position_embeddings`` (or ``n_positions``); None when it declares none (e.g. relative positions)."""
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
+        return inner.config.max_len
+    config = getattr(inner, "config", None)
+    for name in ("max_position_embeddings", "n_positions"):
+        if isinstance(getattr(config, name, None), int):
+            return getattr(config, name)
+    return None
+
+
 def base_model(model: nn.Module) -> nn.Module:
     """The model inside its wrappers, unwrapped until none is left: a peft ``PeftModel``'s ``get_base_model()``
     and a wrapper's ``.module`` (``DistributedDataParallel``, ``DataParallel``, or any module that forwards its

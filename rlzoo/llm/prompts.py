@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from rlzoo.llm.models import Tokenizer
+from rlzoo.config import ConfigError
+from rlzoo.llm.models import CharTokenizer, Tokenizer
+
+if TYPE_CHECKING:
+    from rlzoo.envs.text_tasks import TextTask
 
 Row = dict[str, Any]  # a prompt row of a text task: "prompt" and the columns its reward functions read
 
@@ -48,3 +53,39 @@ class PromptBuckets:
         """``n`` training prompt rows of one length (from ``bucket``, or a drawn one), with replacement."""
         rows = self.buckets[self.draw_bucket() if bucket is None else bucket]
         return [rows[i] for i in self.rng.integers(len(rows), size=n)]
+
+
+def chat_template_of(tokenizer: Tokenizer, model_path: str | None) -> Callable[[str], str]:
+    """``prompt → text`` of a one-turn user conversation through the tokenizer's chat template, ending where the
+    assistant's reply starts (``add_generation_prompt``); ``ConfigError`` when the tokenizer has no template."""
+    hf = getattr(tokenizer, "tok", None)
+    if getattr(hf, "chat_template", None) is None:
+        where = f"algo.model.path={model_path!r}" if model_path else "TinyGPT's character tokenizer"
+        raise ConfigError(f"env.chat_template=true, but the tokenizer of {where} has no chat template: set "
+                          "env.chat_template=false or use a model directory whose tokenizer has one")  # fmt: skip
+
+    def template(prompt: str) -> str:
+        conversation = [{"role": "user", "content": prompt}]
+        return hf.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)  # type: ignore[union-attr]
+
+    return template
+
+
+def check_prompts_fit(task: TextTask, tokenizer: Tokenizer, max_new_tokens: int, context: int | None) -> None:
+    """``ConfigError`` naming the first prompt of ``task`` the tokenizer cannot encode (a character outside
+    TinyGPT's alphabet), or the longest prompt when it and ``max_new_tokens`` exceed the model's ``context``."""
+    longest, longest_len = "", 0
+    for split in ("train", "test"):
+        for i, row in enumerate(getattr(task, split)):
+            try:
+                n = len(encode_prompt(tokenizer, row["prompt"]))
+            except ValueError as err:  # CharTokenizer: a character outside its alphabet
+                char_level = isinstance(tokenizer, CharTokenizer)
+                hint = " (algo.model.path: a model with its own tokenizer)" if char_level else ""
+                raise ConfigError(f"env: {split} prompt {i} {row['prompt']!r}: {err}{hint}") from None
+            if n > longest_len:
+                longest, longest_len = row["prompt"], n
+    if context is not None and longest_len + max_new_tokens > context:
+        raise ConfigError(f"env: the prompt {longest!r} ({longest_len} tokens) and {max_new_tokens} completion tokens "
+                          f"exceed the model's {context} positions: raise algo.model.max_len (TinyGPT), shorten "
+                          "the prompts or lower algo.max_completion_length")  # fmt: skip
