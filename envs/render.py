@@ -38,12 +38,30 @@ def render_ansi(layout: Layout, agent: int | None = None) -> str:
     return "\n".join(rows) + "\n"
 
 
-def render_rgb(layout: Layout, agent: int | None = None, cell: int = 32) -> np.ndarray:
-    """An (H, W, 3) uint8 image of the grid with the agent as a filled disc."""
+def heat_colors(values: np.ndarray) -> np.ndarray:
+    """(S, 3) uint8 colours of ``values`` on a blue (lowest) → white → red (highest) scale."""
+    v = np.asarray(values, dtype=float)
+    span = max(float(np.abs(v).max()), 1e-12)
+    x = np.clip(v / span, -1.0, 1.0)[:, None]  # −1 … 1, 0 white
+    white, red, blue = np.array([255.0] * 3), np.array([200.0, 40, 40]), np.array([40.0, 70, 200])
+    return np.where(x >= 0, white + x * (red - white), white - x * (blue - white)).astype(np.uint8)
+
+
+def render_rgb(
+    layout: Layout, agent: int | None = None, cell: int = 32, values: np.ndarray | None = None
+) -> np.ndarray:
+    """An (H, W, 3) uint8 image of the grid with the agent as a filled disc; with ``values`` (S,) each cell is
+    coloured by its value (:func:`heat_colors`) and forbidden cells and the target keep a border of their kind."""
     img = np.empty((layout.n_rows * cell, layout.n_cols * cell, 3), dtype=np.uint8)
+    heat = heat_colors(values) if values is not None else None
     for s in range(layout.n_states):
         r, c = layout.cell(s)
-        img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = _COLORS[_cell_kind(layout, s)]
+        kind = _cell_kind(layout, s)
+        block = img[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
+        block[:] = _COLORS[kind]
+        if heat is not None:  # the value's colour; a border of the kind's colour around forbidden cells and the target
+            inner = 0 if kind == "ordinary" else max(cell // 6, 1)
+            block[inner : cell - inner, inner : cell - inner] = heat[s]
     img[::cell, :] = _COLORS["grid"]
     img[:, ::cell] = _COLORS["grid"]
     img[-1, :] = _COLORS["grid"]

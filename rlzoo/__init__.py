@@ -5,7 +5,9 @@
 
 from rlzoo import envs
 from rlzoo.agents import AGENTS, Agent, make_agent
+from rlzoo.callbacks import Callback, Evaluate, StopOnReward
 from rlzoo.config import ConfigError
 
 __version__ = "0.1.0"
-__all__ = ["AGENTS", "Agent", "ConfigError", "__version__", "envs", "make_agent"]
+__all__ = ["AGENTS", "Agent", "Callback", "ConfigError", "Evaluate", "StopOnReward", "__version__", "envs",
+           "make_agent"]  # fmt: skip

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
+import math
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rlzoo.atomic import atomic_write_bytes
-from rlzoo.trainer import next_multiple
+from rlzoo.atomic import atomic_write_bytes, atomic_write_json
+from rlzoo.callbacks import Callback, next_multiple
 
 if TYPE_CHECKING:
     from rlzoo.agents.base import Agent
@@ -118,10 +121,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return _unpack(obj)
 
 
-class Checkpointer:
+class Checkpointer(Callback):
     """Saves ``step_<n>.pt`` every ``every`` steps (0 = never), keeps the newest ``keep``, and ``final.pt``.
 
-    A training-loop callback (``rlzoo.trainer.Callback``): the trainer stops at ``next_step`` to call it."""
+    A training-loop callback (``rlzoo.callbacks``): the trainer stops at ``next_step`` to call it."""
 
     _PATTERN = re.compile(r"step_(\d+)\.pt$")
 
@@ -131,18 +134,68 @@ class Checkpointer:
         self.keep = int(keep)
         self.next_step = next_multiple(start_step, self.every) if self.every > 0 else None
 
-    def __call__(self, agent: Agent, step: int) -> Path | None:
+    def __call__(self, agent: Agent, step: int) -> None:
         """Save when ``step`` has reached the next multiple of ``every``."""
         if self.next_step is None or step < self.next_step:
-            return None
+            return
         self.next_step = next_multiple(step, self.every)
-        path = agent.save(self.directory / f"step_{step:010d}.pt")
+        agent.save(self.directory / f"step_{step:010d}.pt")
         for old in periodic_checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)
-        return path
 
     def save_final(self, agent: Agent) -> Path:
         return agent.save(self.directory / "final.pt")
+
+
+class BestCheckpoint(Callback):
+    """Keeps ``best.pt``, the agent at the evaluation with the highest mean return so far (ties: the later one),
+    and ``best.json`` with that evaluation's step and return, from which a resumed run goes on. A training-loop
+    callback (``on_evaluation``); ``seconds`` is the time its saves took."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path, self.record = Path(directory) / "best.pt", Path(directory) / "best.json"
+        self.step: int | None = None
+        self.eval_return = -math.inf
+        self.seconds = 0.0
+        if self.path.is_file() and self.record.is_file():
+            best = json.loads(self.record.read_text())
+            self.step, self.eval_return = int(best["step"]), float(best["eval_return"])
+
+    def consider(self, agent: Agent, step: int, eval_return: float) -> bool:
+        """Save ``agent`` as the best when ``eval_return`` (at env step ``step``) is at least the best so far."""
+        if not eval_return >= self.eval_return:  # NaN is never the best
+            return False
+        start = time.perf_counter()
+        agent.save(self.path)
+        self.step, self.eval_return = int(step), float(eval_return)
+        atomic_write_json(self.record, self.summary())
+        self.seconds += time.perf_counter() - start
+        return True
+
+    def on_evaluation(self, agent: Agent, step: int, mean_return: float) -> None:
+        self.consider(agent, step, mean_return)
+
+    def summary(self) -> dict[str, Any] | None:
+        """``{"step", "eval_return"}`` of the best evaluation, None before the first."""
+        return None if self.step is None else {"step": self.step, "eval_return": self.eval_return}
+
+
+CHECKPOINT_CHOICES = {"last": "final.pt", "best": "best.pt"}
+
+
+def run_checkpoint(path: str | Path, which: str = "last") -> Path:
+    """``path`` when it is a checkpoint file; for a run directory its ``checkpoints/final.pt`` (``which="last"``) or
+    ``checkpoints/best.pt`` (``"best"``, kept with periodic evaluation). ``ValueError`` naming what is missing."""
+    if which not in CHECKPOINT_CHOICES:
+        raise ValueError(f"which={which!r} is not allowed: choose one of {', '.join(CHECKPOINT_CHOICES)}")
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    chosen = path / "checkpoints" / CHECKPOINT_CHOICES[which]
+    if not chosen.is_file():
+        why = " (kept only with periodic evaluation, eval.every > 0)" if which == "best" else ""
+        raise ValueError(f"{path} has no checkpoints/{chosen.name}{why}")
+    return chosen
 
 
 def periodic_checkpoints(directory: str | Path) -> list[Path]:

@@ -147,6 +147,16 @@ class EvalConfig:
     every: int = param(0, ge=0, help="env steps between evaluations during training; 0: only at the end")
     deterministic: bool = True
     max_episode_steps: int = param(1000, ge=1, help="cap for envs without a time limit")
+    video: bool = param(False, help="an MP4 of one episode per evaluation in videos/ (pip install -e '.[video]')")
+
+    def validate(self, prefix: str) -> None:
+        if self.video:
+            from rlzoo.video import VideoUnavailable, require_video
+
+            try:
+                require_video(f"{_join(prefix, 'video')}=true")
+            except VideoUnavailable as err:
+                raise ConfigError(str(err)) from None
 
 
 @dataclass
@@ -215,7 +225,7 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, cls in AGENTS.items():
         store.store(group=ALGO_SCHEMA_GROUP, name=name, node=OmegaConf.to_container(OmegaConf.structured(cls.Config)))
-    for name, schema in ENV_SCHEMA_NODES.items():  # env files that extend their schema (conf/env/text_file.yaml)
+    for name, schema in ENV_SCHEMA_NODES.items():  # env files that extend their schema (conf/env/gym.yaml, …)
         store.store(group=ENV_SCHEMA_GROUP, name=name, node=OmegaConf.to_container(OmegaConf.structured(schema)))
 
 
@@ -224,7 +234,8 @@ def register_configs() -> None:
 
 @dataclass
 class GymEnvConfig:
-    """Any registered gymnasium env: its id, optional time limit and constructor kwargs."""
+    """Any registered gymnasium env: its id (``module:Name-v0`` imports ``module`` first, gymnasium's syntax), optional
+    time limit and constructor kwargs."""
 
     id: str = MISSING
     max_episode_steps: int | None = param(None, ge=1)
@@ -291,7 +302,7 @@ class TextFileEnvConfig:
 ENV_SCHEMAS: dict[str, type] = {GRIDWORLD_ID: GridWorldEnvConfig, CONTINUOUS_GRIDWORLD_ID: ContinuousGridWorldEnvConfig,
                                 TEXT_FILE_ID: TextFileEnvConfig}  # fmt: skip
 ENV_SCHEMA_GROUP = "schema/env"
-ENV_SCHEMA_NODES: dict[str, type] = {"text_file": TextFileEnvConfig}  # stored as schema/env/<name>
+ENV_SCHEMA_NODES: dict[str, type] = {"gym": GymEnvConfig, "text_file": TextFileEnvConfig}  # as schema/env/<name>
 
 
 def build_env_config(values: Mapping[str, Any], prefix: str = "env") -> Any:

@@ -1,6 +1,7 @@
 """Evaluate an agent: run episodes and report the (undiscounted) return.
 
-Command line: ``python -m rlzoo.evaluate <run_dir | checkpoint.pt> [--episodes N] [--render ansi]``.
+Command line: ``python -m rlzoo.evaluate <run_dir | checkpoint.pt> [--checkpoint last|best] [--episodes N]
+[--render ansi] [--video]``.
 """
 
 from __future__ import annotations
@@ -69,22 +70,25 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: load a run's final checkpoint (or a given checkpoint file) and evaluate it."""
     import rlzoo  # noqa: F401  (registers envs)
     from rlzoo.agents import Agent
-    from rlzoo.checkpoint import CheckpointError
+    from rlzoo.checkpoint import CHECKPOINT_CHOICES, CheckpointError
 
     parser = argparse.ArgumentParser(prog="python -m rlzoo.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="a run directory (uses checkpoints/final.pt) or a checkpoint file")
+    parser.add_argument("path", type=Path, help="a run directory (checkpoints/final.pt or best.pt) or a checkpoint")
+    parser.add_argument("--checkpoint", choices=list(CHECKPOINT_CHOICES), default="last",
+                        help="of a run directory: the last agent (final.pt) or the best (best.pt)")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
     parser.add_argument("--render", choices=["none", "ansi"], default="none")
     parser.add_argument("--max-episode-steps", type=int, default=1000)
+    parser.add_argument("--video", action="store_true",
+                        help="also write each episode to videos/ as MP4 (pip install -e '.[video]')")  # fmt: skip
     args = parser.parse_args(argv)
     if args.episodes < 1:
         print(f"rlzoo.evaluate: --episodes {args.episodes} is not allowed: give 1 or more", file=sys.stderr)
         return 2
-    path = args.path / "checkpoints" / "final.pt" if args.path.is_dir() else args.path
     try:
-        agent = Agent.load(path)
+        agent = Agent.load(args.path, which=args.checkpoint)
     except (CheckpointError, ValueError, KeyError, TypeError) as err:
         print(f"rlzoo.evaluate: {err}", file=sys.stderr)
         return 2
@@ -101,6 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         render=args.render == "ansi",
     )
     print(f"{agent.name}: return {res.mean:.3f} ± {res.std:.3f} over {args.episodes} episodes")
+    if args.video:
+        from rlzoo.video import VideoUnavailable, record_episode
+
+        where = (args.path if args.path.is_dir() else args.path.parent) / "videos"
+        name = args.checkpoint if args.path.is_dir() else args.path.stem
+        try:
+            for i in range(args.episodes):  # the episodes just evaluated: same seeds, same actions
+                path, total = record_episode(agent, agent.env, where / f"evaluate_{name}_ep{i}.mp4", seed=args.seed + i,
+                                             deterministic=not args.stochastic,
+                                             max_episode_steps=args.max_episode_steps)  # fmt: skip
+                print(f"{path}: return {total:.3f}")
+        except VideoUnavailable as err:
+            print(f"rlzoo.evaluate: {err}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -31,7 +32,8 @@ from rlzoo import distributed, run_lock
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
 from rlzoo.atomic import atomic_write_json
-from rlzoo.checkpoint import Checkpointer, latest_valid
+from rlzoo.callbacks import PeriodicEvaluation
+from rlzoo.checkpoint import BestCheckpoint, Checkpointer, latest_valid
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
 from rlzoo.envs.text_tasks import RewardFunctionError
@@ -40,7 +42,7 @@ from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
-from rlzoo.trainer import PeriodicEvaluation
+from rlzoo.video import EvaluationVideo, VideoUnavailable
 
 log = logging.getLogger("rlzoo")
 
@@ -76,12 +78,14 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
 
 
 def _make_env(env_cfg: Any):
+    keys = env_cfg if isinstance(env_cfg, Mapping) else vars(env_cfg)
     try:
         return make_env(env_cfg)
+    except (gym.error.Error, ModuleNotFoundError) as err:  # no such id or version, its module, a missing dependency
+        raise ConfigError(f"env.id={keys['id']!r}: {str(err).splitlines()[0]}") from None
     except (ValueError, TypeError) as err:  # constructor rejected an argument
         # a message that starts with one of the env's keys ("train='…': no such file") is about env.train
         key = re.split(r"[=\[ ]", str(err), maxsplit=1)[0]
-        keys = env_cfg if isinstance(env_cfg, Mapping) else vars(env_cfg)
         raise ConfigError(f"env.{err}" if key in keys and key != "id" else f"env: {err}") from None
 
 
@@ -281,14 +285,29 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     if start_step == 0:
         logger.scalar("eval/return_mean", initial_mean, 0)
     checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
-    periodic = PeriodicEvaluation(lambda: run_eval().mean, logger, run.eval.every, start_step, run.total_steps)
+    # with periodic evaluation, checkpoints/best.pt: the agent at its best evaluation (initial, periodic or final)
+    best = BestCheckpoint(run_dir / "checkpoints") if run.eval.every else None
+    if best is not None and start_step == 0:
+        best.on_evaluation(agent, 0, initial_mean)
+    # with eval.video, videos/eval_step<n>.mp4 of one episode at each evaluation (initial, periodic, final)
+    video = None
+    if run.eval.video:
+        ev = run.eval
+        video = EvaluationVideo(eval_env, run_dir / "videos", seed=run.seed + 1_000_000, deterministic=ev.deterministic,
+                                max_episode_steps=ev.max_episode_steps)  # fmt: skip
+        if start_step == 0:
+            video.on_evaluation(agent, 0, initial_mean)
+    periodic = PeriodicEvaluation(lambda: run_eval().mean, run.eval.every, start_step, run.total_steps)
+    watchers = [c for c in (best, video) if c is not None]  # their time is evaluation time, not training time
     start = time.perf_counter()
     try:
-        agent.learn(run.total_steps, logger=logger, callbacks=[periodic, checkpointer])
-        wall = time.perf_counter() - start - periodic.seconds
+        agent.learn(run.total_steps, logger=logger, callbacks=[periodic, checkpointer, *watchers])
+        wall = time.perf_counter() - start - periodic.seconds - sum(c.seconds for c in watchers)
         final = run_eval()
         logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
         logger.scalar("eval/return_std", final.std, agent.num_timesteps)
+        for watcher in watchers:
+            watcher.on_evaluation(agent, agent.num_timesteps, final.mean)
     finally:
         logger.close()
     title = f"{names['algo']} on {names['env']}"
@@ -303,12 +322,13 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         "total_steps": run.total_steps,
         "steps": agent.num_timesteps,
         "wall_seconds": wall,
-        "eval_seconds": periodic.seconds,
+        "eval_seconds": periodic.seconds + sum(c.seconds for c in watchers),
         "sps": steps_here / wall if wall > 0 else float("inf"),
         "eval_episodes": run.eval.episodes,
         "eval_return_mean": final.mean,
         "eval_return_std": final.std,
         "eval_return_initial": initial_mean,
+        "best": best.summary() if best is not None else None,  # checkpoints/best.pt: its step and eval return
         "resumed_from_step": resumed_from,
         "resumed_with_changes": _listed(changes),
         "resumes": record.get("resumes", []),  # every resume of this run: from which step, exactly or why not
@@ -348,6 +368,7 @@ def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None
 FAILURES: dict[type[Exception], tuple[str, int]] = {
     ConfigError: ("config error: {}", 2),
     RewardFunctionError: ("{}", 2),
+    VideoUnavailable: ("config error: {}", 2),
     NumericalError: ("training stopped: {}; the last good checkpoint is kept", 3),
     FinalArtefactError: ("run finished, but {}", 4),
 }

@@ -1,20 +1,21 @@
 """The one training loop every agent runs on.
 
 ``Trainer(agent, total_steps, logger, callbacks).run()`` owns what is the same for every algorithm: the budget,
-the log cadence, the NaN/inf guard, ground-truth logging, the progress bar and the callbacks that evaluate and
-checkpoint. An agent family supplies only how it gathers experience and updates (``begin``, ``advance``,
-``log_point``, ``truth_tables``, ``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env
+the log cadence, the NaN/inf guard, ground-truth logging, the progress bar and the callbacks (``rlzoo.callbacks``)
+that evaluate, checkpoint, watch each log point and evaluation, and may stop training early. An agent family
+supplies only how it gathers experience and updates (``begin``, ``advance``, ``log_point``, ``truth_tables``,
+``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env
 steps at or past each multiple of ``agent.log_every``, and the last step.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rlzoo.callbacks import Callback, Evaluation, next_multiple
 from rlzoo.logging import RunLogger
 
 if TYPE_CHECKING:
@@ -23,22 +24,6 @@ if TYPE_CHECKING:
 
 class NumericalError(RuntimeError):
     """A loss or parameter became NaN/inf: training stops, naming the quantity and the step."""
-
-
-class Callback(Protocol):
-    """Something the trainer runs after each advance once ``next_step`` is reached (evaluation, checkpoints)."""
-
-    @property
-    def next_step(self) -> int | None:
-        """The env step at which it next wants to run (None: never); the trainer stops there to call it."""
-
-    def __call__(self, agent: Agent, step: int) -> None:
-        """Run at env step ``step`` if due."""
-
-
-def next_multiple(step: int, every: int) -> int:
-    """The first multiple of ``every`` after ``step``."""
-    return (step // every + 1) * every
 
 
 def tag(key: str) -> str:
@@ -69,13 +54,15 @@ def truth_scalars(agent: Agent) -> dict[str, float]:
 
 
 class Trainer:
-    """Runs ``agent`` until ``num_timesteps`` reaches ``total_steps`` (or the agent is ``finished``)."""
+    """Runs ``agent`` until ``num_timesteps`` reaches ``total_steps``, the agent is ``finished`` or a callback asks
+    to stop (``rlzoo.callbacks``: its ``on_log`` or ``on_evaluation`` returned True; ``stopped_at`` is that step)."""
 
     def __init__(self, agent: Agent, total_steps: int, logger: RunLogger | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:  # fmt: skip
         self.agent, self.total_steps = agent, int(total_steps)
         self.logger = logger if logger is not None else RunLogger()
         self.callbacks = list(callbacks)
+        self.stopped_at: int | None = None
 
     def run(self) -> Agent:
         agent, logger, total = self.agent, self.logger, self.total_steps
@@ -84,40 +71,33 @@ class Trainer:
             self.log_truth(0)
         step = agent.num_timesteps
         next_log = next_multiple(step, agent.log_every)
-        while step < total and not agent.finished:
-            due = [c.next_step for c in self.callbacks if c.next_step is not None and c.next_step > step]
+        while step < total and not agent.finished and self.stopped_at is None:
+            due = [n for c in self.callbacks if (n := getattr(c, "next_step", None)) is not None and n > step]
             stats = agent.advance(min(next_log, total, *due) - step, logger)
             step = agent.num_timesteps
             check_finite({tag(k): v for k, v in stats.items() if is_guarded(k)} | agent.watched(), step)
             if step >= next_log or step >= total or agent.finished:
                 next_log = next_multiple(step, agent.log_every)
-                for key, value in (stats | agent.log_point(step)).items():
-                    logger.scalar(tag(key), value, step)
+                scalars = {tag(key): value for key, value in (stats | agent.log_point(step)).items()}
+                for key, value in scalars.items():
+                    logger.scalar(key, value, step)
                 self.log_truth(step)
+                self.dispatch("on_log", step, scalars)
             logger.step(step)
             for callback in self.callbacks:
-                callback(agent, step)
+                result = callback(agent, step)
+                if isinstance(result, Evaluation):
+                    logger.scalar("eval/return_mean", result.mean_return, result.step)
+                    self.dispatch("on_evaluation", result.step, result.mean_return)
         return agent
+
+    def dispatch(self, hook: str, step: int, value: Any) -> None:
+        """Call ``hook`` of every callback that has it; one returning True stops training at ``step``."""
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None and method(self.agent, step, value) and self.stopped_at is None:
+                self.stopped_at = step
 
     def log_truth(self, step: int) -> None:
         for key, value in truth_scalars(self.agent).items():
             self.logger.scalar(f"truth/{key}", value, step)
-
-
-class PeriodicEvaluation:
-    """Callback: ``eval/return_mean`` every ``every`` env steps (0: never) before the last step, timed apart from
-    training (``seconds``); the final evaluation is the caller's."""
-
-    def __init__(self, evaluate_fn: Callable[[], float], logger: RunLogger, every: int, start_step: int,
-                 total_steps: int) -> None:  # fmt: skip
-        self.evaluate_fn, self.logger, self.every, self.total_steps = evaluate_fn, logger, every, total_steps
-        self.next_step = next_multiple(start_step, every) if every else None
-        self.seconds = 0.0
-
-    def __call__(self, agent: Agent, step: int) -> None:
-        if self.next_step is None or step < self.next_step or step >= self.total_steps:
-            return
-        start = time.perf_counter()
-        self.logger.scalar("eval/return_mean", self.evaluate_fn(), step)
-        self.seconds += time.perf_counter() - start
-        self.next_step = next_multiple(step, self.every)

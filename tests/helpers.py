@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,18 @@ def run_cli(
         env=env,
         stdin=subprocess.DEVNULL,
     )
+
+
+def readme_example(section: str) -> tuple[dict[str, str], list[str]]:
+    """The files (path → text, from ``cat > path <<'EOF'`` blocks) and the ``python -m rlzoo.train`` arguments of
+    the first bash block of the README's ``### <section>``: what a reader pastes, for a test to run as written."""
+    readme = (REPO / "README.md").read_text()
+    text = readme[readme.index(f"### {section}\n") :]
+    start = text.index("```bash") + len("```bash")
+    block = text[start : text.index("```", start)]
+    files = {path: body + "\n" for path, body in re.findall(r"cat > (\S+) <<'EOF'\n(.*?)\nEOF", block, re.S)}
+    command = block[block.index("python -m rlzoo.train") :].replace("\\\n", " ")
+    return files, [arg.strip('"') for arg in command.split()[3:]]
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rlzoo.agents import Agent
+from rlzoo.agents import AGENTS, Agent
 from rlzoo.checkpoint import load_checkpoint
 
 from .helpers import run_cli, scalars
@@ -157,3 +158,17 @@ def test_tabular_learner_on_a_gymnasium_toy_text_env(tmp_path):
     with np.load(run_dir / "tables.npz") as t:
         assert t["q"].shape == (16, 4)
     assert not (run_dir / "values_policy.png").exists()  # pictures are drawn for GridWorld layouts only
+
+
+def test_help_lists_every_algorithm_env_experiment_and_sweep_that_exists():
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and proc.stdout.startswith("rlzoo: train, compare and sweep RL agents")
+    assert "Usage: python -m rlzoo.train algo=<algorithm>" in proc.stdout
+    listed = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if line.split(": ")[0] in GROUPS)
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    for group in GROUPS:
+        assert listed[group].split(", ") == sorted(p.stem for p in (conf / group).glob("*.yaml")), group
+    assert set(listed["algo"].split(", ")) == set(AGENTS)
+
+
+GROUPS = ("algo", "env", "experiment", "sweep", "bench", "tune")

@@ -20,7 +20,7 @@ from rlzoo.envs.text_tasks import SOURCE_PROMPT, RewardFunctionError, TextFileEn
 from rlzoo.llm.models import save_tiny_hf_model
 from rlzoo.train import _make_env, resolve
 
-from .helpers import REPO, composed, run_cli
+from .helpers import composed, readme_example, run_cli
 
 REWARDS = '''
 seen_prompts = []
@@ -268,20 +268,10 @@ def test_prompts_the_model_cannot_hold_are_one_line(task_dir):
 # ---- through the command line ----------------------------------------------------------------------------------
 
 
-def readme_example() -> tuple[dict[str, str], list[str]]:
-    """The files (path → text) and the training command's arguments of the README's "Train on your own task"."""
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Train on your own task") :]
-    block = section[section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)]
-    files = {path: text + "\n" for path, text in re.findall(r"cat > (\S+) <<'EOF'\n(.*?)\nEOF", block, re.S)}
-    command = block[block.index("python -m rlzoo.train") :].replace("\\\n", " ")
-    return files, [arg.strip('"') for arg in command.split()[3:]]
-
-
 def test_the_readme_s_own_task_trains_through_the_cli_and_a_bad_reward_is_one_line(tmp_path):
     """The README's "Train on your own task" as written (fewer steps): a JSONL and reward functions from the user's
     own package, run from the directory that holds it; then a function returning too few rewards."""
-    files, args = readme_example()
+    files, args = readme_example("Train on your own task")
     assert set(files) == {"my_task/train.jsonl", "my_task/rewards.py"} and "env=text_file" in args
     (tmp_path / "my_task").mkdir()
     (tmp_path / "my_task" / "__init__.py").write_text("")

@@ -27,10 +27,11 @@ from rlzoo.boundary import (
     short_repr,
     space_text,
 )
-from rlzoo.checkpoint import load_checkpoint, save_checkpoint
+from rlzoo.callbacks import Callback
+from rlzoo.checkpoint import load_checkpoint, run_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.logging import RunLogger
-from rlzoo.trainer import Callback, NumericalError, Trainer, truth_scalars
+from rlzoo.trainer import NumericalError, Trainer, truth_scalars
 
 __all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "set_global_rng_state"]
 
@@ -85,7 +86,8 @@ class Agent(ABC):
 
     def learn(self, total_steps: int, logger: RunLogger | None = None, callbacks: Sequence[Callback] = ()) -> Agent:
         """Train until ``num_timesteps`` reaches ``total_steps`` (env steps; planners: sweeps) on the one
-        training loop (``rlzoo.trainer.Trainer``); ``callbacks`` run when due (evaluation, checkpoints)."""
+        training loop (``rlzoo.trainer.Trainer``); ``callbacks`` (``rlzoo.callbacks``) run when due (evaluation,
+        checkpoints), at each log point and after each evaluation, and may stop training early (``StopOnReward``)."""
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 1:
             raise ValueError(f"total_steps={short_repr(total_steps)} is not allowed: give a positive int")
         return Trainer(self, int(total_steps), logger, callbacks).run()
@@ -183,9 +185,10 @@ class Agent(ABC):
         return save_checkpoint(path, payload)
 
     @classmethod
-    def load(cls, path: str | Path, env: gym.Env | None = None) -> Agent:
-        """Rebuild an agent saved with ``save``; the env is re-made from its saved spec if not given."""
-        return cls.from_payload(load_checkpoint(path), env, source=str(path))
+    def load(cls, path: str | Path, env: gym.Env | None = None, *, which: str = "last") -> Agent:
+        """Rebuild an agent saved with ``save`` (a checkpoint file, or a run directory: its ``checkpoints/final.pt``
+        with ``which="last"``, ``best.pt`` with ``"best"``); the env is re-made from its saved spec if not given."""
+        return cls.from_payload(load_checkpoint(run_checkpoint(path, which)), env, source=str(path))
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint") -> Agent:
