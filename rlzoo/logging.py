@@ -35,6 +35,8 @@ class RunLogger:
             # on resume, TensorBoard drops what the interrupted run logged after its checkpoint (steps > start_step;
             # everything at start_step itself was logged before that checkpoint was written)
             purge = start_step + 1 if start_step > 0 else None
+            if purge is not None:
+                wait_for_a_later_second(self.run_dir)
             self.writer = SummaryWriter(log_dir=str(self.run_dir), flush_secs=10, purge_step=purge)
         show = sys.stderr.isatty() if progress is None else progress
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not show, dynamic_ncols=True)
@@ -77,3 +79,13 @@ class RunLogger:
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
+
+
+def wait_for_a_later_second(run_dir: Path) -> None:
+    """Return once the clock is past the second in which ``run_dir``'s newest event file was created. TensorBoard
+    reads a directory's event files in name order, and a name starts with that second; a file of the same second
+    can sort first (its writer counter has fewer digits: ``….10`` before ``….9``), and the resumed run's purge of
+    the interrupted run's last steps would then meet them too late: the interrupted run's whole curve was lost."""
+    stamps = [int(part) for p in run_dir.glob("events.out.tfevents.*") if (part := p.name.split(".")[3]).isdigit()]
+    while stamps and time.time() < max(stamps) + 1:
+        time.sleep(0.02)

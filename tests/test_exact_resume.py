@@ -123,3 +123,14 @@ def test_a_resume_that_cannot_restore_the_envs_says_so(tmp_path, monkeypatch, ca
     (resume,) = json.loads((tmp_path / "run" / "summary.json").read_text())["resumes"]
     assert resume["exact"] is False and resume["why_not_exact"].startswith("the env state could not be saved")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["resumes"] == [resume]
+
+
+def test_a_resumed_run_s_event_file_is_read_after_the_interrupted_run_s(tmp_path):
+    """TensorBoard reads event files in name order, which starts with the creation second: a resumed run's file
+    made in the same second as the interrupted run's could sort first and put its curve before the older one."""
+    from rlzoo.logging import RunLogger
+
+    RunLogger(tmp_path, 10).close()
+    RunLogger(tmp_path, 10, start_step=5).close()
+    names = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))
+    assert len(names) == 2 and int(names[0].split(".")[3]) < int(names[1].split(".")[3])
