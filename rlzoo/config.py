@@ -14,6 +14,7 @@ import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import MISSING, OmegaConf
@@ -169,10 +170,28 @@ class CheckpointConfig:
 
 @dataclass
 class LogConfig:
-    """TensorBoard event files and the console progress bar (null = only on a terminal)."""
+    """Where scalars go (``backends``: TensorBoard event files, W&B, MLflow; ``rlzoo/trackers.py``) and the console
+    progress bar (null = only on a terminal)."""
 
-    tensorboard: bool = True
+    backends: list[str] = param(["tensorboard"], help="any of tensorboard, wandb, mlflow")
+    project: str = param("rlzoo", help="the W&B project and the MLflow experiment")
+    mlflow_uri: str = param("mlruns", help="MLflow tracking URI; a path is a local file store")
+    wandb_mode: str = param("auto", choices=("auto", "online", "offline"), help="auto: online only with an API key")
     progress: bool | None = None
+
+    def validate(self, prefix: str) -> None:
+        from rlzoo.trackers import BACKENDS, TRACK_EXTRA, missing_packages
+
+        key = _join(prefix, "backends")
+        for backend in self.backends:
+            if backend not in BACKENDS:
+                raise ConfigError(f"{key}={self.backends} names {backend!r}: choose from {', '.join(BACKENDS)}")
+        if len(set(self.backends)) < len(self.backends):
+            raise ConfigError(f"{key}={self.backends} names a backend twice")
+        if missing := missing_packages(self.backends):
+            raise ConfigError(f"{key}={self.backends} needs {' and '.join(missing)}: {TRACK_EXTRA}")
+        if "://" not in self.mlflow_uri and not self.mlflow_uri.startswith("file:"):  # a path: a local file store
+            self.mlflow_uri = Path(self.mlflow_uri).resolve().as_uri()
 
 
 @dataclass

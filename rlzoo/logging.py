@@ -1,13 +1,20 @@
 """Run logging: TensorBoard scalars with the tags shared by every agent (ARCHITECTURE.md, "Logging"; the x-axis
-is env steps) and a console progress bar."""
+is env steps), the same scalars to any experiment trackers (``rlzoo/trackers.py``) and a console progress bar."""
 
 from __future__ import annotations
 
+import io
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from rlzoo.trackers import Tracker
 
 
 class RunLogger:
@@ -26,8 +33,10 @@ class RunLogger:
         progress: bool | None = False,
         start_step: int = 0,
         sps_interval_s: float = 1.0,
+        trackers: Sequence[Tracker] = (),
     ) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.trackers = list(trackers)
         self.writer = None
         if self.run_dir is not None and tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -52,11 +61,32 @@ class RunLogger:
         self.last[tag] = value
         if self.writer is not None:
             self.writer.add_scalar(tag, value, step)
+        for tracker in self.trackers:
+            tracker.scalar(tag, value, step)
 
     def text(self, tag: str, text: str, step: int) -> None:
         """Log a text sample (e.g. completions) against env step ``step``."""
         if self.writer is not None:
             self.writer.add_text(tag, text, step)
+
+    def video(self, tag: str, frames: Sequence[np.ndarray], step: int, fps: int) -> None:
+        """Show ``frames`` (H, W, 3 uint8) in TensorBoard's images tab as an animated GIF at half size (what torch's
+        ``add_video`` writes, without its moviepy dependency); nothing without TensorBoard or imageio."""
+        if self.writer is None:
+            return
+        try:
+            import imageio.v2 as imageio
+        except ImportError:
+            return
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        small = [np.ascontiguousarray(f[::2, ::2, :3]) for f in frames]
+        buffer = io.BytesIO()
+        imageio.mimwrite(buffer, small, format="GIF", duration=1000 / fps, loop=0)
+        h, w = small[0].shape[:2]
+        image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=buffer.getvalue())
+        # SummaryWriter.add_video's own route to the file (it would encode with moviepy)
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def episode(self, episodic_return: float, length: int, step: int) -> None:
         """Log a finished episode's return and length."""
@@ -75,10 +105,17 @@ class RunLogger:
             self._sps_t, self._sps_step = now, step
 
     def close(self) -> None:
+        """Close the progress bar and the TensorBoard file (the trackers end with :meth:`finish_trackers`)."""
         self.bar.close()
         if self.writer is not None:
             self.writer.flush()
             self.writer.close()
+
+    def finish_trackers(self, summary: Mapping[str, Any] | None) -> None:
+        """End the trackers' runs, handing them ``summary.json`` (None: the run stopped before it)."""
+        trackers, self.trackers = self.trackers, []
+        for tracker in trackers:
+            tracker.finish(summary)
 
 
 def wait_for_a_later_second(run_dir: Path) -> None:

@@ -42,6 +42,7 @@ from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
+from rlzoo.trackers import make_trackers
 from rlzoo.video import EvaluationVideo, VideoUnavailable
 
 log = logging.getLogger("rlzoo")
@@ -280,8 +281,12 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         for stale in run_dir.glob("events.out.tfevents.*"):
             log.warning("removing %s, written by an earlier start that left no checkpoint", stale.name)
             stale.unlink()
-    logger = RunLogger(run_dir, run.total_steps, tensorboard=run.log.tensorboard, progress=run.log.progress,
-                       start_step=start_step)  # fmt: skip
+    lg = run.log  # W&B and MLflow beside TensorBoard (log.backends): the same scalars, the config, the summary
+    trackers = make_trackers(lg.backends, run_dir, record, [names["algo"], names["env"], f"seed{run.seed}"],
+                             project=lg.project, mlflow_uri=lg.mlflow_uri, wandb_mode_setting=lg.wandb_mode,
+                             resume=resumed_from is not None)  # fmt: skip
+    logger = RunLogger(run_dir, run.total_steps, tensorboard="tensorboard" in lg.backends, progress=lg.progress,
+                       start_step=start_step, trackers=trackers)  # fmt: skip
     if start_step == 0:
         logger.scalar("eval/return_mean", initial_mean, 0)
     checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
@@ -294,7 +299,7 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     if run.eval.video:
         ev = run.eval
         video = EvaluationVideo(eval_env, run_dir / "videos", seed=run.seed + 1_000_000, deterministic=ev.deterministic,
-                                max_episode_steps=ev.max_episode_steps)  # fmt: skip
+                                max_episode_steps=ev.max_episode_steps, logger=logger)  # fmt: skip
         if start_step == 0:
             video.on_evaluation(agent, 0, initial_mean)
     periodic = PeriodicEvaluation(lambda: run_eval().mean, run.eval.every, start_step, run.total_steps)
@@ -308,6 +313,9 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         logger.scalar("eval/return_std", final.std, agent.num_timesteps)
         for watcher in watchers:
             watcher.on_evaluation(agent, agent.num_timesteps, final.mean)
+    except BaseException:
+        logger.finish_trackers(None)  # the tracker runs end as stopped, without a summary
+        raise
     finally:
         logger.close()
     title = f"{names['algo']} on {names['env']}"
@@ -337,6 +345,7 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         "rlzoo_version": rlzoo.__version__,
     }
     atomic_write_json(run_dir / "summary.json", summary)  # before the final checkpoint: a failed save loses nothing
+    logger.finish_trackers(summary)
     try:
         checkpointer.save_final(agent)
     except (OSError, RuntimeError) as err:

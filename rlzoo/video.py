@@ -16,6 +16,7 @@ from rlzoo.callbacks import Callback
 
 if TYPE_CHECKING:
     from rlzoo.agents.base import Agent
+    from rlzoo.logging import RunLogger
 
 VIDEO_EXTRA = "pip install -e '.[video]'"
 
@@ -79,8 +80,10 @@ def write_video(path: str | Path, frames: list[np.ndarray], fps: int) -> Path:
 
 
 def record_episode(agent: Agent, env: gym.Env, path: str | Path, *, seed: int, deterministic: bool = True,
-                   max_episode_steps: int = 1000) -> tuple[Path, float]:  # fmt: skip
-    """One episode of ``agent`` on an ``rgb_array`` copy of ``env`` written to ``path``; (path, its return)."""
+                   max_episode_steps: int = 1000,
+                   logger: RunLogger | None = None, step: int = 0) -> tuple[Path, float]:  # fmt: skip
+    """One episode of ``agent`` on an ``rgb_array`` copy of ``env`` written to ``path``, and shown in ``logger``'s
+    TensorBoard as ``eval/video`` at ``step`` when given; (path, its return)."""
     require_video()
     video_env = rgb_env(env)
     try:
@@ -89,6 +92,8 @@ def record_episode(agent: Agent, env: gym.Env, path: str | Path, *, seed: int, d
     finally:
         video_env.close()
     fps = int(video_env.metadata.get("render_fps") or 30)
+    if logger is not None:
+        logger.video("eval/video", frames, step, fps)
     return write_video(path, frames, fps), total
 
 
@@ -113,13 +118,14 @@ def policy_walk_frames(agent: Agent, env: gym.Env, *, seed: int, max_episode_ste
 
 class EvaluationVideo(Callback):
     """After each evaluation, one episode of the agent (greedy unless ``deterministic`` is False, reset with
-    ``seed``) as ``<directory>/eval_step<step>.mp4``; on the GridWorld also ``eval_step<step>.gif``, the greedy
-    policy walking over its value heat-map. ``seconds``: the time the videos took."""
+    ``seed``) as ``<directory>/eval_step<step>.mp4`` (and ``eval/video`` in ``logger``'s TensorBoard); on the
+    GridWorld also ``eval_step<step>.gif``, the greedy policy walking over its value heat-map. ``seconds``: the time
+    the videos took."""
 
     def __init__(self, env: gym.Env, directory: str | Path, *, seed: int, deterministic: bool = True,
-                 max_episode_steps: int = 1000) -> None:  # fmt: skip
+                 max_episode_steps: int = 1000, logger: RunLogger | None = None) -> None:  # fmt: skip
         require_video()
-        self.env, self.directory, self.seed = env, Path(directory), seed
+        self.env, self.directory, self.seed, self.logger = env, Path(directory), seed, logger
         self.deterministic, self.max_episode_steps = deterministic, max_episode_steps
         self.seconds = 0.0
 
@@ -127,7 +133,8 @@ class EvaluationVideo(Callback):
         start = time.perf_counter()
         name = f"eval_step{step:010d}"
         record_episode(agent, self.env, self.directory / f"{name}.mp4", seed=self.seed,
-                       deterministic=self.deterministic, max_episode_steps=self.max_episode_steps)  # fmt: skip
+                       deterministic=self.deterministic, max_episode_steps=self.max_episode_steps, logger=self.logger,
+                       step=step)  # fmt: skip
         if hasattr(self.env.unwrapped, "layout") and hasattr(self.env.unwrapped, "state"):
             walk = policy_walk_frames(agent, self.env, seed=self.seed, max_episode_steps=self.max_episode_steps)
             write_video(self.directory / f"{name}.gif", walk, fps=4)

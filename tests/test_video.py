@@ -50,6 +50,17 @@ def test_each_evaluation_leaves_a_playable_mp4_and_a_policy_walk_gif(gridworld_r
     assert len({tuple(c) for c in centres}) > 5  # a heat-map, not the layout's three kinds
 
 
+def test_tensorboard_shows_each_evaluation_video(gridworld_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(gridworld_run), size_guidance={"images": 0})
+    acc.Reload()
+    shown = acc.Images("eval/video")
+    assert [e.step for e in shown] == [0, 10000, 20000]
+    first = imageio.mimread(shown[-1].encoded_image_string, format="GIF")  # half size: 80 × 80
+    assert (shown[-1].width, shown[-1].height) == (80, 80) and np.asarray(first[0]).shape[:2] == (80, 80)
+
+
 def test_without_eval_video_no_videos_are_written(tmp_path):
     train(resolve(composed("algo=qlearning", "total_steps=500", "checkpoint.every=0")), tmp_path / "run")
     assert not (tmp_path / "run" / "videos").exists()
