@@ -4,8 +4,8 @@
 the log cadence, the NaN/inf guard, ground-truth logging, the progress bar and the callbacks (``rlzoo.callbacks``)
 that evaluate, checkpoint, watch each log point and evaluation, and may stop training early. An agent family
 supplies only how it gathers experience and updates (``begin``, ``advance``, ``log_point``, ``truth_tables``,
-``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env
-steps at or past each multiple of ``agent.log_every``, and the last step.
+``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env steps at or past each multiple of
+``agent.log_every``, and the last step.
 """
 
 from __future__ import annotations
