@@ -11,9 +11,10 @@ import pytest
 from rlzoo.agents import Agent
 from rlzoo.checkpoint import BestCheckpoint, run_checkpoint
 from rlzoo.evaluate import evaluate
+from rlzoo.evaluate import main as evaluate_main
 from rlzoo.train import resolve, train
 
-from .helpers import composed, run_cli, scalars
+from .helpers import composed, scalars
 
 RUN = ("algo=qlearning", "total_steps=6000", "eval.every=1000", "algo.epsilon=0.5", "checkpoint.every=0")
 
@@ -42,11 +43,15 @@ def test_best_pt_is_the_agent_at_the_best_evaluation_and_the_summary_says_which(
     assert again.mean == pytest.approx(best_value)  # the same evaluation of the saved agent
 
 
-def test_the_evaluate_command_picks_best_or_last(run_dir):
-    best = run_cli(str(run_dir), "--checkpoint", "best", "--episodes", "1", module="rlzoo.evaluate")
-    assert best.returncode == 0 and best.stdout.startswith("qlearning: return"), best.stderr
-    bad = run_cli(str(run_dir), "--checkpoint", "worst", module="rlzoo.evaluate")
-    assert bad.returncode == 2 and "invalid choice: 'worst'" in bad.stderr
+def test_the_evaluate_command_picks_best_or_last(run_dir, capsys):
+    best_value = json.loads((run_dir / "summary.json").read_text())["best"]["eval_return"]
+    spec = resolve(composed(*RUN))
+    seed = str(spec.run.seed + 1_000_000)  # the run's own evaluation episodes
+    assert evaluate_main([str(run_dir), "--checkpoint", "best", "--episodes", "10", "--seed", seed]) == 0
+    assert capsys.readouterr().out.startswith(f"qlearning: return {best_value:.3f}")
+    with pytest.raises(SystemExit) as bad:
+        evaluate_main([str(run_dir), "--checkpoint", "worst"])
+    assert bad.value.code == 2 and "invalid choice: 'worst'" in capsys.readouterr().err
 
 
 def test_ties_go_to_the_later_evaluation_and_a_resume_goes_on_from_the_record(tmp_path):
