@@ -45,7 +45,7 @@ def epsilon_steps(run_dir):
     return [s for s, _ in scalars(run_dir)["charts/epsilon"]]
 
 
-@pytest.mark.slow  # the fast tier's SIGKILL resumes: the corrupted-checkpoint fallback below and the on-policy run
+@pytest.mark.slow  # the fast tier's SIGKILL resume: the corrupted-checkpoint fallback below
 def test_resume_after_sigkill_reaches_total_steps_without_gaps_or_duplicates(tmp_path):
     run_dir = tmp_path / "run"
     start_and_kill_after(run_dir, 1)
@@ -57,6 +57,7 @@ def test_resume_after_sigkill_reaches_total_steps_without_gaps_or_duplicates(tmp
     assert (run_dir / "checkpoints" / "final.pt").is_file()
 
 
+@pytest.mark.slow  # 16 s; on-policy resumes are exact in the fast tier (test_exact_resume), SIGKILL is the one below
 def test_on_policy_run_resumes_after_sigkill_without_gaps_or_duplicates(tmp_path):
     run_dir = tmp_path / "run"
     start_and_kill_after(run_dir, 1, tuple(PPO_RUN))
