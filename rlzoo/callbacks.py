@@ -60,10 +60,10 @@ class Evaluation:
 
 
 class PeriodicEvaluation(Callback):
-    """Evaluate with ``evaluate_fn`` (→ mean return) every ``every`` env steps (0: never) before ``total_steps``,
-    timed apart from training (``seconds``); the final evaluation is the caller's."""
+    """Evaluate with ``evaluate_fn(agent)`` (→ mean return) every ``every`` env steps (0: never) before
+    ``total_steps``, timed apart from training (``seconds``); the final evaluation is the caller's."""
 
-    def __init__(self, evaluate_fn: Callable[[], float], every: int, start_step: int, total_steps: int) -> None:
+    def __init__(self, evaluate_fn: Callable[[Agent], float], every: int, start_step: int, total_steps: int) -> None:
         self.evaluate_fn, self.every, self.total_steps = evaluate_fn, every, total_steps
         self.next_step = next_multiple(start_step, every) if every else None
         self.seconds = 0.0
@@ -72,7 +72,7 @@ class PeriodicEvaluation(Callback):
         if self.next_step is None or step < self.next_step or step >= self.total_steps:
             return None
         start = time.perf_counter()
-        result = Evaluation(step, float(self.evaluate_fn()))
+        result = Evaluation(step, float(self.evaluate_fn(agent)))
         self.seconds += time.perf_counter() - start
         self.next_step = next_multiple(step, self.every)
         return result
@@ -86,15 +86,10 @@ class Evaluate(PeriodicEvaluation):
                  total_steps: int | None = None, **evaluate_kwargs: Any) -> None:  # fmt: skip
         from rlzoo.evaluate import evaluate
 
-        def evaluate_fn() -> float:
-            return evaluate(self.agent, env, episodes, seed=seed, deterministic=deterministic, **evaluate_kwargs).mean
+        def evaluate_fn(agent: Agent) -> float:
+            return evaluate(agent, env, episodes, seed=seed, deterministic=deterministic, **evaluate_kwargs).mean
 
-        self.agent: Agent | None = None
         super().__init__(evaluate_fn, every, 0, total_steps if total_steps is not None else 2**62)
-
-    def __call__(self, agent: Agent, step: int) -> Evaluation | None:
-        self.agent = agent
-        return super().__call__(agent, step)
 
 
 class StopOnReward(Callback):

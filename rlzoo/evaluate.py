@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,8 +45,11 @@ def evaluate(
     deterministic: bool = True,
     max_episode_steps: int = 1000,
     render: bool = False,
+    observe: Callable[[], None] | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes (episode ``i`` reset with ``seed + i``); each capped at ``max_episode_steps``.
+    ``render`` prints ``env.render()`` after each step; ``observe()`` is called after each reset and each step
+    (a video records its frames there).
 
     Raises ``ValueError`` for ``episodes`` < 1: the mean of no returns is not a result."""
     if episodes < 1:
@@ -53,12 +57,16 @@ def evaluate(
     result = EvalResult()
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
+        if observe is not None:
+            observe()
         total, length, done = 0.0, 0, False
         while not done and length < max_episode_steps:
             obs, reward, terminated, truncated, _ = env.step(agent.act(obs, deterministic=deterministic))
             total += float(reward)
             length += 1
             done = terminated or truncated
+            if observe is not None:
+                observe()
             if render:
                 print(env.render())
         result.returns.append(total)

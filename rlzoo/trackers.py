@@ -13,6 +13,7 @@ A resumed run goes on logging into the same tracker runs (their ids are kept in 
 
 from __future__ import annotations
 
+import importlib
 import json
 import netrc
 import os
@@ -36,15 +37,13 @@ class Tracker(Protocol):
 
 
 def missing_packages(backends: list[str]) -> list[str]:
-    """The tracker packages ``backends`` need that cannot be imported."""
-    needed = {"wandb": "wandb", "mlflow": "mlflow"}
+    """The tracker packages ``backends`` need (each backend's package has its name) that cannot be imported."""
     missing = []
-    for backend in backends:
-        if backend in needed:
-            try:
-                __import__(needed[backend])
-            except ImportError:
-                missing.append(needed[backend])
+    for package in (b for b in backends if b != "tensorboard"):
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            missing.append(package)
     return missing
 
 

@@ -292,18 +292,17 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
     # with periodic evaluation, checkpoints/best.pt: the agent at its best evaluation (initial, periodic or final)
     best = BestCheckpoint(run_dir / "checkpoints") if run.eval.every else None
-    if best is not None and start_step == 0:
-        best.on_evaluation(agent, 0, initial_mean)
     # with eval.video, videos/eval_step<n>.mp4 of one episode at each evaluation (initial, periodic, final)
     video = None
     if run.eval.video:
         ev = run.eval
         video = EvaluationVideo(eval_env, run_dir / "videos", seed=run.seed + 1_000_000, deterministic=ev.deterministic,
                                 max_episode_steps=ev.max_episode_steps, logger=logger)  # fmt: skip
-        if start_step == 0:
-            video.on_evaluation(agent, 0, initial_mean)
-    periodic = PeriodicEvaluation(lambda: run_eval().mean, run.eval.every, start_step, run.total_steps)
     watchers = [c for c in (best, video) if c is not None]  # their time is evaluation time, not training time
+    if start_step == 0:  # the initial evaluation is theirs too
+        for watcher in watchers:
+            watcher.on_evaluation(agent, 0, initial_mean)
+    periodic = PeriodicEvaluation(lambda _: run_eval().mean, run.eval.every, start_step, run.total_steps)
     start = time.perf_counter()
     try:
         agent.learn(run.total_steps, logger=logger, callbacks=[periodic, checkpointer, *watchers])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,18 +52,17 @@ def rgb_env(env: gym.Env) -> gym.Env:
 
 
 def episode_frames(agent: Agent, env: gym.Env, *, seed: int, deterministic: bool = True,
-                   max_episode_steps: int = 1000) -> tuple[list[np.ndarray], float]:  # fmt: skip
-    """The ``rgb_array`` frames of one episode of ``agent`` on ``env`` (reset with ``seed``, acting as
-    ``rlzoo.evaluate.evaluate`` does) and its return."""
-    obs, _ = env.reset(seed=seed)
-    frames, total = [env.render()], 0.0
-    for _ in range(max_episode_steps):
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, deterministic=deterministic))
-        frames.append(env.render())
-        total += float(reward)
-        if terminated or truncated:
-            break
-    return frames, total
+                   max_episode_steps: int = 1000,
+                   draw: Callable[[], np.ndarray] | None = None) -> tuple[list[np.ndarray], float]:  # fmt: skip
+    """The frames of one episode of ``agent`` on ``env`` as ``rlzoo.evaluate.evaluate`` plays it (reset with
+    ``seed``), drawn by ``draw()`` (default: ``env.render()``) after the reset and each step, and its return."""
+    from rlzoo.evaluate import evaluate
+
+    frames: list[np.ndarray] = []
+    draw = draw or env.render
+    result = evaluate(agent, env, 1, seed=seed, deterministic=deterministic, max_episode_steps=max_episode_steps,
+                      observe=lambda: frames.append(draw()))  # fmt: skip
+    return frames, result.returns[0]
 
 
 def write_video(path: str | Path, frames: list[np.ndarray], fps: int) -> Path:
@@ -106,13 +106,8 @@ def policy_walk_frames(agent: Agent, env: gym.Env, *, seed: int, max_episode_ste
     world = env.unwrapped
     tables = agent.truth_tables()
     values = tables[1] if tables is not None else None
-    obs, _ = env.reset(seed=seed)
-    frames = [render_rgb(world.layout, world.state, values=values)]
-    for _ in range(max_episode_steps):
-        obs, _, terminated, truncated, _ = env.step(agent.act(obs, deterministic=True))
-        frames.append(render_rgb(world.layout, world.state, values=values))
-        if terminated or truncated:
-            break
+    frames, _ = episode_frames(agent, env, seed=seed, max_episode_steps=max_episode_steps,
+                               draw=lambda: render_rgb(world.layout, world.state, values=values))  # fmt: skip
     return frames
 
 
