@@ -7,6 +7,7 @@ Importing this module registers ``rlzoo/GridWorld-v0``, ``rlzoo/GridWorldContinu
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,28 @@ def make(env_cfg: Mapping[str, Any] | Any, **overrides: Any) -> gym.Env:
     Every key except ``id`` (and a ``kwargs`` mapping, merged in) is passed to the env constructor.
     """
     env_id, kwargs = split_env_config(env_cfg)
+    route_mujoco_warnings(env_id)
     return gym.make(env_id, **{**kwargs, **overrides})
+
+
+def route_mujoco_warnings(env_id: str) -> None:
+    """Before a MuJoCo env is made: MuJoCo's warnings (its compiler's deprecation notes about gymnasium's model files)
+    become Python warnings instead of lines appended to ``MUJOCO_LOG.TXT`` in the working directory."""
+    try:
+        entry_point = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:
+        return  # not registered: gym.make names the problem
+    if not entry_point.startswith("gymnasium.envs.mujoco"):
+        return
+    try:
+        import mujoco
+    except ImportError:
+        return  # gym.make raises DependencyNotInstalled, which the CLI turns into one line
+    mujoco.set_mju_user_warning(_mujoco_warning)
+
+
+def _mujoco_warning(message: str) -> None:
+    warnings.warn(f"MuJoCo: {message}", stacklevel=2)
 
 
 VECTOR_MODES = ("sync", "async", "numpy")
@@ -74,6 +96,7 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
         if env_id != GRIDWORLD_ID:
             raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {env_id}")
         return GridWorldVectorEnv(n_envs, **kwargs)
+    route_mujoco_warnings(env_id)
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode,
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **kwargs)  # fmt: skip
 

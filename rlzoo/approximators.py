@@ -216,6 +216,33 @@ class ActionValueCritic(nn.Module):
         return self.qs[0](torch.cat([self.encoder(obs), actions], dim=1)).squeeze(-1)
 
 
+class DiscreteActionValueCritic(nn.Module):
+    """``n`` independent critics Q_i(s, ·) on MLPs for a Discrete action space: ``all_actions`` gives (n, B, |A|),
+    ``forward(obs, actions)`` the values (n, B) of the actions taken — the interface of ``ActionValueCritic``, so
+    the replay actor-critics (SAC for discrete actions, Christodoulou 2019) use either."""
+
+    def __init__(self, obs_space: spaces.Space, n_actions: int, hidden: list[int], activation: str,
+                 n_critics: int) -> None:  # fmt: skip
+        super().__init__()
+        if n_critics < 1:
+            raise ValueError(f"n_critics={n_critics} must be at least 1")
+        self.encoder = ObservationEncoder(obs_space)
+        self.qs = nn.ModuleList(mlp([self.encoder.size, *hidden, int(n_actions)], activation) for _ in range(n_critics))
+
+    def all_actions(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q_i(s, a) for every critic, state and action: (n, B, |A|)."""
+        x = self.encoder(obs)
+        return torch.stack([q(x) for q in self.qs])
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        index = actions.long().reshape(1, -1, 1).expand(len(self.qs), -1, 1)
+        return self.all_actions(obs).gather(2, index).squeeze(2)
+
+    def first(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q_1(s, ·), shape (B, |A|)."""
+        return self.qs[0](self.encoder(obs))
+
+
 @torch.no_grad()
 def polyak_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
     """θ⁻ ← (1 − τ) θ⁻ + τ θ for every pair of tensors, in place (τ = 1: a copy).

@@ -5,14 +5,18 @@ Heads (``rlzoo.distributions``):
 - diagonal Gaussian for a Box action space: mean = W h + b and a log-std that is either one learned
   vector (state-independent, as in PPO/TRPO) or a second linear head (state-dependent).
 With ``hidden=[]`` and a Discrete observation space the policy is a softmax table θ(s, a).
-``DeterministicActor`` is the deterministic policy μ_θ(s) of DPG/DDPG/TD3.
+``DeterministicActor`` is the deterministic policy μ_θ(s) of DPG/DDPG/TD3; ``SquashedGaussianActor`` the
+tanh-squashed Gaussian policy of SAC.
 """
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from rlzoo.approximators import ObservationEncoder, mlp, orthogonal_init
 from rlzoo.distributions import Categorical, DiagGaussian, Distribution
@@ -98,3 +102,38 @@ class DeterministicActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.body(self.encoder(obs)))
+
+
+class SquashedGaussianActor(nn.Module):
+    """π_θ(·|s) of SAC (Haarnoja et al., 2018, appendix C): u = tanh(x), x ~ N(μ_θ(s), σ_θ(s)²) ∈ [−1, 1]^d,
+    mean and log-std two linear heads on one MLP body, log σ clamped to ``LOG_STD_BOUNDS``.
+
+    Change of variables: log π(u|s) = log N(x; μ, σ²) − Σ_j log(1 − tanh(x_j)²), the correction written
+    2 (log 2 − x − softplus(−2x)) so that it stays finite where tanh saturates.
+    """
+
+    def __init__(self, obs_space: gym.Space, action_dim: int, hidden: list[int], activation: str) -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(obs_space)
+        self.body = mlp([self.encoder.size, *hidden], activation, activate_last=True)
+        width = hidden[-1] if hidden else self.encoder.size
+        self.mean = nn.Linear(width, int(action_dim))
+        self.log_std = nn.Linear(width, int(action_dim))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ(s), log σ(s)) of the Gaussian before the squashing."""
+        h = self.body(self.encoder(obs))
+        return self.mean(h), self.log_std(h).clamp(*LOG_STD_BOUNDS)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised draw u = tanh(μ + σ ε), ε ~ N(0, I) from ``generator``, and log π(u|s), shape (B,)."""
+        mean, log_std = self(obs)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        x = mean + log_std.exp() * eps
+        gaussian = -0.5 * eps.square() - log_std - 0.5 * math.log(2.0 * math.pi)
+        squash = 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))
+        return torch.tanh(x), (gaussian - squash).sum(dim=-1)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action tanh(μ(s)) (evaluation)."""
+        return torch.tanh(self(obs)[0])

@@ -82,6 +82,10 @@ def _make_env(env_cfg: Any):
     keys = env_cfg if isinstance(env_cfg, Mapping) else vars(env_cfg)
     try:
         return make_env(env_cfg)
+    except gym.error.DependencyNotInstalled as err:
+        if "mujoco" in str(err).lower():  # gymnasium's advice names its own extra; rlzoo's installs the same package
+            raise ConfigError(f"env.id={keys['id']!r} needs MuJoCo: pip install -e '.[mujoco]'") from None
+        raise ConfigError(f"env.id={keys['id']!r}: {str(err).splitlines()[0]}") from None
     except (gym.error.Error, ModuleNotFoundError) as err:  # no such id or version, its module, a missing dependency
         raise ConfigError(f"env.id={keys['id']!r}: {str(err).splitlines()[0]}") from None
     except (ValueError, TypeError) as err:  # constructor rejected an argument

@@ -99,6 +99,8 @@ FAMILIES: dict[str, Family] = {
                                         "target_update_interval": 20, "log_every": 40}),
     "deterministic_policy_gradient": Family(120, {"hidden": [8, 8], "learning_starts": 32, "batch_size": 8,
                                                   "log_every": 40}),
+    "soft_actor_critic": Family(120, {"hidden": [8, 8], "learning_starts": 32, "batch_size": 8, "log_every": 40},
+                                "pendulum"),
     "llm_policy_optimization": Family(2, {"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "max_len": 16},
                                           "prompts_per_step": 2, "num_generations": 2, "sft_steps": 2,
                                           "sft_batch_size": 4, "eval_prompts": 2, "log_every": 1}),
@@ -302,6 +304,7 @@ CONTEXT_ENV: dict[str, str] = {
     "state_dependent_std": "pendulum",
     "vector_mode": "gridworld",  # auto is sync on CartPole; numpy exists for the GridWorld only
     "episodes_per_pair": "gridworld_slip",  # in a deterministic world every episode from (s, a) returns the same
+    "target_entropy_scale": "gridworld",  # SAC's target entropy for a Discrete action space
 }
 
 

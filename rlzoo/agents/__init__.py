@@ -13,6 +13,8 @@ from rlzoo.agents.planning import PolicyEvaluation, PolicyIteration, TruncatedPo
 from rlzoo.agents.ppo import PPO
 from rlzoo.agents.qac import QAC
 from rlzoo.agents.registry import AGENTS, agent_class, make_agent, register_agent
+from rlzoo.agents.replay_actor_critic import ReplayActorCritic
+from rlzoo.agents.sac import SAC
 from rlzoo.agents.tabular import TabularAgent, TabularLearner
 from rlzoo.agents.td import TD0, ExpectedSarsa, NStepSarsa, QLearning, Sarsa, TDLinear
 from rlzoo.agents.trpo import TRPO
@@ -29,6 +31,7 @@ __all__ = [
     "GRPO",
     "PPO",
     "QAC",
+    "SAC",
     "TD0",
     "TD3",
     "TRPO",
@@ -47,6 +50,7 @@ __all__ = [
     "PolicyIteration",
     "QLearning",
     "Reinforce",
+    "ReplayActorCritic",
     "Sarsa",
     "TDLinear",
     "TabularAgent",

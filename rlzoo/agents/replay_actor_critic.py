@@ -1,0 +1,191 @@
+"""The off-policy actor-critics on a replay buffer — DDPG, TD3 (``ddpg.py``) and SAC (``sac.py``) — as one family.
+
+Shared here: the replay loop (``OffPolicyAgent``), the critics Q_i and their Polyak targets, the critic step, the
+cadence of actor and target updates, the action scaling onto the env's Box, ground truth and persistence. A member
+supplies its actor (``build_actor``, ``greedy_actions``, ``behaviour_action``), its TD target and its actor step.
+
+Critic step on a minibatch: minimise Σ_i mean_batch (Q_i(s, a) − y)², y = ``td_target`` (no gradient). Every
+``actor_interval`` critic steps one ``actor_step``; every ``target_interval`` critic steps the targets move by
+Polyak averaging θ⁻ ← τ θ + (1 − τ) θ⁻ (Lillicrap et al., 2016).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlzoo.action_scaling import ActionScaler
+from rlzoo.agents.off_policy import OffPolicyAgent
+from rlzoo.approximators import ACTIVATIONS, polyak_update
+from rlzoo.buffers import ReplayBuffer, TransitionBatch
+from rlzoo.config import ConfigError, DiscountedConfig, param
+from rlzoo.seeding import seeded_torch
+from rlzoo.truth import optimal_truth_and_states
+
+CONTINUOUS_ENVS = "env=pendulum, env=mountaincar_continuous, env=gridworld_continuous or a MuJoCo env"
+
+
+@dataclass
+class ReplayActorCriticConfig(DiscountedConfig):
+    """Keys every replay actor-critic has (the values are DDPG's; SAC's schema sets its own)."""
+
+    gamma: float = param(0.98, ge=0.0, lt=1.0)
+    learning_rate: float = param(1e-3, gt=0.0, help="actor step size")
+    critic_learning_rate: float | None = param(None, gt=0.0, help="null: learning_rate")
+    buffer_size: int = param(200_000, ge=1)
+    learning_starts: int = param(1000, ge=0, help="env steps of uniformly random actions before training")
+    batch_size: int = param(256, ge=1)
+    train_freq: int = param(1, ge=1, help="env steps between training phases")
+    gradient_steps: int = param(1, ge=1, help="critic steps per training phase")
+    tau: float = param(0.005, gt=0.0, le=1.0, help="Polyak coefficient of the target networks")
+    hidden: list[int] = param([64, 64])
+    critic_hidden: list[int] | None = param(None, help="null: same as hidden")
+    activation: str = param("relu", choices=ACTIVATIONS)
+    log_every: int = param(1000, ge=1, help="env steps between loss / truth logs")
+
+    def validate(self, prefix: str) -> None:
+        for key in ("hidden", "critic_hidden"):
+            widths = getattr(self, key)
+            if widths is not None and (not widths or min(widths) < 1):
+                raise ConfigError(f"{prefix}.{key}={widths} is not allowed: give one or more positive widths")
+
+
+def require_bounded_box(cls: type, env: gym.Env) -> None:
+    """``ConfigError`` unless the action space is a 1-D Box with finite bounds (a tanh actor is scaled to them)."""
+    space = env.action_space
+    if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+        raise ConfigError(f"algo={cls.name} needs a continuous (1-D Box) action space; the env has {space} "
+                          f"(continuous envs: {CONTINUOUS_ENVS})")  # fmt: skip
+    if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        raise ConfigError(f"algo={cls.name} needs finite action bounds (its tanh actor is scaled to them); "
+                          f"the env has {space}")  # fmt: skip
+
+
+class ReplayActorCritic(OffPolicyAgent):
+    """An actor μ or π, critics Q_1..Q_n with Polyak targets, one replay buffer (see the module docstring)."""
+
+    family = "replay_actor_critic"
+    solves_policy_truth = True
+    discrete_actions = False  # True: a Discrete action space (integer actions, critics Q_i(s, ·))
+
+    @classmethod
+    def check_env(cls, env: gym.Env) -> None:
+        require_bounded_box(cls, env)
+
+    # ---- what a member supplies ---------------------------------------------------------
+    n_critics: int = 1
+    targeted: tuple[str, ...] = ("critic",)  # networks with a Polyak target network, ``<name>_target``
+    actor_interval: int = 1  # critic steps per actor step
+    target_interval: int = 1  # critic steps per Polyak update of the targets
+
+    def build_actor(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def build_critic(self, hidden: list[int]) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def greedy_actions(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic policy's actions for a batch (in [−1, 1]^d; integer actions when discrete)."""
+        raise NotImplementedError
+
+    def td_target(self, batch: TransitionBatch) -> torch.Tensor:
+        """The critics' regression target y, shape (B,) (called under ``torch.no_grad``)."""
+        raise NotImplementedError
+
+    def actor_step(self, obs: torch.Tensor) -> None:
+        """One actor update on the minibatch's observations (and what goes with it), its scalars into ``stats``."""
+        raise NotImplementedError
+
+    # ---- parts --------------------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        env, cfg = self.env, self.config
+        space = env.action_space
+        self.action_dim = 1 if self.discrete_actions else int(space.shape[0])
+        self.scaler = None if self.discrete_actions else ActionScaler(space)
+        critic_hidden = list(cfg.critic_hidden if cfg.critic_hidden is not None else cfg.hidden)
+        with seeded_torch(self.seed):
+            self.actor = self.build_actor()
+            self.critic = self.build_critic(critic_hidden)
+        for name in self.targeted:
+            setattr(self, f"{name}_target", copy.deepcopy(getattr(self, name)).requires_grad_(False))
+        self.target_params = [p for name in self.targeted for p in getattr(self, f"{name}_target").parameters()]
+        self.online_params = [p for name in self.targeted for p in getattr(self, name).parameters()]
+        self.actor_params, self.critic_params = list(self.actor.parameters()), list(self.critic.parameters())
+        critic_lr = cfg.critic_learning_rate if cfg.critic_learning_rate is not None else cfg.learning_rate
+        self.actor_optimizer = torch.optim.Adam(self.actor_params, lr=cfg.learning_rate, fused=True)
+        self.critic_optimizer = torch.optim.Adam(self.critic_params, lr=critic_lr, fused=True)
+        action_shape, action_dtype = ((), np.int64) if self.discrete_actions else ((self.action_dim,), np.float32)
+        self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, action_shape,
+                                   action_dtype=action_dtype, n_envs=1, n_step=1, gamma=cfg.gamma)  # fmt: skip
+        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # the member's torch noise
+        # ground truth where a discrete model stands behind the env (the GridWorld; continuous: its move_of)
+        has_model = self.discrete_actions or hasattr(env.unwrapped, "move_of")
+        self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if has_model else (None, None)
+        self.n_critic_updates = 0
+
+    # ---- learning -----------------------------------------------------------------------
+    def train_step(self) -> float:
+        """One critic step; an actor step every ``actor_interval`` and a target update every ``target_interval``."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, self.rng)
+        obs, actions = torch.from_numpy(batch.obs), torch.from_numpy(batch.actions)
+        with torch.no_grad():
+            target = self.td_target(batch)
+        q = self.critic(obs, actions)
+        per_critic = (q - target).square().mean(dim=1)
+        critic_loss = per_critic.sum()
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        self.n_critic_updates += 1
+        self.stats.update(critic_loss=critic_loss.item(), q_values=float(q[0].detach().mean()))
+        if len(per_critic) > 1:  # each twin's loss and mean value (losses/qf1_loss, …)
+            for i, (loss, value) in enumerate(zip(per_critic.tolist(), q.detach().mean(dim=1).tolist(), strict=True)):
+                self.stats.update({f"qf{i + 1}_loss": loss, f"qf{i + 1}_values": value})
+        if self.n_critic_updates % self.actor_interval == 0:
+            self.actor_step(obs)
+            self.n_updates += 1
+        if self.n_critic_updates % self.target_interval == 0:
+            polyak_update(self.target_params, self.online_params, cfg.tau)
+        return self.stats["critic_loss"]
+
+    # ---- acting -------------------------------------------------------------------------
+    def _act(self, obs: Any, deterministic: bool = True) -> Any:
+        """The greedy action (``deterministic``) or the behaviour policy's, in the env's units."""
+        if not deterministic:
+            return self.behaviour_action(np.asarray(obs, dtype=np.float32), self.config.learning_starts)[1]
+        with torch.inference_mode():
+            u = self.greedy_actions(torch.as_tensor(np.asarray(obs, dtype=np.float32)[None]))[0].numpy()
+        return int(u) if self.discrete_actions else self.scaler.to_env(u)
+
+    # ---- ground truth -------------------------------------------------------------------
+    def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The one-hot table (S, A) of the moves the greedy policy makes in every state (continuous: ``move_of`` its
+        action), and the critic's Q_1(s, greedy(s))."""
+        obs = torch.as_tensor(self.states)
+        with torch.inference_mode():
+            u = self.greedy_actions(obs)
+            if self.discrete_actions:
+                return np.eye(self.truth.model.n_actions)[u.numpy()], self.critic(obs, u)[0].double().numpy()
+            v = self.critic(obs, u)[0].double().numpy()
+        moves = self.env.unwrapped.move_of(self.scaler.to_env(u.numpy()))
+        return np.eye(self.truth.model.n_actions)[moves], v
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "gradient_steps": self.n_critic_updates, "actor_updates": self.n_updates}
+
+    # ---- persistence --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        own = {"generator": self.generator.get_state(), "n_critic_updates": self.n_critic_updates}
+        return {**super().state_dict(), **own}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.generator.set_state(state["generator"])
+        self.n_critic_updates = int(state["n_critic_updates"])
