@@ -201,6 +201,7 @@ class RunConfig:
     seed: int = param(0, ge=0)
     total_steps: int = param(MISSING, ge=1, help="budget in env steps (planners: iterations)")
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
+    compile: bool = param(False, help="run the update through torch.compile (the replay actor-critics)")
     resume: bool = False
     trial_seeds: int = param(
         1,

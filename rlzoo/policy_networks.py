@@ -125,10 +125,9 @@ class SquashedGaussianActor(nn.Module):
         h = self.body(self.encoder(obs))
         return self.mean(h), self.log_std(h).clamp(*LOG_STD_BOUNDS)
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised draw u = tanh(μ + σ ε), ε ~ N(0, I) from ``generator``, and log π(u|s), shape (B,)."""
+    def sample(self, obs: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reparameterised draw u = tanh(μ + σ ε) for given ε ~ N(0, I) (B, d), and log π(u|s), shape (B,)."""
         mean, log_std = self(obs)
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         x = mean + log_std.exp() * eps
         gaussian = -0.5 * eps.square() - log_std - 0.5 * math.log(2.0 * math.pi)
         squash = 2.0 * (math.log(2.0) - x - F.softplus(-2.0 * x))

@@ -31,6 +31,7 @@ import rlzoo
 from rlzoo import distributed, run_lock
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
+from rlzoo.agents.registry import compile_unavailable
 from rlzoo.atomic import atomic_write_json
 from rlzoo.callbacks import PeriodicEvaluation
 from rlzoo.checkpoint import BestCheckpoint, Checkpointer, latest_valid
@@ -75,6 +76,8 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     if "total_steps" in algo_raw:
         raise ConfigError(RETIRED_BUDGET_KEY)
     algo = build(agent_class(name).Config, algo_raw, "algo")
+    if run.compile and not agent_class(name).has_compiled_update:
+        raise ConfigError(compile_unavailable(name))
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
 
@@ -266,6 +269,8 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         agent, resumed_from, changes = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed), None, {}
         record = run_record(spec)
     atomic_write_json(run_dir / "run.json", record)
+    if run.compile:
+        agent.compile()
     for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
         distributed.broadcast_parameters(network)
 

@@ -34,12 +34,13 @@ def peer_eval(env_id, predict, episodes=10):
 
 
 def peer_python(name: str, requirements: list[str]) -> Path:
-    """The interpreter of ``.venvs/<name>``, created with ``torch==2.13.0`` then ``requirements``."""
+    """The interpreter of ``.venvs/<name>``, created with ``torch==2.13.0``, with ``requirements`` installed."""
     py = ROOT / ".venvs" / name / "bin" / "python"
     if not py.exists():
         venv.create(py.parents[1], with_pip=True)
-        for req in (["torch==2.13.0"], requirements):
-            subprocess.run([str(py), "-m", "pip", "install", "-q", *req], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
+    # also when the venv exists: a later script may need more of it (MuJoCo); a no-op when all are there
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *requirements], check=True)
     return py
 
 

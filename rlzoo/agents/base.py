@@ -48,6 +48,7 @@ class Agent(ABC):
     family: ClassVar[str]
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
+    has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
@@ -146,6 +147,16 @@ class Agent(ABC):
     def networks(self) -> list[torch.nn.Module]:
         """The trained torch modules (copied from rank 0 to every rank when training across processes)."""
         return []
+
+    def compile(self, backend: str = "inductor") -> Agent:
+        """Run the update through ``torch.compile`` with ``backend`` (``compile=true``: TorchInductor); a family with a
+        compiled update overrides it.
+        ``ConfigError`` naming the algorithms that have one otherwise."""
+        from rlzoo.agents.registry import AGENTS
+
+        have = sorted(name for name, cls in AGENTS.items() if cls.compile is not Agent.compile)
+        raise ConfigError(f"compile=true is not available for algo={self.name}: it compiles the update of "
+                          f"{', '.join(have)}")  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
         """Figures for ``summary.json``: the ground truth of the final tables and the family's own counters."""

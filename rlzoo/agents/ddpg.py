@@ -20,7 +20,6 @@ import torch
 from rlzoo.agents.registry import register_agent
 from rlzoo.agents.replay_actor_critic import ReplayActorCritic, ReplayActorCriticConfig
 from rlzoo.approximators import ActionValueCritic
-from rlzoo.buffers import TransitionBatch
 from rlzoo.config import param
 from rlzoo.noise import NOISE_KINDS, make_noise
 from rlzoo.policy_networks import DeterministicActor
@@ -45,13 +44,13 @@ class TD3Config(DDPGConfig):
     target_policy_noise: float = param(0.2, ge=0.0, help="TD3: sigma of the target smoothing noise; 0: off")
 
 
-def smoothed_target_actions(actions: torch.Tensor, sigma: float, clip: float, generator: torch.Generator | None
+def smoothed_target_actions(actions: torch.Tensor, noise: torch.Tensor | None, sigma: float, clip: float
                             ) -> torch.Tensor:  # fmt: skip
-    """TD3 target policy smoothing: clip(a + clip(N(0, σ²), −c, c), −1, 1); ``a`` itself when σ = 0."""
-    if sigma == 0.0:
+    """TD3 target policy smoothing: clip(a + clip(σ ε, −c, c), −1, 1) with ε ~ N(0, I) given as ``noise``; ``a``
+    itself when there is no noise (σ = 0)."""
+    if noise is None:
         return actions
-    noise = torch.randn(actions.shape, generator=generator).mul_(sigma).clamp_(-clip, clip)
-    return (actions + noise).clamp_(-1.0, 1.0)
+    return (actions + (noise * sigma).clamp(-clip, clip)).clamp(-1.0, 1.0)
 
 
 @register_agent
@@ -99,22 +98,23 @@ class DDPG(ReplayActorCritic):
         self.noise.reset()
 
     # ---- learning -----------------------------------------------------------------------
-    def td_target(self, batch: TransitionBatch) -> torch.Tensor:
+    def target_noise(self, n: int) -> torch.Tensor | None:
+        """ε ~ N(0, I) for TD3's target smoothing (None when ``target_policy_noise`` = 0)."""
+        if self.config.target_policy_noise == 0.0:
+            return None
+        return torch.randn((n, self.action_dim), generator=self.generator)
+
+    def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
+                  noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         """y = R + d · min_i Q⁻_i(s', ã') with ã' the (smoothed) target actor's action."""
         cfg = self.config
-        next_obs = torch.from_numpy(batch.next_obs)
-        next_actions = smoothed_target_actions(self.actor_target(next_obs), cfg.target_policy_noise,
-                                               cfg.target_noise_clip, self.generator)  # fmt: skip
-        next_q = self.critic_target(next_obs, next_actions).amin(dim=0)
-        return torch.from_numpy(batch.rewards) + torch.from_numpy(batch.discounts) * next_q
+        next_actions = smoothed_target_actions(self.actor_target(next_obs), noise, cfg.target_policy_noise,
+                                               cfg.target_noise_clip)  # fmt: skip
+        return rewards + discounts * self.critic_target(next_obs, next_actions).amin(dim=0)
 
-    def actor_step(self, obs: torch.Tensor) -> None:
-        """Ascend the deterministic policy gradient ∇_θ E[Q_1(s, μ_θ(s))] (Silver et al., 2014)."""
-        actor_loss = -self.critic.first(obs, self.actor(obs)).mean()
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward(inputs=self.actor_params)  # no gradients for the critic's weights
-        self.actor_optimizer.step()
-        self.stats["actor_loss"] = actor_loss.item()
+    def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        """−E[Q_1(s, μ_θ(s))]: its gradient is the deterministic policy gradient (Silver et al., 2014)."""
+        return -self.critic.first(obs, self.actor(obs)).mean(), None
 
 
 @register_agent

@@ -36,3 +36,9 @@ def agent_class(name: str) -> type[Agent]:
 def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> Agent:
     """Build the agent ``name`` on ``env``; ``hyperparams`` override its config (validated)."""
     return agent_class(name)(env, config=config, seed=seed, **hyperparams)
+
+
+def compile_unavailable(name: str) -> str:
+    """Why ``compile=true`` is refused for ``algo=name``: the algorithms that have a compiled update."""
+    have = sorted(n for n, cls in AGENTS.items() if cls.has_compiled_update)
+    return f"compile=true is not available for algo={name}: the update of {', '.join(have)} compiles"

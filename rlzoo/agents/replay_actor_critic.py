@@ -5,13 +5,16 @@ cadence of actor and target updates, the action scaling onto the env's Box, grou
 supplies its actor (``build_actor``, ``greedy_actions``, ``behaviour_action``), its TD target and its actor step.
 
 Critic step on a minibatch: minimise Σ_i mean_batch (Q_i(s, a) − y)², y = ``td_target`` (no gradient). Every
-``actor_interval`` critic steps one ``actor_step``; every ``target_interval`` critic steps the targets move by
-Polyak averaging θ⁻ ← τ θ + (1 − τ) θ⁻ (Lillicrap et al., 2016).
+``actor_interval`` critic steps one step down ``actor_loss``; every ``target_interval`` critic steps the targets move
+by Polyak averaging θ⁻ ← τ θ + (1 − τ) θ⁻ (Lillicrap et al., 2016). The two losses are pure functions of the
+minibatch and of the random draws made before them (``target_noise``, ``actor_noise``), so that ``torch.compile``
+can trace them and a compiled run draws the same numbers as an eager one.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ import torch
 from rlzoo.action_scaling import ActionScaler
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.approximators import ACTIVATIONS, polyak_update
-from rlzoo.buffers import ReplayBuffer, TransitionBatch
+from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
@@ -66,11 +69,20 @@ def require_bounded_box(cls: type, env: gym.Env) -> None:
                           f"the env has {space}")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class LossFunctions:
+    """The two loss computations of a training step (eager, or compiled by ``torch.compile``)."""
+
+    critic: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    actor: Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
+
+
 class ReplayActorCritic(OffPolicyAgent):
     """An actor μ or π, critics Q_1..Q_n with Polyak targets, one replay buffer (see the module docstring)."""
 
     family = "replay_actor_critic"
     solves_policy_truth = True
+    has_compiled_update = True
     discrete_actions = False  # True: a Discrete action space (integer actions, critics Q_i(s, ·))
 
     @classmethod
@@ -93,13 +105,27 @@ class ReplayActorCritic(OffPolicyAgent):
         """The deterministic policy's actions for a batch (in [−1, 1]^d; integer actions when discrete)."""
         raise NotImplementedError
 
-    def td_target(self, batch: TransitionBatch) -> torch.Tensor:
-        """The critics' regression target y, shape (B,) (called under ``torch.no_grad``)."""
+    def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
+                  noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+        """The critics' regression target y, shape (B,) (called under ``torch.no_grad``); ``noise`` is
+        ``target_noise``'s draw."""
         raise NotImplementedError
 
-    def actor_step(self, obs: torch.Tensor) -> None:
-        """One actor update on the minibatch's observations (and what goes with it), its scalars into ``stats``."""
+    def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The actor's loss on the minibatch's observations and, for a stochastic actor, its mean entropy (detached);
+        ``noise`` is ``actor_noise``'s draw."""
         raise NotImplementedError
+
+    def target_noise(self, n: int) -> torch.Tensor | None:
+        """The random draw ``td_target`` needs for ``n`` transitions (from ``generator``), or None."""
+        return None
+
+    def actor_noise(self, n: int) -> torch.Tensor | None:
+        """The random draw ``actor_loss`` needs for ``n`` observations (from ``generator``), or None."""
+        return None
+
+    def after_actor_step(self, entropy: torch.Tensor | None) -> None:
+        """Called after each actor step with ``actor_loss``'s entropy (SAC: the temperature step)."""
 
     # ---- parts --------------------------------------------------------------------------
     def setup(self) -> None:
@@ -128,32 +154,57 @@ class ReplayActorCritic(OffPolicyAgent):
         has_model = self.discrete_actions or hasattr(env.unwrapped, "move_of")
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if has_model else (None, None)
         self.n_critic_updates = 0
+        self.losses = LossFunctions(self.critic_loss, self.actor_loss)
 
     # ---- learning -----------------------------------------------------------------------
+    def compile(self, backend: str = "inductor") -> ReplayActorCritic:
+        """Both loss computations, forward and backward, through ``torch.compile`` as whole graphs (TorchInductor:
+        fused elementwise kernels around the matrix products); the optimiser steps stay eager (fused Adam). Same
+        draws, same numbers up to float rounding."""
+        compiled = (torch.compile(f, backend=backend, fullgraph=True) for f in (self.critic_loss, self.actor_loss))
+        self.losses = LossFunctions(*compiled)
+        return self
+
+    def critic_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor,
+                    discounts: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        """Σ_i mean_batch (Q_i(s, a) − y)², and each critic's loss and mean value (detached)."""
+        with torch.no_grad():
+            target = self.td_target(next_obs, rewards, discounts, noise)
+        q = self.critic(obs, actions)
+        per_critic = (q - target).square().mean(dim=1)
+        return per_critic.sum(), per_critic.detach(), q.detach().mean(dim=1)
+
     def train_step(self) -> float:
         """One critic step; an actor step every ``actor_interval`` and a target update every ``target_interval``."""
         cfg = self.config
         batch = self.buffer.sample(cfg.batch_size, self.rng)
         obs, actions = torch.from_numpy(batch.obs), torch.from_numpy(batch.actions)
-        with torch.no_grad():
-            target = self.td_target(batch)
-        q = self.critic(obs, actions)
-        per_critic = (q - target).square().mean(dim=1)
-        critic_loss = per_critic.sum()
+        next_obs, rewards, discounts = (torch.from_numpy(x) for x in (batch.next_obs, batch.rewards, batch.discounts))
+        critic_loss, per_critic, q_means = self.losses.critic(obs, actions, next_obs, rewards, discounts,
+                                                              self.target_noise(len(obs)))  # fmt: skip
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
         self.n_critic_updates += 1
-        self.stats.update(critic_loss=critic_loss.item(), q_values=float(q[0].detach().mean()))
+        self.stats.update(critic_loss=critic_loss.item(), q_values=q_means[0].item())
         if len(per_critic) > 1:  # each twin's loss and mean value (losses/qf1_loss, …)
-            for i, (loss, value) in enumerate(zip(per_critic.tolist(), q.detach().mean(dim=1).tolist(), strict=True)):
+            for i, (loss, value) in enumerate(zip(per_critic.tolist(), q_means.tolist(), strict=True)):
                 self.stats.update({f"qf{i + 1}_loss": loss, f"qf{i + 1}_values": value})
         if self.n_critic_updates % self.actor_interval == 0:
             self.actor_step(obs)
-            self.n_updates += 1
         if self.n_critic_updates % self.target_interval == 0:
             polyak_update(self.target_params, self.online_params, cfg.tau)
         return self.stats["critic_loss"]
+
+    def actor_step(self, obs: torch.Tensor) -> None:
+        """One step down ``actor_loss`` for the actor's weights only (the critics get no gradient)."""
+        actor_loss, entropy = self.losses.actor(obs, self.actor_noise(len(obs)))
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward(inputs=self.actor_params)
+        self.actor_optimizer.step()
+        self.n_updates += 1
+        self.stats["actor_loss"] = actor_loss.item()
+        self.after_actor_step(entropy)
 
     # ---- acting -------------------------------------------------------------------------
     def _act(self, obs: Any, deterministic: bool = True) -> Any:

@@ -26,7 +26,6 @@ import torch
 from rlzoo.agents.registry import register_agent
 from rlzoo.agents.replay_actor_critic import ReplayActorCritic, ReplayActorCriticConfig, require_bounded_box
 from rlzoo.approximators import ActionValueCritic, DiscreteActionValueCritic
-from rlzoo.buffers import TransitionBatch
 from rlzoo.config import ConfigError, param
 from rlzoo.policy_networks import PolicyNetwork, SquashedGaussianActor
 
@@ -122,32 +121,39 @@ class SAC(ReplayActorCritic):
         return u, self.scaler.to_env(u)
 
     # ---- learning -----------------------------------------------------------------------
-    def soft_value(self, obs: torch.Tensor, critic: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def actor_noise(self, n: int) -> torch.Tensor | None:
+        """ε ~ N(0, I) of the reparameterised draw a = tanh(μ + σ ε) (Box); None for a Discrete space."""
+        return None if self.discrete_actions else torch.randn((n, self.action_dim), generator=self.generator)
+
+    target_noise = actor_noise  # the draw at s' in the target
+
+    def soft_value(self, obs: torch.Tensor, critic: torch.nn.Module, noise: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """V(s) = E_{a~π}[min_i Q_i(s, a) − α log π(a|s)] under ``critic`` and the entropy of π(·|s), each (B,):
-        exact over a Discrete space, one reparameterised draw (and −log π as the entropy's estimate) over a Box."""
-        alpha = self.alpha
+        exact over a Discrete space; over a Box one reparameterised draw with ``noise`` (−log π its entropy's
+        estimate)."""
+        alpha = self.log_alpha.detach().exp()
         if self.discrete_actions:
             log_probs = self.actor(obs).logits
             probs = log_probs.exp()
             q = critic.all_actions(obs).amin(dim=0)
             return (probs * (q - alpha * log_probs)).sum(dim=-1), -(probs * log_probs).sum(dim=-1)
-        actions, log_prob = self.actor.sample(obs, self.generator)
+        actions, log_prob = self.actor.sample(obs, noise)
         return critic(obs, actions).amin(dim=0) - alpha * log_prob, -log_prob
 
-    def td_target(self, batch: TransitionBatch) -> torch.Tensor:
+    def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
+                  noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         """y = R + d · V⁻(s'), the soft value under the target critics."""
-        next_value, _ = self.soft_value(torch.from_numpy(batch.next_obs), self.critic_target)
-        return torch.from_numpy(batch.rewards) + torch.from_numpy(batch.discounts) * next_value
+        return rewards + discounts * self.soft_value(next_obs, self.critic_target, noise)[0]
 
-    def actor_step(self, obs: torch.Tensor) -> None:
-        """One step up V(s) for the actor's weights, then one step of the temperature toward the target entropy."""
-        value, entropy = self.soft_value(obs, self.critic)
-        actor_loss = -value.mean()
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward(inputs=self.actor_params)  # the critics' weights get no gradient
-        self.actor_optimizer.step()
-        entropy = entropy.detach().mean()
-        self.stats.update(actor_loss=actor_loss.item(), entropy=entropy.item())
+    def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """−E[V(s)] for the actor's weights, and the policy's mean entropy."""
+        value, entropy = self.soft_value(obs, self.critic, noise)
+        return -value.mean(), entropy.detach().mean()
+
+    def after_actor_step(self, entropy: torch.Tensor | None) -> None:
+        """One step of log α down log α · (H − H̄): α falls while the entropy is above its target, rises below it."""
+        self.stats["entropy"] = entropy.item()
         if self.alpha_optimizer is not None:
             alpha_loss = self.log_alpha * (entropy - self.target_entropy)
             self.alpha_optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,53 @@
+"""compile=true: the replay actor-critics' losses traced whole by torch.compile give the eager run's numbers (same seed,
+1e-5); an algorithm without a compiled update is one line before anything is written."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+from rlzoo import ConfigError, make_agent
+from rlzoo.train import resolve
+
+from .helpers import composed
+from .test_ddpg import PointReach
+
+TINY = {"hidden": [16, 16], "learning_starts": 50, "batch_size": 32, "log_every": 10**9}
+
+
+def grid() -> gym.Env:
+    return gym.make("rlzoo/GridWorld-v0", max_episode_steps=50)
+
+
+def assert_same_run(algo: str, make_env, backend: str) -> None:
+    eager = make_agent(algo, make_env(), seed=0, **TINY).learn(150)
+    compiled = make_agent(algo, make_env(), seed=0, **TINY).compile(backend).learn(150)
+    assert compiled.n_critic_updates == eager.n_critic_updates == 100
+    for part in ("actor", "critic", "critic_target"):
+        for a, b in zip(getattr(eager, part).parameters(), getattr(compiled, part).parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert compiled.stats.keys() == eager.stats.keys()
+    for key, value in eager.stats.items():
+        assert compiled.stats[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
+
+
+@pytest.mark.parametrize(("algo", "env"), [("sac", PointReach), ("sac", grid), ("td3", PointReach)],
+                         ids=["sac-box", "sac-discrete", "td3"])  # fmt: skip
+def test_losses_trace_as_whole_graphs_and_match_eager(algo, env):
+    # AOTAutograd without code generation: the same graphs (fullgraph=True: no break), in a second
+    assert_same_run(algo, env, "aot_eager")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_inductor_updates_match_eager(algo):
+    assert_same_run(algo, PointReach, "inductor")  # C++ kernels generated and compiled: 10-20 s each
+
+
+def test_compile_for_an_algorithm_without_a_compiled_update_is_one_line():
+    with pytest.raises(ConfigError) as err:
+        resolve(composed("algo=sarsa", "compile=true"))
+    assert str(err.value) == "compile=true is not available for algo=sarsa: the update of ddpg, sac, td3 compiles"
+    with pytest.raises(ConfigError, match="algo=dqn"):
+        make_agent("dqn", gym.make("CartPole-v1")).compile()
