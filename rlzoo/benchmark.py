@@ -9,6 +9,8 @@ directory (or ``--out``):
   a 95 % percentile-bootstrap confidence interval (Agarwal et al., 2021, "Deep RL at the edge of the
   statistical precipice"), the env steps at which periodic evaluation first reached the env's threshold,
   wall seconds and steps/s (medians over seeds), and on GridWorld the final ‖v − v*‖∞;
+- beside it, for envs with published results (MuJoCo), rlzoo's return next to rl-baselines3-zoo's and CleanRL's
+  (``rlzoo.published``);
 - ``curves_<env>.png``: ``eval/return_mean`` against env steps, IQM line and 95 % CI band, one line per algo;
 - ``gridworld_value_error.png``: ``truth/value_error`` against env steps for every algorithm on the GridWorld.
 """
@@ -27,6 +29,8 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import trim_mean
+
+from rlzoo.published import SOURCES, published
 
 THRESHOLDS: dict[str, float] = {"CartPole-v1": 475.0, "Pendulum-v1": -200.0}
 CURVE_TAG, TRUTH_TAG = "eval/return_mean", "truth/value_error"
@@ -174,6 +178,30 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def published_table(runs: list[Run]) -> str | None:
+    """rlzoo's final return beside the published ones (``rlzoo.published``) for every env × algo that has one, or
+    None when no run of the sweep has a published counterpart (the classic sweep)."""
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        if run.summary is not None and published(run.summary["env_id"], run.summary["algo"]):
+            groups[(run.env, run.algo)].append(run)
+    if not groups:
+        return None
+    header = ("env", "algo", "rlzoo: final eval return, IQM [95 % CI] (seeds, steps)",
+              *(f"{source}: mean ± std (env version, steps)" for source in SOURCES))  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (env, algo), group in sorted(groups.items()):
+        s0 = group[0].summary
+        returns = np.array([r.summary["eval_return_mean"] for r in group])
+        lo, hi = bootstrap_ci(returns)
+        ours = f"{_fmt(float(iqm(returns)))} [{_fmt(lo)}, {_fmt(hi)}] ({len(group)}, {s0['total_steps']:,})"
+        theirs = published(s0["env_id"], s0["algo"])
+        cells = [f"{_fmt(p.mean)} ± {_fmt(p.std)} ({p.version}, {p.steps:,})" if (p := theirs.get(source)) else "—"
+                 for source in SOURCES]  # fmt: skip
+        lines.append(f"| {env} | {algo} | {ours} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _curve_band(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each run's curve interpolated onto ``grid``; returns the IQM and the (2, len(grid)) CI."""
     values = np.array([np.interp(grid, steps, vals) for steps, vals in curves])
@@ -286,6 +314,12 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> str:
             "Final eval return: mean of the run's final evaluation episodes, IQM over seeds with a 95 % "
             "percentile-bootstrap CI; steps to threshold: first periodic evaluation at or above it "
             "(median over the seeds that reached it, shown when more than half did).", "", table(runs), ""]  # fmt: skip
+    beside = published_table(runs)
+    if beside is not None:
+        text += ["## Beside published results", "",
+                 "rl-baselines3-zoo: one agent trained with the settings of conf/experiment/<algo>_<env>.yaml on the "
+                 "v3 envs, deterministic evaluation; CleanRL: 3 seeds of its own defaults on the v4 envs, training "
+                 "episodic return (rlzoo/published.py).", "", beside, ""]  # fmt: skip
     text += [f"![{p.stem}]({p.name})" for p in [*plots, *([value_error] if value_error else [])]]
     for r in failed:
         text.append(f"- failed: {r.path.name}: {r.error}")

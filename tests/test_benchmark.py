@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from rlzoo.benchmark import bootstrap_ci, first_step_reaching, iqm, main
 
-from .helpers import run_cli
+from .helpers import REPO, run_cli
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -68,13 +70,37 @@ def test_report_of_a_missing_directory_is_one_line(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def _fake_run(sweep, name, seed, learning_rate, ret):
+def _fake_run(sweep, name, seed, learning_rate, ret, algo="ppo", env=("cartpole", "CartPole-v1"), steps=1000):
     run = sweep / name
     run.mkdir(parents=True)
-    summary = {"algo": "ppo", "env": "cartpole", "env_id": "CartPole-v1", "seed": seed, "total_steps": 1000,
+    summary = {"algo": algo, "env": env[0], "env_id": env[1], "seed": seed, "total_steps": steps,
                "eval_return_mean": ret, "wall_seconds": 1.0, "sps": 1000.0,
                "algo_config": {"learning_rate": learning_rate, "n_epochs": 4}}  # fmt: skip
     (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_mujoco_rows_stand_beside_the_published_returns(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed, ret in enumerate([9000.0, 9500.0, 10000.0]):
+        _fake_run(sweep, f"{seed}-sac", seed, 3e-4, ret, "sac", ("halfcheetah", "HalfCheetah-v5"), 1_000_000)
+        _fake_run(sweep, f"{seed}-ddpg", seed, 1e-3, ret / 2, "ddpg", ("ant", "Ant-v5"), 1_000_000)
+    _fake_run(sweep, "9-ppo", 0, 1e-3, 500.0)  # CartPole: nothing published to set beside it
+    assert main(["report", str(sweep)]) == 0
+    beside = (sweep / "report.md").read_text().split("## Beside published results")[1]
+    assert "| halfcheetah | sac | 9,500 [9,000, 10,000] (3, 1,000,000) | 9,535 ± 100 (v3, 1,000,000) | " \
+           "9,635 ± 1,424 (v4, 1,000,000) |" in beside  # fmt: skip
+    assert "| ant |" not in beside and "cartpole" not in beside  # nothing published for DDPG on Ant, or CartPole
+
+
+def test_the_classic_and_mujoco_sweeps_split_the_benchmark_cells():
+    names = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml"))
+    cells = {}
+    for sweep in ("classic", "mujoco"):
+        pattern = yaml.safe_load((REPO / "conf" / "sweep" / f"{sweep}.yaml").read_text())["hydra"]["sweeper"]
+        glob = OverridesParser.create().parse_override(f"+bench={pattern['params']['+bench']}").value()
+        cells[sweep] = set(glob.filter(names))
+    assert cells["classic"] | cells["mujoco"] == set(names) and not cells["classic"] & cells["mujoco"]
+    assert len(cells["mujoco"]) == 25 and "pendulum_sac" in cells["classic"]
 
 
 def test_runs_of_different_configs_are_not_pooled_and_a_broken_summary_is_a_failed_run(tmp_path):
