@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 
 class EpisodeBuffer:
@@ -52,17 +53,19 @@ class EpisodeBuffer:
 
 @dataclass
 class TransitionBatch:
-    """A sampled minibatch; ``discounts`` = γ^k for a k-step return, 0 where the episode terminated."""
+    """A sampled minibatch (numpy arrays, or torch tensors from ``sample_tensors``); ``discounts`` = γ^k for a k-step
+    return, 0 where the episode terminated."""
 
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: np.ndarray
-    discounts: np.ndarray
+    obs: Any
+    actions: Any
+    rewards: Any
+    next_obs: Any
+    discounts: Any
 
 
 class ReplayBuffer:
-    """Preallocated numpy ring buffer of (k-step) transitions with uniform sampling.
+    """Preallocated ring buffer of (k-step) transitions with uniform sampling: numpy arrays on the host, or, with a
+    ``device``, torch tensors there (each ``add`` copies one step in; a minibatch never leaves the device).
 
     ``add`` takes one step of ``n_envs`` envs. ``next_obs`` must be the true next observation —
     on truncation the final observation of the episode, not the first of the next — so that a
@@ -83,31 +86,25 @@ class ReplayBuffer:
         n_envs: int,
         n_step: int,
         gamma: float,
+        device: torch.device | None = None,
     ) -> None:
         if capacity < 1 or n_step < 1 or n_envs < 1:
             raise ValueError(f"capacity={capacity}, n_step={n_step}, n_envs={n_envs} must all be positive")
         self.capacity, self.n_envs, self.n_step, self.gamma = int(capacity), int(n_envs), int(n_step), float(gamma)
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.discounts = np.zeros(capacity, dtype=np.float32)
+        self.device = device
+        shapes = {"obs": ((capacity, *obs_shape), obs_dtype), "next_obs": ((capacity, *obs_shape), obs_dtype),
+                  "actions": ((capacity, *action_shape), action_dtype), "rewards": ((capacity,), np.float32),
+                  "discounts": ((capacity,), np.float32)}  # fmt: skip
+        for key, (shape, dtype) in shapes.items():
+            array = np.zeros(shape, dtype=dtype)
+            setattr(self, key, array if device is None else torch.from_numpy(array).to(device))
+        self._index_generator: torch.Generator | None = None  # device storage: minibatch indices drawn there
         self.pos = 0
         self.size = 0
         self._pending: list[deque] = [deque() for _ in range(self.n_envs)]
 
     def __len__(self) -> int:
         return self.size
-
-    def _store(self, obs, action, reward: float, next_obs, discount: float) -> None:
-        i = self.pos
-        self.obs[i] = obs
-        self.actions[i] = action
-        self.rewards[i] = reward
-        self.next_obs[i] = next_obs
-        self.discounts[i] = discount
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
 
     def _emit_oldest(self, pending: deque, next_obs, terminated: bool) -> None:
         ret, k = 0.0, len(pending)
@@ -131,24 +128,61 @@ class ReplayBuffer:
                 while pending:
                     self._emit_oldest(pending, next_obs[e], bool(terminated[e]))
 
+    def _store(self, obs, action, reward: float, next_obs, discount: float) -> None:
+        i = self.pos
+        if self.device is None:
+            self.obs[i], self.actions[i], self.next_obs[i] = obs, action, next_obs
+            self.rewards[i], self.discounts[i] = reward, discount
+        else:
+            for key, value in (("obs", obs), ("actions", action), ("next_obs", next_obs)):
+                getattr(self, key)[i] = torch.as_tensor(np.asarray(value))
+            self.rewards[i], self.discounts[i] = float(reward), float(discount)
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
-        """A uniform minibatch of stored transitions (with replacement)."""
+        """A uniform minibatch of stored transitions (with replacement), as numpy arrays (host storage)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        if self.device is not None:
+            return TransitionBatch(*(x.cpu().numpy() for x in vars(self.sample_tensors(batch_size, rng)).values()))
         idx = rng.integers(0, self.size, size=batch_size)
+        return TransitionBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                               self.discounts[idx])  # fmt: skip
+
+    def sample_tensors(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
+        """``sample`` as torch tensors where the storage is: host arrays wrapped without a copy (indices from
+        ``rng``), device tensors indexed on the device (indices from a device generator seeded once from ``rng``)."""
+        if self.device is None:
+            return TransitionBatch(*(torch.from_numpy(x) for x in vars(self.sample(batch_size, rng)).values()))
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if self._index_generator is None:
+            self._index_generator = torch.Generator(self.device).manual_seed(int(rng.integers(2**62)))
+        idx = torch.randint(self.size, (batch_size,), device=self.device, generator=self._index_generator)
         return TransitionBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
                                self.discounts[idx])  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        return {"obs": self.obs[:n], "next_obs": self.next_obs[:n],
-                "actions": self.actions[:n], "rewards": self.rewards[:n], "discounts": self.discounts[:n],
-                "pos": self.pos, "size": n}  # fmt: skip
+        state = {key: getattr(self, key)[:n] for key in ("obs", "next_obs", "actions", "rewards", "discounts")}
+        if self.device is not None:  # host arrays in the checkpoint: it loads on any device
+            state = {key: value.cpu().numpy() for key, value in state.items()}
+            if self._index_generator is not None:
+                state["index_generator"] = self._index_generator.get_state()
+        return {**state, "pos": self.pos, "size": n}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         n = int(state["size"])
         for key in ("obs", "next_obs", "actions", "rewards", "discounts"):
-            getattr(self, key)[:n] = state[key][:n]
+            saved = state[key][:n]
+            if self.device is None:
+                getattr(self, key)[:n] = saved.cpu().numpy() if isinstance(saved, torch.Tensor) else saved
+            else:
+                getattr(self, key)[:n] = torch.as_tensor(saved)
+        if self.device is not None and "index_generator" in state:
+            self._index_generator = torch.Generator(self.device)
+            self._index_generator.set_state(state["index_generator"])
         self.pos, self.size = int(state["pos"]) % self.capacity, n
 
 

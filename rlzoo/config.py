@@ -202,6 +202,7 @@ class RunConfig:
     total_steps: int = param(MISSING, ge=1, help="budget in env steps (planners: iterations)")
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
     compile: bool = param(False, help="run the update through torch.compile (the replay actor-critics)")
+    device: str = param("auto", choices=("auto", "cpu", "cuda"), help="networks and replay storage: auto = GPU if any")
     resume: bool = False
     trial_seeds: int = param(
         1,
@@ -212,6 +213,11 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
+
+    def validate(self, prefix: str) -> None:
+        from rlzoo.devices import resolve_device
+
+        resolve_device(self.device)  # device=cuda without a GPU: one line before anything is written
 
 
 @dataclass

@@ -33,7 +33,7 @@ class Categorical:
         The draw x = (1 − u) · cdf[-1] lies in (0, cdf[-1]], so the count of cdf entries below it never
         selects an action of probability 0 (also when rounding leaves the cdf's last entry under 1).
         """
-        u = torch.from_numpy(rng.random(self.logits.shape[:-1])).to(self.logits.dtype)
+        u = torch.from_numpy(rng.random(self.logits.shape[:-1])).to(self.logits.device, self.logits.dtype)
         cdf = self.probs.cumsum(dim=-1)
         x = (1.0 - u).unsqueeze(-1) * cdf[..., -1:]
         return (cdf < x).sum(dim=-1)

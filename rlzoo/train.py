@@ -78,6 +78,7 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     algo = build(agent_class(name).Config, algo_raw, "algo")
     if run.compile and not agent_class(name).has_compiled_update:
         raise ConfigError(compile_unavailable(name))
+    agent_class(name).place(run.device)  # device=cuda for an algorithm that runs on the CPU: one line
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
 
@@ -181,7 +182,7 @@ def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> Resumed | None:
     if payload["algo"] != spec.algo_name:  # a run directory from before run.json
         raise ConfigError(f"resume=true with algo={spec.algo_name}, but {path} holds a {payload['algo']} run")
     try:
-        agent = Agent.from_payload(payload, env, source=str(path))
+        agent = Agent.from_payload(payload, env, source=str(path), device=spec.run.device)
     except (ValueError, KeyError, TypeError) as err:  # another env's spaces, a state this code cannot read
         raise ConfigError(f"resume=true cannot continue from {path}: {err}") from None
     safe = {key.removeprefix("algo."): new for key, (_, new) in changes.items() if key.startswith("algo.")}
@@ -266,7 +267,8 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         record["resumes"] = [*record.get("resumes", []), {"from_step": resumed_from, "exact": resumed.inexact is None,
                              "why_not_exact": resumed.inexact, "changes": _listed(changes)}]  # fmt: skip
     else:
-        agent, resumed_from, changes = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed), None, {}
+        agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed, device=run.device)
+        resumed_from, changes = None, {}
         record = run_record(spec)
     atomic_write_json(run_dir / "run.json", record)
     if run.compile:

@@ -30,6 +30,7 @@ from rlzoo.boundary import (
 from rlzoo.callbacks import Callback
 from rlzoo.checkpoint import load_checkpoint, run_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
+from rlzoo.devices import resolve_device
 from rlzoo.logging import RunLogger
 from rlzoo.trainer import NumericalError, Trainer, truth_scalars
 
@@ -49,6 +50,7 @@ class Agent(ABC):
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
     has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
+    runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
@@ -63,11 +65,13 @@ class Agent(ABC):
         config: AlgoConfig | dict[str, Any] | None = None,
         *,
         seed: int | None = None,
+        device: str | torch.device = "auto",
         **hyperparams: Any,
     ) -> None:
         require_gym_env(env)
         self.config = build(self.Config, config, "algo", hyperparams)
         self.check_env(env)
+        self.device = self.place(device)
         self.env = env
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -79,6 +83,16 @@ class Agent(ABC):
     def setup(self) -> None:
         """Build the parts (networks, tables, buffers) from ``config`` and ``env``; ``__init__`` ends with it."""
         return
+
+    @classmethod
+    def place(cls, device: str | torch.device) -> torch.device:
+        """The device ``device`` (auto | cpu | cuda) means for this algorithm: ``rlzoo.devices.resolve_device`` for an
+        agent that ``runs_on_device``, the CPU for the others (``device=cuda`` for those: one ``ConfigError`` line)."""
+        if cls.runs_on_device:
+            return resolve_device(device)
+        if str(device).startswith("cuda"):
+            raise ConfigError(f"device={device} is not available for algo={cls.name}: it runs on the CPU")
+        return torch.device("cpu")
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -196,13 +210,16 @@ class Agent(ABC):
         return save_checkpoint(path, payload)
 
     @classmethod
-    def load(cls, path: str | Path, env: gym.Env | None = None, *, which: str = "last") -> Agent:
+    def load(cls, path: str | Path, env: gym.Env | None = None, *, which: str = "last",
+             device: str | torch.device = "auto") -> Agent:  # fmt: skip
         """Rebuild an agent saved with ``save`` (a checkpoint file, or a run directory: its ``checkpoints/final.pt``
-        with ``which="last"``, ``best.pt`` with ``"best"``); the env is re-made from its saved spec if not given."""
-        return cls.from_payload(load_checkpoint(run_checkpoint(path, which)), env, source=str(path))
+        with ``which="last"``, ``best.pt`` with ``"best"``) on ``device`` (whatever device it was saved on); the env is
+        re-made from its saved spec if not given."""
+        return cls.from_payload(load_checkpoint(run_checkpoint(path, which)), env, source=str(path), device=device)
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint") -> Agent:
+    def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint",
+                     device: str | torch.device = "auto") -> Agent:  # fmt: skip
         """Rebuild an agent from a loaded checkpoint payload (see ``load``)."""
         klass = agent_class(payload["algo"])
         if cls is not Agent and not issubclass(klass, cls):
@@ -217,7 +234,7 @@ class Agent(ABC):
         # a saved config was valid when saved: keys the schema has retired since (total_steps, GRPO's gamma) go
         known = {f.name for f in dataclasses.fields(klass.Config)}
         config = {k: v for k, v in payload["config"].items() if k in known}
-        agent = klass(env, config=config, seed=payload.get("seed"))
+        agent = klass(env, config=config, seed=payload.get("seed"), device=device)
         if "spaces" not in payload:  # a checkpoint from before the spaces were saved: compare fixed-shape state
             fixed = (*klass.saved_parts, "v", "q", "policy", "approximator")  # (a replay buffer's length varies)
             saved, fresh = payload["state"], agent.state_dict()

@@ -89,7 +89,7 @@ class DDPG(ReplayActorCritic):
             u = self.rng.uniform(-1.0, 1.0, self.action_dim)
         else:
             with torch.inference_mode():
-                mu = self.actor(torch.as_tensor(obs[None])).numpy()[0]
+                mu = self.actor(self.tensor(obs[None])).cpu().numpy()[0]
             u = np.clip(mu + self.noise.sample(), -1.0, 1.0)
         u = u.astype(np.float32)
         return u, self.scaler.to_env(u)
@@ -102,7 +102,7 @@ class DDPG(ReplayActorCritic):
         """ε ~ N(0, I) for TD3's target smoothing (None when ``target_policy_noise`` = 0)."""
         if self.config.target_policy_noise == 0.0:
             return None
-        return torch.randn((n, self.action_dim), generator=self.generator)
+        return torch.randn((n, self.action_dim), generator=self.generator, device=self.device)
 
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
                   noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip

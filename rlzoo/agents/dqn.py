@@ -70,6 +70,7 @@ class DQN(OffPolicyAgent):
     name = "dqn"
     family = "value_approximation"
     Config = DQNConfig
+    runs_on_device = True
     saved_parts = ("q_net", "target_net", "optimizer")
 
     @classmethod
@@ -87,11 +88,13 @@ class DQN(OffPolicyAgent):
         env, cfg = self.env, self.config
         self.obs_dim = int(env.observation_space.shape[0])
         self.n_actions = int(env.action_space.n)
-        with seeded_torch(self.seed):  # a seeded agent's initial weights are its own, in any process
-            self.q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
+        with seeded_torch(self.seed):  # a seeded agent's initial weights are its own, in any process and device
+            q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
+        self.q_net = q_net.to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
-        self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma)
+        self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma,
+                                   device=None if self.device.type == "cpu" else self.device)  # fmt: skip
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma)
 
     def begin(self, total_steps: int, logger: RunLogger) -> None:
@@ -104,25 +107,24 @@ class DQN(OffPolicyAgent):
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, ·) for a batch of observations (B, obs_dim) → (B, A)."""
         with torch.inference_mode():
-            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)).cpu().numpy()
 
     def _act(self, obs: Any, deterministic: bool = True) -> int:
         if not deterministic and self.rng.random() < self.config.exploration_final_eps:
             return int(self.rng.integers(self.n_actions))
         with torch.inference_mode():
-            return int(self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32))[None]).argmax())
+            return int(
+                self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32)[None], device=self.device)).argmax()
+            )
 
     def train_step(self) -> float:
         """One gradient step on a uniform minibatch; returns the Huber TD loss."""
         cfg = self.config
-        batch = self.buffer.sample(cfg.batch_size, self.rng)
-        obs, next_obs = torch.from_numpy(batch.obs), torch.from_numpy(batch.next_obs)
-        actions = torch.from_numpy(batch.actions)
+        batch = self.buffer.sample_tensors(cfg.batch_size, self.rng)
         with torch.no_grad():
-            online = self.q_net(next_obs) if cfg.double else None
-            target = td_targets(torch.from_numpy(batch.rewards), torch.from_numpy(batch.discounts),
-                                self.target_net(next_obs), online)  # fmt: skip
-        q = self.q_net(obs).gather(1, actions[:, None]).squeeze(1)
+            online = self.q_net(batch.next_obs) if cfg.double else None
+            target = td_targets(batch.rewards, batch.discounts, self.target_net(batch.next_obs), online)
+        q = self.q_net(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
         loss = F.smooth_l1_loss(q, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -33,9 +33,11 @@ def agent_class(name: str) -> type[Agent]:
         ) from None
 
 
-def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, **hyperparams: Any) -> Agent:
-    """Build the agent ``name`` on ``env``; ``hyperparams`` override its config (validated)."""
-    return agent_class(name)(env, config=config, seed=seed, **hyperparams)
+def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, device: Any = "auto",
+               **hyperparams: Any) -> Agent:  # fmt: skip
+    """Build the agent ``name`` on ``env`` and ``device`` (auto | cpu | cuda); ``hyperparams`` override its config
+    (validated)."""
+    return agent_class(name)(env, config=config, seed=seed, device=device, **hyperparams)
 
 
 def compile_unavailable(name: str) -> str:

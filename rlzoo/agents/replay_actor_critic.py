@@ -83,6 +83,7 @@ class ReplayActorCritic(OffPolicyAgent):
     family = "replay_actor_critic"
     solves_policy_truth = True
     has_compiled_update = True
+    runs_on_device = True
     discrete_actions = False  # True: a Discrete action space (integer actions, critics Q_i(s, ·))
 
     @classmethod
@@ -135,9 +136,9 @@ class ReplayActorCritic(OffPolicyAgent):
         self.action_dim = 1 if self.discrete_actions else int(space.shape[0])
         self.scaler = None if self.discrete_actions else ActionScaler(space)
         critic_hidden = list(cfg.critic_hidden if cfg.critic_hidden is not None else cfg.hidden)
-        with seeded_torch(self.seed):
-            self.actor = self.build_actor()
-            self.critic = self.build_critic(critic_hidden)
+        with seeded_torch(self.seed):  # built on the CPU, then moved: the same initial weights on any device
+            self.actor = self.build_actor().to(self.device)
+            self.critic = self.build_critic(critic_hidden).to(self.device)
         for name in self.targeted:
             setattr(self, f"{name}_target", copy.deepcopy(getattr(self, name)).requires_grad_(False))
         self.target_params = [p for name in self.targeted for p in getattr(self, f"{name}_target").parameters()]
@@ -148,8 +149,9 @@ class ReplayActorCritic(OffPolicyAgent):
         self.critic_optimizer = torch.optim.Adam(self.critic_params, lr=critic_lr, fused=True)
         action_shape, action_dtype = ((), np.int64) if self.discrete_actions else ((self.action_dim,), np.float32)
         self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, action_shape,
-                                   action_dtype=action_dtype, n_envs=1, n_step=1, gamma=cfg.gamma)  # fmt: skip
-        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))  # the member's torch noise
+                                   action_dtype=action_dtype, n_envs=1, n_step=1, gamma=cfg.gamma,
+                                   device=None if self.device.type == "cpu" else self.device)  # fmt: skip
+        self.generator = torch.Generator(self.device).manual_seed(int(self.rng.integers(2**62)))  # the member's noise
         # ground truth where a discrete model stands behind the env (the GridWorld; continuous: its move_of)
         has_model = self.discrete_actions or hasattr(env.unwrapped, "move_of")
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if has_model else (None, None)
@@ -177,11 +179,10 @@ class ReplayActorCritic(OffPolicyAgent):
     def train_step(self) -> float:
         """One critic step; an actor step every ``actor_interval`` and a target update every ``target_interval``."""
         cfg = self.config
-        batch = self.buffer.sample(cfg.batch_size, self.rng)
-        obs, actions = torch.from_numpy(batch.obs), torch.from_numpy(batch.actions)
-        next_obs, rewards, discounts = (torch.from_numpy(x) for x in (batch.next_obs, batch.rewards, batch.discounts))
-        critic_loss, per_critic, q_means = self.losses.critic(obs, actions, next_obs, rewards, discounts,
-                                                              self.target_noise(len(obs)))  # fmt: skip
+        batch = self.buffer.sample_tensors(cfg.batch_size, self.rng)
+        obs = batch.obs
+        critic_loss, per_critic, q_means = self.losses.critic(obs, batch.actions, batch.next_obs, batch.rewards,
+                                                              batch.discounts, self.target_noise(len(obs)))  # fmt: skip
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
@@ -212,20 +213,23 @@ class ReplayActorCritic(OffPolicyAgent):
         if not deterministic:
             return self.behaviour_action(np.asarray(obs, dtype=np.float32), self.config.learning_starts)[1]
         with torch.inference_mode():
-            u = self.greedy_actions(torch.as_tensor(np.asarray(obs, dtype=np.float32)[None]))[0].numpy()
+            u = self.greedy_actions(self.tensor(np.asarray(obs, dtype=np.float32)[None]))[0].cpu().numpy()
         return int(u) if self.discrete_actions else self.scaler.to_env(u)
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A host array (observations) as a tensor on the agent's device."""
+        return torch.as_tensor(array, device=self.device)
 
     # ---- ground truth -------------------------------------------------------------------
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """The one-hot table (S, A) of the moves the greedy policy makes in every state (continuous: ``move_of`` its
         action), and the critic's Q_1(s, greedy(s))."""
-        obs = torch.as_tensor(self.states)
+        obs = self.tensor(self.states)
         with torch.inference_mode():
             u = self.greedy_actions(obs)
-            if self.discrete_actions:
-                return np.eye(self.truth.model.n_actions)[u.numpy()], self.critic(obs, u)[0].double().numpy()
-            v = self.critic(obs, u)[0].double().numpy()
-        moves = self.env.unwrapped.move_of(self.scaler.to_env(u.numpy()))
+            v = self.critic(obs, u)[0].double().cpu().numpy()
+            u = u.cpu().numpy()
+        moves = u if self.discrete_actions else self.env.unwrapped.move_of(self.scaler.to_env(u))
         return np.eye(self.truth.model.n_actions)[moves], v
 
     def summary(self) -> dict[str, Any]:

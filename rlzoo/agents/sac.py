@@ -75,7 +75,7 @@ class SAC(ReplayActorCritic):
         else:
             self.target_entropy = -float(self.action_dim)
         self.log_alpha = torch.tensor(math.log(cfg.alpha if cfg.alpha is not None else cfg.alpha_init),
-                                      requires_grad=cfg.alpha is None)  # fmt: skip
+                                      device=self.device, requires_grad=cfg.alpha is None)  # fmt: skip
         alpha_lr = cfg.alpha_learning_rate if cfg.alpha_learning_rate is not None else cfg.learning_rate
         self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=alpha_lr) if cfg.alpha is None else None
 
@@ -109,21 +109,23 @@ class SAC(ReplayActorCritic):
                 a = int(self.rng.integers(self.env.action_space.n))
             else:
                 with torch.inference_mode():
-                    a = int(self.actor(torch.as_tensor(obs[None])).sample(self.rng)[0])
+                    a = int(self.actor(self.tensor(obs[None])).sample(self.rng)[0])
             return a, a
         if step < self.config.learning_starts:
             u = self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
         else:
             with torch.inference_mode():
-                mean, log_std = self.actor(torch.as_tensor(obs[None]))
+                mean, log_std = (x[0].cpu().numpy() for x in self.actor(self.tensor(obs[None])))
             noise = self.rng.standard_normal(self.action_dim).astype(np.float32)
-            u = np.tanh(mean[0].numpy() + np.exp(log_std[0].numpy()) * noise)
+            u = np.tanh(mean + np.exp(log_std) * noise)
         return u, self.scaler.to_env(u)
 
     # ---- learning -----------------------------------------------------------------------
     def actor_noise(self, n: int) -> torch.Tensor | None:
         """ε ~ N(0, I) of the reparameterised draw a = tanh(μ + σ ε) (Box); None for a Discrete space."""
-        return None if self.discrete_actions else torch.randn((n, self.action_dim), generator=self.generator)
+        if self.discrete_actions:
+            return None
+        return torch.randn((n, self.action_dim), generator=self.generator, device=self.device)
 
     target_noise = actor_noise  # the draw at s' in the target
 

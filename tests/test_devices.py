@@ -1,0 +1,87 @@
+"""device=auto|cpu|cuda: cuda without a GPU is one line wherever it is asked for; the replay buffer's device storage
+(torch tensors, minibatches indexed where they live) holds and samples what the host storage does, and saves and
+resumes; auto is the CPU here."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlzoo import ConfigError, make_agent
+from rlzoo.agents import Agent
+from rlzoo.buffers import ReplayBuffer
+from rlzoo.train import resolve
+
+from .helpers import composed
+from .test_ddpg import PointReach
+
+CUDA_LINE = f"device=cuda needs a CUDA GPU, and torch {torch.__version__} sees none: use device=cpu or device=auto"
+
+
+def test_cuda_without_a_gpu_is_one_line_from_the_cli_and_the_library(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI, also on a machine with a GPU
+    with pytest.raises(ConfigError) as err:
+        resolve(composed("algo=sac", "device=cuda"))
+    assert str(err.value) == CUDA_LINE
+    with pytest.raises(ConfigError) as err:
+        make_agent("dqn", gym.make("CartPole-v1"), device="cuda")
+    assert str(err.value) == CUDA_LINE
+
+
+def test_cuda_for_an_algorithm_that_runs_on_the_cpu_is_one_line(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine: the algorithm is the limit
+    with pytest.raises(ConfigError) as err:
+        resolve(composed("algo=sarsa", "device=cuda"))
+    assert str(err.value) == "device=cuda is not available for algo=sarsa: it runs on the CPU"
+    assert make_agent("sarsa", gym.make("rlzoo/GridWorld-v0"), device="auto").device == torch.device("cpu")
+    with pytest.raises(ConfigError, match="device='tpu' is not allowed: choose one of auto, cpu, cuda"):
+        make_agent("sac", PointReach(), device="tpu")
+
+
+def test_auto_is_the_cpu_without_a_gpu():
+    agent = make_agent("sac", PointReach(), seed=0, hidden=[8])
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert agent.device.type == expected and next(agent.actor.parameters()).device.type == expected
+
+
+def fill(buffer: ReplayBuffer, n: int) -> None:
+    rng = np.random.default_rng(0)
+    for t in range(n):
+        obs, nxt = rng.normal(size=(1, 3)).astype(np.float32), rng.normal(size=(1, 3)).astype(np.float32)
+        buffer.add(obs, rng.uniform(-1, 1, (1, 2)).astype(np.float32), (float(t),), nxt, (t % 7 == 6,), (False,))
+
+
+def test_device_storage_holds_and_samples_what_host_storage_does():
+    kwargs = {"action_shape": (2,), "action_dtype": np.float32, "n_envs": 1, "n_step": 1, "gamma": 0.9}
+    host, device = ReplayBuffer(8, (3,), **kwargs), ReplayBuffer(8, (3,), **kwargs, device=torch.device("cpu"))
+    fill(host, 11)  # wraps around the ring
+    fill(device, 11)
+    assert isinstance(device.obs, torch.Tensor) and isinstance(host.obs, np.ndarray)
+    for key in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        np.testing.assert_array_equal(getattr(device, key).numpy(), getattr(host, key))
+    batch = device.sample_tensors(64, np.random.default_rng(1))
+    rows = {tuple(r) for r in host.obs.tolist()}
+    assert batch.obs.shape == (64, 3) and all(tuple(r) in rows for r in batch.obs.tolist())
+    # a row's fields stay together: reward t was stored with discount 0 exactly when t % 7 == 6
+    assert all(
+        (d == 0.0) == (int(r) % 7 == 6) for r, d in zip(batch.rewards.tolist(), batch.discounts.tolist(), strict=True)
+    )
+    # checkpoints hold host arrays: one saved from device storage loads into host storage and back
+    restored = ReplayBuffer(8, (3,), **kwargs)
+    restored.load_state_dict(device.state_dict())
+    np.testing.assert_array_equal(restored.obs, host.obs)
+    again = ReplayBuffer(8, (3,), **kwargs, device=torch.device("cpu"))
+    again.load_state_dict(device.state_dict())
+    assert torch.equal(again.sample_tensors(16, np.random.default_rng(5)).obs, device.sample_tensors(16, None).obs)
+
+
+def test_an_agent_trains_saves_and_loads_on_device_storage(tmp_path):
+    agent = make_agent("sac", PointReach(), seed=0, hidden=[16], learning_starts=50, batch_size=32)
+    agent.buffer = ReplayBuffer(1000, (1,), (1,), action_dtype=np.float32, n_envs=1, n_step=1, gamma=agent.config.gamma,
+                                device=torch.device("cpu"))  # fmt: skip
+    agent.learn(200)
+    loaded = Agent.load(agent.save(tmp_path / "sac.pt"), PointReach(), device="cpu")
+    assert loaded.buffer.size == agent.buffer.size == 200
+    np.testing.assert_array_equal(loaded.buffer.obs[:200], agent.buffer.obs[:200].numpy())
