@@ -77,7 +77,8 @@ class SAC(ReplayActorCritic):
         self.log_alpha = torch.tensor(math.log(cfg.alpha if cfg.alpha is not None else cfg.alpha_init),
                                       device=self.device, requires_grad=cfg.alpha is None)  # fmt: skip
         alpha_lr = cfg.alpha_learning_rate if cfg.alpha_learning_rate is not None else cfg.learning_rate
-        self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=alpha_lr) if cfg.alpha is None else None
+        self.alpha_optimizer = None if cfg.alpha is not None else torch.optim.Adam([self.log_alpha], lr=alpha_lr,
+                                                                                   fused=True)  # fmt: skip
 
     def build_actor(self) -> torch.nn.Module:
         cfg, env = self.config, self.env
@@ -157,11 +158,10 @@ class SAC(ReplayActorCritic):
         """One step of log α down log α · (H − H̄): α falls while the entropy is above its target, rises below it."""
         self.stats["entropy"] = entropy.item()
         if self.alpha_optimizer is not None:
-            alpha_loss = self.log_alpha * (entropy - self.target_entropy)
-            self.alpha_optimizer.zero_grad(set_to_none=True)
-            alpha_loss.backward()
+            gap = entropy - self.target_entropy
+            self.stats["alpha_loss"] = (self.log_alpha.detach() * gap).item()
+            self.log_alpha.grad = gap.reshape(())  # d/d log α of log α · (H − H̄), exactly what backward would give
             self.alpha_optimizer.step()
-            self.stats["alpha_loss"] = alpha_loss.item()
         self.stats["alpha"] = self.alpha.item()
 
     # ---- persistence --------------------------------------------------------------------
