@@ -218,8 +218,8 @@ class ActionValueCritic(nn.Module):
 
 class DiscreteActionValueCritic(nn.Module):
     """``n`` independent critics Q_i(s, ·) on MLPs for a Discrete action space: ``all_actions`` gives (n, B, |A|),
-    ``forward(obs, actions)`` the values (n, B) of the actions taken — the interface of ``ActionValueCritic``, so
-    the replay actor-critics (SAC for discrete actions, Christodoulou 2019) use either."""
+    ``forward(obs, actions)`` the values (n, B) of the actions taken — ``ActionValueCritic``'s ``forward``, so the
+    replay actor-critics' critic step (SAC for discrete actions, Christodoulou 2019) uses either."""
 
     def __init__(self, obs_space: spaces.Space, n_actions: int, hidden: list[int], activation: str,
                  n_critics: int) -> None:  # fmt: skip

@@ -317,9 +317,10 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> str:
     beside = published_table(runs)
     if beside is not None:
         text += ["## Beside published results", "",
-                 "rl-baselines3-zoo: one agent trained with the settings of conf/experiment/<algo>_<env>.yaml on the "
-                 "v3 envs, deterministic evaluation; CleanRL: 3 seeds of its own defaults on the v4 envs, training "
-                 "episodic return (rlzoo/published.py).", "", beside, ""]  # fmt: skip
+                 "rl-baselines3-zoo: one agent on the v3 envs, deterministic evaluation (SAC, PPO, TRPO trained with "
+                 "the settings of conf/experiment/<algo>_<env>.yaml, TD3 with the zoo's older v3 entry); CleanRL: 3 "
+                 "seeds of its own defaults on the v4 envs, training episodic return (rlzoo/published.py).", "",
+                 beside, ""]  # fmt: skip
     text += [f"![{p.stem}]({p.name})" for p in [*plots, *([value_error] if value_error else [])]]
     for r in failed:
         text.append(f"- failed: {r.path.name}: {r.error}")

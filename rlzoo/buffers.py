@@ -170,6 +170,7 @@ class ReplayBuffer:
             state = {key: value.cpu().numpy() for key, value in state.items()}
             if self._index_generator is not None:
                 state["index_generator"] = self._index_generator.get_state()
+                state["index_generator_device"] = self.device.type
         return {**state, "pos": self.pos, "size": n}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -180,9 +181,9 @@ class ReplayBuffer:
                 getattr(self, key)[:n] = saved.cpu().numpy() if isinstance(saved, torch.Tensor) else saved
             else:
                 getattr(self, key)[:n] = torch.as_tensor(saved)
-        if self.device is not None and "index_generator" in state:
+        if self.device is not None and state.get("index_generator_device") == self.device.type:
             self._index_generator = torch.Generator(self.device)
-            self._index_generator.set_state(state["index_generator"])
+            self._index_generator.set_state(state["index_generator"])  # else: seeded anew at the next sample
         self.pos, self.size = int(state["pos"]) % self.capacity, n
 
 

@@ -202,7 +202,7 @@ class RunConfig:
     total_steps: int = param(MISSING, ge=1, help="budget in env steps (planners: iterations)")
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
     compile: bool = param(False, help="run the update through torch.compile (the replay actor-critics)")
-    device: str = param("auto", choices=("auto", "cpu", "cuda"), help="networks and replay storage: auto = GPU if any")
+    device: str = param("cpu", choices=("auto", "cpu", "cuda"), help="networks and replay storage; auto: a GPU if any")
     resume: bool = False
     trial_seeds: int = param(
         1,

@@ -1,9 +1,10 @@
 """Published MuJoCo results that a benchmark report sets beside rlzoo's (``rlzoo.benchmark``).
 
 - rl-baselines3-zoo, ``benchmark.md`` (DLR-RM/rl-baselines3-zoo@22e3ff2): one trained agent per cell on the **v3**
-  envs, mean ± std over ~150 deterministic evaluation episodes, trained with the settings of ``hyperparams/*.yml``
-  (``conf/experiment/<algo>_<env>.yaml`` are those settings); it lists no DDPG MuJoCo results and no PPO or TRPO
-  Humanoid result.
+  envs, mean ± std over ~150 deterministic evaluation episodes. SAC, PPO and TRPO were trained with the settings
+  ``conf/experiment/<algo>_<env>.yaml`` copy from ``hyperparams/*.yml``; TD3 with the v3-era entry (before commit
+  8cecab4: SB3's older TD3 defaults, no 400×300 / lr 1e-3 / batch 256 block). It lists no DDPG MuJoCo results and no
+  PPO or TRPO Humanoid result.
 - CleanRL, ``docs/benchmark/*.md`` (vwxyzjn/cleanrl@fe8d8a0, tag pr-424): the **v4** envs, 3 seeds, mean ± std over
   seeds of the training episodic return at 1M steps, with CleanRL's own defaults (not rl-baselines3-zoo's); Ant was
   not benchmarked.

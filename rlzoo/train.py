@@ -188,12 +188,13 @@ def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> Resumed | None:
     safe = {key.removeprefix("algo."): new for key, (_, new) in changes.items() if key.startswith("algo.")}
     agent.config = dataclasses.replace(agent.config, **safe)
     set_global_rng_state(payload["global_rng"])
-    inexact = agent.restore_live(payload)
+    live_inexact = agent.restore_live(payload)
+    inexact = "; ".join(why for why in (agent.state_inexact, live_inexact) if why) or None
     if inexact is None:
         log.info("resuming from %s at step %d", path, agent.num_timesteps)
     else:
-        log.warning("resuming from %s at step %d, not exactly: %s; the envs restart from a reset", path,
-                    agent.num_timesteps, inexact)  # fmt: skip
+        log.warning("resuming from %s at step %d, not exactly: %s%s", path, agent.num_timesteps, inexact,
+                    "; the envs restart from a reset" if live_inexact else "")  # fmt: skip
     return Resumed(agent, changes, inexact)
 
 

@@ -4,6 +4,8 @@ resumes; auto is the CPU here."""
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -40,8 +42,9 @@ def test_cuda_for_an_algorithm_that_runs_on_the_cpu_is_one_line(monkeypatch):
         make_agent("sac", PointReach(), device="tpu")
 
 
-def test_auto_is_the_cpu_without_a_gpu():
-    agent = make_agent("sac", PointReach(), seed=0, hidden=[8])
+def test_auto_is_the_cpu_without_a_gpu_and_the_library_default_is_the_cpu():
+    assert make_agent("sac", PointReach(), seed=0, hidden=[8]).device == torch.device("cpu")
+    agent = make_agent("sac", PointReach(), seed=0, hidden=[8], device="auto")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert agent.device.type == expected and next(agent.actor.parameters()).device.type == expected
 
@@ -77,11 +80,36 @@ def test_device_storage_holds_and_samples_what_host_storage_does():
     assert torch.equal(again.sample_tensors(16, np.random.default_rng(5)).obs, device.sample_tensors(16, None).obs)
 
 
-def test_an_agent_trains_saves_and_loads_on_device_storage(tmp_path):
+def device_storage(agent) -> ReplayBuffer:
+    return ReplayBuffer(1000, (1,), (1,), action_dtype=np.float32, n_envs=1, n_step=1, gamma=agent.config.gamma,
+                        device=torch.device("cpu"))  # fmt: skip
+
+
+def test_an_agent_on_device_storage_trains_saves_and_continues_exactly(tmp_path):
     agent = make_agent("sac", PointReach(), seed=0, hidden=[16], learning_starts=50, batch_size=32)
-    agent.buffer = ReplayBuffer(1000, (1,), (1,), action_dtype=np.float32, n_envs=1, n_step=1, gamma=agent.config.gamma,
-                                device=torch.device("cpu"))  # fmt: skip
+    agent.buffer = device_storage(agent)
     agent.learn(200)
-    loaded = Agent.load(agent.save(tmp_path / "sac.pt"), PointReach(), device="cpu")
+    loaded = Agent.load(agent.save(tmp_path / "sac.pt"), PointReach())  # onto host storage: the same transitions
     assert loaded.buffer.size == agent.buffer.size == 200
     np.testing.assert_array_equal(loaded.buffer.obs[:200], agent.buffer.obs[:200].numpy())
+    again = make_agent("sac", PointReach(), seed=0, hidden=[16], learning_starts=50, batch_size=32)
+    again.buffer = device_storage(again)
+    # onto device storage: the index generator continues (a copy, as a checkpoint file is: a live state dict shares
+    # its optimiser's step tensors with the loaded one)
+    again.load_state_dict(copy.deepcopy(agent.state_dict()))
+    assert again.state_inexact is None
+    agent.train_step()
+    again.train_step()
+    for a, b in zip(agent.actor.parameters(), again.actor.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_generator_saved_on_another_device_is_reseeded_and_said(tmp_path):
+    agent = make_agent("sac", PointReach(), seed=0, hidden=[8], learning_starts=50).learn(100)
+    state = agent.state_dict()
+    state["generator_device"] = "cuda"  # as from a GPU run: a CUDA generator's state is not a CPU one's
+    state["generator"] = torch.zeros(16, dtype=torch.uint8)
+    other = make_agent("sac", PointReach(), seed=0, hidden=[8], learning_starts=50)
+    other.load_state_dict(state)
+    assert other.state_inexact == "saved on cuda, continued on cpu: noise generator re-seeded"
+    other.learn(150)  # trains on

@@ -31,6 +31,7 @@ from rlzoo.callbacks import Callback
 from rlzoo.checkpoint import load_checkpoint, run_checkpoint, save_checkpoint
 from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.devices import resolve_device
+from rlzoo.envs import route_mujoco_warnings
 from rlzoo.logging import RunLogger
 from rlzoo.trainer import NumericalError, Trainer, truth_scalars
 
@@ -58,6 +59,7 @@ class Agent(ABC):
     # the run in flight (dotted attribute paths): envs mid-episode, their observation, running episode counters;
     # pickled into each checkpoint (rlzoo.live_state) so that a resumed run continues exactly where it stopped
     live_parts: ClassVar[tuple[str, ...]] = ()
+    state_inexact: str | None = None  # why ``load_state_dict`` could not restore everything exactly (another device)
 
     def __init__(
         self,
@@ -65,7 +67,7 @@ class Agent(ABC):
         config: AlgoConfig | dict[str, Any] | None = None,
         *,
         seed: int | None = None,
-        device: str | torch.device = "auto",
+        device: str | torch.device = "cpu",
         **hyperparams: Any,
     ) -> None:
         require_gym_env(env)
@@ -211,7 +213,7 @@ class Agent(ABC):
 
     @classmethod
     def load(cls, path: str | Path, env: gym.Env | None = None, *, which: str = "last",
-             device: str | torch.device = "auto") -> Agent:  # fmt: skip
+             device: str | torch.device = "cpu") -> Agent:  # fmt: skip
         """Rebuild an agent saved with ``save`` (a checkpoint file, or a run directory: its ``checkpoints/final.pt``
         with ``which="last"``, ``best.pt`` with ``"best"``) on ``device`` (whatever device it was saved on); the env is
         re-made from its saved spec if not given."""
@@ -219,7 +221,7 @@ class Agent(ABC):
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], env: gym.Env | None = None, source: str = "checkpoint",
-                     device: str | torch.device = "auto") -> Agent:  # fmt: skip
+                     device: str | torch.device = "cpu") -> Agent:  # fmt: skip
         """Rebuild an agent from a loaded checkpoint payload (see ``load``)."""
         klass = agent_class(payload["algo"])
         if cls is not Agent and not issubclass(klass, cls):
@@ -227,7 +229,9 @@ class Agent(ABC):
         if env is None:
             if payload.get("env_spec") is None:
                 raise ValueError(f"{source} has no env spec (env not made by gymnasium.make): pass env=")
-            env = gym.make(gym.envs.registration.EnvSpec.from_json(payload["env_spec"]))
+            spec = gym.envs.registration.EnvSpec.from_json(payload["env_spec"])
+            route_mujoco_warnings(spec.id)
+            env = gym.make(spec)
         else:
             require_gym_env(env)
             check_saved_spaces(payload, env, source)

@@ -33,7 +33,7 @@ def agent_class(name: str) -> type[Agent]:
         ) from None
 
 
-def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, device: Any = "auto",
+def make_agent(name: str, env: gym.Env, config: Any = None, *, seed: int | None = None, device: Any = "cpu",
                **hyperparams: Any) -> Agent:  # fmt: skip
     """Build the agent ``name`` on ``env`` and ``device`` (auto | cpu | cuda); ``hyperparams`` override its config
     (validated)."""

@@ -238,10 +238,16 @@ class ReplayActorCritic(OffPolicyAgent):
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        own = {"generator": self.generator.get_state(), "n_critic_updates": self.n_critic_updates}
+        own = {"generator": self.generator.get_state(), "generator_device": self.device.type,
+               "n_critic_updates": self.n_critic_updates}  # fmt: skip
         return {**super().state_dict(), **own}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.generator.set_state(state["generator"])
+        saved_on = state.get("generator_device", "cpu")
+        if saved_on == self.device.type:
+            self.generator.set_state(state["generator"])
+        else:  # a generator's state is its device's own: draw a new seed from the restored rng
+            self.generator.manual_seed(int(self.rng.integers(2**62)))
+            self.state_inexact = f"saved on {saved_on}, continued on {self.device.type}: noise generator re-seeded"
         self.n_critic_updates = int(state["n_critic_updates"])
