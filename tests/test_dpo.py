@@ -73,6 +73,7 @@ def test_dpo_on_its_own_samples_teaches_a_toy_task_within_seconds():
     assert logger.last["rewards/accuracy"] == 1.0 and logger.last["rewards/margin"] > 0
 
 
+@pytest.mark.slow  # two CLI processes: 13 s; algo.data in-process stays fast
 def test_pairs_written_by_the_command_train_through_algo_data(tmp_path):
     small = ["algo.sft_steps=50", "algo.sft_target=null", "algo.eval_prompts=10", "algo.model.n_layer=1",
              "algo.model.d_model=32", "algo.model.n_head=2"]  # fmt: skip

@@ -56,6 +56,7 @@ def test_tuning_search_spaces_name_real_keys_and_valid_values(algo):
             build(schema, {**{k: v for k, v in cfg.algo.items() if k != "name"}, key[5:]: value}, "algo")
 
 
+@pytest.mark.slow  # two Optuna sweeps through the CLI: 16 s
 def test_an_optuna_study_in_shared_storage_collects_trials_of_two_sweeps(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     args = ["+tune=dqn", "env=gridworld", "total_steps=300", "algo.learning_starts=50", "eval.episodes=2",

@@ -128,6 +128,7 @@ def test_a_layout_file_edited_since_the_run_started_is_refused_on_resume(tmp_pat
         train(resolve(composed(*interrupted_run_of, "resume=true")), tmp_path / "run")
 
 
+@pytest.mark.slow  # three CLI processes: 10 s; refused resumes in-process stay fast
 def test_a_refused_resume_through_the_cli_leaves_the_run_record_untouched(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli(*BASE, f"hydra.run.dir={run_dir}").returncode == 0
