@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rlzoo import live_state
-from rlzoo.agents.registry import agent_class
+from rlzoo.agents.registry import agent_class, compile_unavailable
 from rlzoo.boundary import (
     SPACE_KINDS,
     check_saved_spaces,
@@ -166,13 +166,17 @@ class Agent(ABC):
 
     def compile(self, backend: str = "inductor") -> Agent:
         """Run the update through ``torch.compile`` with ``backend`` (``compile=true``: TorchInductor); a family with a
-        compiled update overrides it.
-        ``ConfigError`` naming the algorithms that have one otherwise."""
-        from rlzoo.agents.registry import AGENTS
+        compiled update (``has_compiled_update``) overrides it. ``ConfigError`` naming those families otherwise."""
+        raise ConfigError(compile_unavailable(self.name))
 
-        have = sorted(name for name, cls in AGENTS.items() if cls.compile is not Agent.compile)
-        raise ConfigError(f"compile=true is not available for algo={self.name}: it compiles the update of "
-                          f"{', '.join(have)}")  # fmt: skip
+    @property
+    def storage_device(self) -> torch.device | None:
+        """Where a replay buffer keeps its arrays: None (numpy on the host) on the CPU, else the agent's device."""
+        return None if self.device.type == "cpu" else self.device
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A host array (observations) as a tensor on the agent's device."""
+        return torch.as_tensor(array, device=self.device)
 
     def summary(self) -> dict[str, Any]:
         """Figures for ``summary.json``: the ground truth of the final tables and the family's own counters."""

@@ -94,7 +94,7 @@ class DQN(OffPolicyAgent):
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma,
-                                   device=None if self.device.type == "cpu" else self.device)  # fmt: skip
+                                   device=self.storage_device)  # fmt: skip
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma)
 
     def begin(self, total_steps: int, logger: RunLogger) -> None:
@@ -107,15 +107,13 @@ class DQN(OffPolicyAgent):
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, ·) for a batch of observations (B, obs_dim) → (B, A)."""
         with torch.inference_mode():
-            return self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)).cpu().numpy()
+            return self.q_net(self.tensor(np.asarray(obs, dtype=np.float32))).cpu().numpy()
 
     def _act(self, obs: Any, deterministic: bool = True) -> int:
         if not deterministic and self.rng.random() < self.config.exploration_final_eps:
             return int(self.rng.integers(self.n_actions))
         with torch.inference_mode():
-            return int(
-                self.q_net(torch.as_tensor(np.asarray(obs, dtype=np.float32)[None], device=self.device)).argmax()
-            )
+            return int(self.q_net(self.tensor(np.asarray(obs, dtype=np.float32)[None])).argmax())
 
     def train_step(self) -> float:
         """One gradient step on a uniform minibatch; returns the Huber TD loss."""

@@ -150,7 +150,7 @@ class ReplayActorCritic(OffPolicyAgent):
         action_shape, action_dtype = ((), np.int64) if self.discrete_actions else ((self.action_dim,), np.float32)
         self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, action_shape,
                                    action_dtype=action_dtype, n_envs=1, n_step=1, gamma=cfg.gamma,
-                                   device=None if self.device.type == "cpu" else self.device)  # fmt: skip
+                                   device=self.storage_device)  # fmt: skip
         self.generator = torch.Generator(self.device).manual_seed(int(self.rng.integers(2**62)))  # the member's noise
         # ground truth where a discrete model stands behind the env (the GridWorld; continuous: its move_of)
         has_model = self.discrete_actions or hasattr(env.unwrapped, "move_of")
@@ -216,10 +216,6 @@ class ReplayActorCritic(OffPolicyAgent):
         with torch.inference_mode():
             u = self.greedy_actions(self.tensor(np.asarray(obs, dtype=np.float32)[None]))[0].cpu().numpy()
         return int(u) if self.discrete_actions else self.scaler.to_env(u)
-
-    def tensor(self, array: np.ndarray) -> torch.Tensor:
-        """A host array (observations) as a tensor on the agent's device."""
-        return torch.as_tensor(array, device=self.device)
 
     # ---- ground truth -------------------------------------------------------------------
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:

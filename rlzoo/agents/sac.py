@@ -135,7 +135,7 @@ class SAC(ReplayActorCritic):
         """V(s) = E_{a~π}[min_i Q_i(s, a) − α log π(a|s)] under ``critic`` and the entropy of π(·|s), each (B,):
         exact over a Discrete space; over a Box one reparameterised draw with ``noise`` (−log π its entropy's
         estimate)."""
-        alpha = self.log_alpha.detach().exp()
+        alpha = self.alpha
         if self.discrete_actions:
             log_probs = self.actor(obs).logits
             probs = log_probs.exp()
