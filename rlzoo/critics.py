@@ -23,7 +23,7 @@ class NoCritic(torch.nn.Module):
     estimates_values: ClassVar[bool] = False
 
     def state_values(self, obs: torch.Tensor, policy: torch.nn.Module) -> torch.Tensor:
-        return torch.zeros(obs.shape[0])
+        return torch.zeros(obs.shape[0], device=obs.device)
 
     def value_loss(self, obs, actions, targets, weights) -> torch.Tensor | None:
         return None

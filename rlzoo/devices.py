@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rlzoo.config import ConfigError
@@ -22,3 +23,24 @@ def resolve_device(name: str | torch.device) -> torch.device:
         raise ConfigError(f"device=cuda needs a CUDA GPU, and torch {torch.__version__} sees none: "
                           "use device=cpu or device=auto")  # fmt: skip
     return torch.device(name)
+
+
+def to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Tensors of one batch (same first dimension) as host arrays: views of CPU tensors; from a GPU in one
+    device→host copy (``packed_to_host``: one synchronisation per env step instead of one per tensor)."""
+    if all(t.device.type == "cpu" for t in tensors):
+        return [t.numpy() for t in tensors]
+    return packed_to_host(*tensors)
+
+
+def packed_to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """The tensors side by side in one float64 (n, Σ width) tensor, copied to the host once and split back into
+    their shapes and dtypes: float64 holds float32 values and integers below 2**53 exactly."""
+    n = tensors[0].shape[0]
+    flat = torch.cat([t.reshape(n, -1).to(torch.float64) for t in tensors], dim=1).cpu().numpy()
+    out, start = [], 0
+    for t in tensors:
+        width = int(np.prod(t.shape[1:], dtype=np.int64))
+        out.append(flat[:, start : start + width].reshape(t.shape).astype(str(t.dtype).removeprefix("torch.")))
+        start += width
+    return out

@@ -62,7 +62,7 @@ class DiagGaussian:
 
     def sample(self, rng: np.random.Generator) -> torch.Tensor:
         """a = mean + std · z with z ~ N(0, I) drawn from ``rng``."""
-        z = torch.from_numpy(rng.standard_normal(self.mean.shape)).to(self.mean.dtype)
+        z = torch.from_numpy(rng.standard_normal(self.mean.shape)).to(self.mean.device, self.mean.dtype)
         return self.mean + self.log_std.exp() * z
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:

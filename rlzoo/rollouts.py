@@ -33,8 +33,9 @@ class RolloutCollector:
     live_parts: ClassVar[tuple[str, ...]] = ("vec_env", "obs", "_returns", "_lengths")
 
     def __init__(self, env: gym.Env, n_envs: int, n_steps: int, vector_mode: str, *, normalize_obs: bool,
-                 normalize_reward: bool, gamma: float) -> None:  # fmt: skip
+                 normalize_reward: bool, gamma: float, device: torch.device) -> None:  # fmt: skip
         self.env, self.n_envs, self.n_steps, self.vector_mode = env, n_envs, n_steps, vector_mode
+        self.device = device  # where the networks that choose the actions live
         obs_space, act_space = env.observation_space, env.action_space
         box_obs = isinstance(obs_space, gym.spaces.Box)
         self.obs_norm = ObservationNormalizer(obs_space.shape) if normalize_obs and box_obs else None
@@ -52,7 +53,7 @@ class RolloutCollector:
         self._lengths = np.zeros(n_envs, dtype=np.int64)
 
     def obs_tensor(self, obs: np.ndarray, update_stats: bool = False) -> torch.Tensor:
-        """Observations as the networks see them (normalised if configured)."""
+        """Observations as the networks see them (normalised if configured), on the host."""
         obs = np.asarray(obs)
         if self.obs_norm is not None:
             obs = self.obs_norm(obs, update=update_stats)
@@ -75,7 +76,7 @@ class RolloutCollector:
         with torch.inference_mode():
             for _ in range(min(n_steps, buffer.n_steps)):
                 obs_t = self.obs_tensor(obs, update_stats=True)
-                actions, log_probs, values = select_actions(obs_t)
+                actions, log_probs, values = select_actions(obs_t.to(self.device))
                 obs, rewards, terminated, truncated, infos = env.step(self.to_env(actions))
                 step += env.num_envs
                 done = terminated | truncated
@@ -86,9 +87,9 @@ class RolloutCollector:
                 cut = np.flatnonzero(truncated & ~terminated)
                 if len(cut):
                     final = np.stack(infos["final_obs"][cut])
-                    buffer.set_final_values(cut, bootstrap_values(self.obs_tensor(final), False))
+                    buffer.set_final_values(cut, bootstrap_values(self.obs_tensor(final).to(self.device), False))
             self.obs = obs
-            return bootstrap_values(self.obs_tensor(obs), True), step
+            return bootstrap_values(self.obs_tensor(obs).to(self.device), True), step
 
     def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, logger: RunLogger, step: int) -> None:
         self._returns += rewards

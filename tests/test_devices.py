@@ -1,6 +1,6 @@
 """device=auto|cpu|cuda: cuda without a GPU is one line wherever it is asked for; the replay buffer's device storage
 (torch tensors, minibatches indexed where they live) holds and samples what the host storage does, and saves and
-resumes; auto is the CPU here."""
+resumes; auto is the CPU here; the on-policy agents take their device; GPU results come back in one packed copy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent
 from rlzoo.buffers import ReplayBuffer
+from rlzoo.devices import packed_to_host, to_host
 from rlzoo.train import resolve
 
 from .helpers import composed
@@ -113,3 +114,29 @@ def test_a_generator_saved_on_another_device_is_reseeded_and_said(tmp_path):
     other.load_state_dict(state)
     assert other.state_inexact == "saved on cuda, continued on cpu: noise generator re-seeded"
     other.learn(150)  # trains on
+
+
+def test_packed_to_host_returns_each_tensor_with_its_shape_dtype_and_values():
+    actions = torch.tensor([3, 0, 2**40 + 1])  # integers beyond float32's range stay exact through float64
+    log_probs = torch.tensor([-0.1, -2.5, -7.3e-8], dtype=torch.float32)
+    boxes = torch.arange(6, dtype=torch.float32).reshape(3, 2) / 3
+    for packed, plain in zip(packed_to_host(actions, log_probs, boxes), to_host(actions, log_probs, boxes),
+                             strict=True):  # fmt: skip
+        assert packed.dtype == plain.dtype and packed.shape == plain.shape
+        np.testing.assert_array_equal(packed, plain)
+    assert np.shares_memory(to_host(log_probs)[0], log_probs.numpy())  # on the CPU: views, no copy
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "reinforce", "trpo", "qac", "off_policy_ac"])
+def test_the_on_policy_agents_run_on_the_device_they_are_given(algo, monkeypatch):
+    env = gym.make("CartPole-v1")
+    agent = make_agent(algo, env, seed=0, device="auto", n_envs=2, n_steps=8)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert agent.device.type == expected
+    assert {p.device.type for net in agent.networks() for p in net.parameters()} == {expected}
+    agent.learn(32)
+    assert isinstance(agent.act(env.reset(seed=0)[0]), int)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError) as err:
+        make_agent(algo, env, device="cuda")
+    assert str(err.value) == CUDA_LINE

@@ -44,7 +44,9 @@ class A2C(OnPolicyAgent):
     Config = A2CConfig
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
-        obs, actions, advantages, returns = rollout_tensors(buffer, "obs", "actions", "advantages", "returns")
+        obs, actions, advantages, returns = rollout_tensors(
+            buffer, "obs", "actions", "advantages", "returns", device=self.device
+        )
         if self.config.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         return self.gradient_step(obs, actions, advantages, returns)

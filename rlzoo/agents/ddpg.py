@@ -89,7 +89,7 @@ class DDPG(ReplayActorCritic):
             u = self.rng.uniform(-1.0, 1.0, self.action_dim)
         else:
             with torch.inference_mode():
-                mu = self.actor(self.tensor(obs[None])).cpu().numpy()[0]
+                mu = self.acting(self.tensor(obs[None])).cpu().numpy()[0]
             u = np.clip(mu + self.noise.sample(), -1.0, 1.0)
         u = u.astype(np.float32)
         return u, self.scaler.to_env(u)

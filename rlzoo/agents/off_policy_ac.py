@@ -19,6 +19,7 @@ from rlzoo.agents.qac import QACConfig
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
+from rlzoo.devices import to_host
 from rlzoo.distributions import Categorical
 
 BEHAVIORS = ("uniform", "mixture")
@@ -58,7 +59,7 @@ class OffPolicyAC(OnPolicyAgent):
         cfg = self.config
         behaviour = behaviour_distribution(self.policy(obs), cfg.behavior, cfg.behavior_epsilon)
         actions = behaviour.sample(self.rng)
-        return actions.numpy(), behaviour.log_prob(actions).numpy(), self.critic(obs).numpy()
+        return to_host(actions, behaviour.log_prob(actions), self.critic(obs))
 
     def importance_ratios(self, obs: torch.Tensor, actions: torch.Tensor, behaviour_log_probs: torch.Tensor):
         """ρ = π(a|s) / β(a|s), truncated at ``ratio_clip`` when it is positive."""
@@ -68,7 +69,7 @@ class OffPolicyAC(OnPolicyAgent):
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         obs, actions, log_probs, td_errors, returns = rollout_tensors(
-            buffer, "obs", "actions", "log_probs", "advantages", "returns"
+            buffer, "obs", "actions", "log_probs", "advantages", "returns", device=self.device
         )
         rho = self.importance_ratios(obs, actions, log_probs)
         stats = self.gradient_step(obs, actions, td_errors, returns, weights=rho)

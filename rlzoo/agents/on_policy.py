@@ -22,6 +22,7 @@ from rlzoo.approximators import ACTIVATIONS
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.critics import NoCritic, StateValueCritic
+from rlzoo.devices import to_host
 from rlzoo.envs import VECTOR_MODES
 from rlzoo.logging import RunLogger
 from rlzoo.policy_networks import PolicyNetwork
@@ -88,9 +89,10 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, foreach=True)
 
 
-def rollout_tensors(buffer: RolloutBuffer, *names: str) -> list[torch.Tensor]:
-    """The buffer's arrays ``names`` as tensors, envs merged (``RolloutBuffer.flat``)."""
-    return [torch.from_numpy(buffer.flat(name)) for name in names]
+def rollout_tensors(buffer: RolloutBuffer, *names: str, device: torch.device) -> list[torch.Tensor]:
+    """The buffer's arrays ``names`` as tensors on ``device``, envs merged (``RolloutBuffer.flat``): one host→device
+    copy per array and update."""
+    return [torch.from_numpy(buffer.flat(name)).to(device) for name in names]
 
 
 def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
@@ -108,6 +110,7 @@ class OnPolicyAgent(Agent):
     critic_class: ClassVar[type[torch.nn.Module]] = StateValueCritic  # NoCritic, or ActionValueTableCritic
     discrete_actions_only: ClassVar[bool] = False
     saved_parts = ("policy", "critic", "optimizer")
+    runs_on_device = True
     live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
 
     @classmethod
@@ -126,17 +129,19 @@ class OnPolicyAgent(Agent):
             raise ConfigError("algo.normalize_obs / algo.normalize_reward keep running statistics per process, so "
                               "they are not supported under torchrun; set both to false")  # fmt: skip
         self.discrete = isinstance(env.action_space, gym.spaces.Discrete)
-        with seeded_torch(self.seed):
+        with seeded_torch(self.seed):  # built on the CPU, then moved: the same initial weights on any device
             self.policy = PolicyNetwork(env.observation_space, env.action_space, list(cfg.hidden), cfg.activation,
                                         ortho=cfg.ortho_init, log_std_init=cfg.log_std_init,
                                         state_dependent_std=cfg.state_dependent_std)  # fmt: skip
             hidden = list(cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden)
             self.critic = (self.critic_class(env.observation_space, env.action_space, hidden, cfg.activation,
                                              cfg.ortho_init) if self.wants_critic() else NoCritic())  # fmt: skip
+        self.policy, self.critic = self.policy.to(self.device), self.critic.to(self.device)
         self.parameters = [*self.policy.parameters(), *self.critic.parameters()]
         self.optimizer = self.build_optimizer()
         self.rollouts = RolloutCollector(env, cfg.n_envs, cfg.n_steps, cfg.vector_mode, normalize_obs=cfg.normalize_obs,
-                                         normalize_reward=cfg.normalize_reward, gamma=cfg.gamma)  # fmt: skip
+                                         normalize_reward=cfg.normalize_reward, gamma=cfg.gamma,
+                                         device=self.device)  # fmt: skip
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if self.discrete else (None, None)
         self.n_updates = 0
         self.progress_remaining = 1.0  # 1 → 0 over the current learn() budget (for annealed coefficients)
@@ -172,20 +177,21 @@ class OnPolicyAgent(Agent):
     # ---- acting ----------------------------------------------------------------------------
     def _act(self, obs: Any, deterministic: bool = True) -> Any:
         with torch.inference_mode():
-            dist = self.policy(self.rollouts.obs_tensor(np.asarray(obs)[None]))
+            dist = self.policy(self.rollouts.obs_tensor(np.asarray(obs)[None]).to(self.device))
             action = dist.mode() if deterministic else dist.sample(self.rng)
-        action = self.rollouts.to_env(action.numpy()[0])
+        action = self.rollouts.to_env(action.cpu().numpy()[0])
         return int(action) if self.discrete else action
 
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Actions to take in a batch of states, their log-probabilities and the critic's values."""
+        """Actions to take in a batch of states (on the agent's device), their log-probabilities and the critic's
+        values, as host arrays."""
         dist = self.policy(obs)
         actions = dist.sample(self.rng)
-        return actions.numpy(), dist.log_prob(actions).numpy(), self.critic.state_values(obs, self.policy).numpy()
+        return to_host(actions, dist.log_prob(actions), self.critic.state_values(obs, self.policy))
 
     def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
         """Values to bootstrap from: of truncated episodes' final observations, or (``last``) after the rollout."""
-        return self.critic.state_values(obs, self.policy).numpy()
+        return self.critic.state_values(obs, self.policy).cpu().numpy()
 
     # ---- the loop ----------------------------------------------------------------------
     def begin(self, total_steps: int, logger: RunLogger) -> None:
@@ -280,9 +286,10 @@ class OnPolicyAgent(Agent):
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray | None]:
         """π(a|s) for every state (S, A) and the critic's V(s) (None without a critic)."""
         with torch.inference_mode():
-            obs = self.rollouts.obs_tensor(self.states)
-            values = self.critic.state_values(obs, self.policy).double().numpy()
-            return self.policy(obs).probs.double().numpy(), values if self.critic.estimates_values else None
+            obs = self.rollouts.obs_tensor(self.states).to(self.device)
+            values = self.critic.state_values(obs, self.policy).double().cpu().numpy()
+            probs = self.policy(obs).probs.double().cpu().numpy()
+            return probs, values if self.critic.estimates_values else None
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "updates": self.n_updates}

@@ -51,7 +51,8 @@ class PPO(OnPolicyAgent):
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
-        data = rollout_tensors(buffer, "obs", "actions", "log_probs", "values", "advantages", "returns")
+        data = rollout_tensors(buffer, "obs", "actions", "log_probs", "values", "advantages", "returns",
+                               device=self.device)  # fmt: skip
         eps = cfg.clip_range * (self.progress_remaining if cfg.clip_schedule == "linear" else 1.0)
         n = data[0].shape[0]
         rows: list[torch.Tensor] = []
@@ -61,7 +62,7 @@ class PPO(OnPolicyAgent):
             if cfg.batch_size >= n:  # one minibatch holds the whole rollout: its order does not matter
                 epoch_rows = [self._minibatch_step(*data, eps)]
             else:
-                shuffled = torch.from_numpy(self.rng.permutation(n))
+                shuffled = torch.from_numpy(self.rng.permutation(n)).to(self.device)
                 epoch_rows = [self._minibatch_step(*(d[shuffled[i : i + cfg.batch_size]] for d in data), eps)
                               for i in range(0, n, cfg.batch_size)]  # fmt: skip
             self.first_minibatch = {"epoch": epoch, **dict(zip(MINIBATCH_STATS, epoch_rows[0].tolist(), strict=True))}
@@ -106,7 +107,7 @@ class PPO(OnPolicyAgent):
                 entropy = dist.entropy().mean()
         grad_norm = self.optimize(loss)
         if grad_norm is None:
-            grad_norm = torch.zeros(())
+            grad_norm = torch.zeros((), device=loss.device)
         with torch.no_grad():
             ratio_minus_one = info["ratio"] - 1.0
             kl = approx_kl(log_probs.detach(), old_log_probs).mean()

@@ -18,6 +18,7 @@ from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
 from rlzoo.critics import ActionValueTableCritic
+from rlzoo.devices import to_host
 
 
 @dataclass
@@ -45,17 +46,19 @@ class QAC(OnPolicyAgent):
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         dist = self.policy(obs)
         if self._next_actions is not None:
-            actions, self._next_actions = torch.from_numpy(self._next_actions), None
+            actions, self._next_actions = torch.from_numpy(self._next_actions).to(obs.device), None
         else:
             actions = dist.sample(self.rng)
-        return actions.numpy(), dist.log_prob(actions).numpy(), self.critic.prediction(obs, actions).numpy()
+        return to_host(actions, dist.log_prob(actions), self.critic.prediction(obs, actions))
 
     def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
         actions = self.policy(obs).sample(self.rng)
         if last:
-            self._next_actions = actions.numpy()
-        return self.critic.prediction(obs, actions).numpy()
+            self._next_actions = actions.cpu().numpy()
+        return self.critic.prediction(obs, actions).cpu().numpy()
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
-        obs, actions, q_taken, returns = rollout_tensors(buffer, "obs", "actions", "values", "returns")
+        obs, actions, q_taken, returns = rollout_tensors(
+            buffer, "obs", "actions", "values", "returns", device=self.device
+        )
         return self.gradient_step(obs, actions, q_taken, returns)

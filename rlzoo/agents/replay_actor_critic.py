@@ -157,15 +157,18 @@ class ReplayActorCritic(OffPolicyAgent):
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if has_model else (None, None)
         self.n_critic_updates = 0
         self.losses = LossFunctions(self.critic_loss, self.actor_loss)
+        self.acting: Callable[[torch.Tensor], Any] = self.actor  # the actor's forward pass for behaviour actions
 
     # ---- learning -----------------------------------------------------------------------
     def compile(self, backend: str = "inductor") -> ReplayActorCritic:
-        """Both loss computations, forward and backward, through ``torch.compile`` as whole graphs (TorchInductor:
-        fused elementwise kernels around the matrix products; on a GPU replayed as CUDA graphs, LeanRL's recipe); the
-        optimiser steps stay eager (fused Adam). Same draws, same numbers up to float rounding."""
+        """Both loss computations, forward and backward, and the actor's forward pass that picks behaviour actions
+        (``acting``) through ``torch.compile`` as whole graphs (TorchInductor: fused elementwise kernels around the
+        matrix products; on a GPU replayed as CUDA graphs, LeanRL's recipe); the optimiser steps stay eager (fused
+        Adam). Same draws, same numbers up to float rounding."""
         mode = "reduce-overhead" if self.device.type == "cuda" and backend == "inductor" else None  # CUDA graphs
         losses = (self.critic_loss, self.actor_loss)
         self.losses = LossFunctions(*(torch.compile(f, backend=backend, fullgraph=True, mode=mode) for f in losses))
+        self.acting = torch.compile(self.actor, backend=backend, fullgraph=True, mode=mode)
         return self
 
     def critic_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor,

@@ -110,13 +110,13 @@ class SAC(ReplayActorCritic):
                 a = int(self.rng.integers(self.env.action_space.n))
             else:
                 with torch.inference_mode():
-                    a = int(self.actor(self.tensor(obs[None])).sample(self.rng)[0])
+                    a = int(self.acting(self.tensor(obs[None])).sample(self.rng)[0])
             return a, a
         if step < self.config.learning_starts:
             u = self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
         else:
             with torch.inference_mode():
-                mean, log_std = (x[0].cpu().numpy() for x in self.actor(self.tensor(obs[None])))
+                mean, log_std = (x[0].cpu().numpy() for x in self.acting(self.tensor(obs[None])))
             noise = self.rng.standard_normal(self.action_dim).astype(np.float32)
             u = np.tanh(mean + np.exp(log_std) * noise)
         return u, self.scaler.to_env(u)

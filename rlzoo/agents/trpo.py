@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
@@ -64,7 +63,7 @@ class TRPO(OnPolicyAgent):
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
         obs, actions, log_probs, advantages, returns = rollout_tensors(
-            buffer, "obs", "actions", "log_probs", "advantages", "returns"
+            buffer, "obs", "actions", "log_probs", "advantages", "returns", device=self.device
         )
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -126,10 +125,10 @@ class TRPO(OnPolicyAgent):
         losses = []
         n = obs.shape[0]
         for _ in range(cfg.vf_epochs):
-            order = torch.from_numpy(self.rng.permutation(n))
+            order = torch.from_numpy(self.rng.permutation(n)).to(obs.device)
             for start in range(0, n, cfg.vf_batch_size):
                 mb = order[start : start + cfg.vf_batch_size]
                 loss = (self.critic(obs[mb]) - returns[mb]).pow(2).mean()
                 self.optimize(loss, list(self.critic.parameters()))
-                losses.append(loss.item())
-        return {"value_loss": float(np.mean(losses))}
+                losses.append(loss.detach())
+        return {"value_loss": torch.stack(losses).double().mean().item()}  # one synchronisation per update
