@@ -44,3 +44,16 @@ def packed_to_host(*tensors: torch.Tensor) -> list[np.ndarray]:
         out.append(flat[:, start : start + width].reshape(t.shape).astype(str(t.dtype).removeprefix("torch.")))
         start += width
     return out
+
+
+def restore_generator(generator: torch.Generator, state: torch.Tensor, saved_on: str, rng: np.random.Generator,
+                      what: str) -> str | None:  # fmt: skip
+    """Set ``generator`` to ``state``, saved from a generator on device type ``saved_on``; a generator's state is its
+    device's own, so from another device it is re-seeded from ``rng`` instead. Returns why the restore was not exact
+    (for ``Agent.state_inexact``), or None."""
+    here = generator.device.type
+    if saved_on == here:
+        generator.set_state(state)
+        return None
+    generator.manual_seed(int(rng.integers(2**62)))
+    return f"saved on {saved_on}, continued on {here}: {what} generator re-seeded"

@@ -136,18 +136,24 @@ def is_sharded(tensor: torch.Tensor) -> bool:
 def wrap(model: torch.nn.Module, strategy: str, blocks: Iterable[torch.nn.Module]) -> torch.nn.Module:
     """The module a training loss calls under torchrun: ``model`` in ``DistributedDataParallel`` (``ddp``), or
     ``model`` itself sharded in place with FSDP2 — each of its ``blocks`` (transformer layers) a unit, then the
-    rest (``fsdp``). ``model`` itself when not distributed."""
+    rest (``fsdp``), on a device mesh of the device ``model``'s parameters are on (FSDP2's default mesh is the GPU's
+    whenever there is one, which would move a CPU model there). ``model`` itself when not distributed."""
     if strategy not in STRATEGIES:
         raise ValueError(f"data parallel strategy {strategy!r} is not one of {STRATEGIES}")
     if not is_distributed():
         return model
+    device = next(model.parameters()).device
     if strategy == "ddp":
-        return torch.nn.parallel.DistributedDataParallel(model)
+        on_gpu = device.type == "cuda"
+        index = device.index if device.index is not None else (torch.cuda.current_device() if on_gpu else None)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[index] if on_gpu else None)
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    mesh = init_device_mesh(device.type, (world_size(),))
     for block in blocks:
-        fully_shard(block)
-    return fully_shard(model)
+        fully_shard(block, mesh=mesh)
+    return fully_shard(model, mesh=mesh)
 
 
 def gradient_scale() -> float:

@@ -27,6 +27,7 @@ from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.approximators import ACTIVATIONS, polyak_update
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
+from rlzoo.devices import restore_generator
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
@@ -243,10 +244,6 @@ class ReplayActorCritic(OffPolicyAgent):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        saved_on = state.get("generator_device", "cpu")
-        if saved_on == self.device.type:
-            self.generator.set_state(state["generator"])
-        else:  # a generator's state is its device's own: draw a new seed from the restored rng
-            self.generator.manual_seed(int(self.rng.integers(2**62)))
-            self.state_inexact = f"saved on {saved_on}, continued on {self.device.type}: noise generator re-seeded"
+        self.state_inexact = restore_generator(self.generator, state["generator"], state.get("generator_device", "cpu"),
+                                               self.rng, "noise")  # fmt: skip
         self.n_critic_updates = int(state["n_critic_updates"])

@@ -71,7 +71,7 @@ def sample_groups(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets
     for round_ in range(MAX_ROUNDS if dynamic_sampling else 1):
         batch_rows = prompts.sample(prompts_per_step - len(rows), bucket)
         comp = policy.sample([r["prompt"] for r in batch_rows], G, temperature, top_k)
-        texts = [policy.tokenizer.decode(row) for row in comp.ids]
+        texts = [policy.tokenizer.decode(row) for row in comp.ids.tolist()]  # one copy to the host
         total, per = task.rewards([r for r in batch_rows for _ in range(G)], texts)
         sampled.append(total)
         flat = total.reshape(-1, G).std(axis=1) == 0
@@ -80,7 +80,7 @@ def sample_groups(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets
         keep = ~flat if dynamic_sampling and round_ < MAX_ROUNDS - 1 else np.ones(len(batch_rows), dtype=bool)
         kept = np.repeat(keep, G)
         rows += [r for r, k in zip(batch_rows, keep, strict=True) if k]
-        parts.append((comp.select(torch.from_numpy(kept)), total[kept], per[:, kept]))
+        parts.append((comp.select(torch.as_tensor(kept, device=comp.ids.device)), total[kept], per[:, kept]))
         if len(rows) >= prompts_per_step:
             break
     info = SamplingInfo(zero_std, float(np.concatenate(sampled).mean()), len(sampled))

@@ -82,17 +82,19 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
                        feedback: Callable[[int, list[int]], list[int]] | None = None) -> Completions:  # fmt: skip
     """Sample ``num_generations`` completions of each prompt (P, T) — all prompts the same length — token by
     token from softmax(logits / temperature), restricted to the ``top_k`` likeliest tokens when ``top_k`` > 0
-    (``temperature`` 0: greedy). A completion ends at EOS or after ``max_new_tokens`` (truncated). A model that
+    (``temperature`` 0: greedy), drawn with ``generator`` (on the device of the model and ``prompt_ids``). A
+    completion ends at EOS or after ``max_new_tokens`` (truncated). A model that
     :func:`supports_cache` computes each prompt once for its G completions; any other is re-run on the prefix.
     ``feedback(row, generated_ids)``, when given, is called after row ``row`` samples a token and returns the
     token ids the environment writes next (an observation; ``[]`` for none): they enter the sequence as if
     sampled, but are not the policy's actions — their mask and old log-prob are 0, so the loss ignores them. The
-    memory of the key-value cache goes back to the operating system after a large batch
+    memory of the key-value cache goes back to the operating system after a large batch on the CPU
     (:func:`rlzoo.host_memory.release_after_pass`)."""
     with decoding_attention(model), cached_weight_casts(model), fused_for_sampling(model):
         completions = _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature,
                               top_k, generator, feedback)  # fmt: skip
-    release_after_pass(completions.ids.numel())
+    if completions.ids.device.type == "cpu":  # (a GPU's cache is not in the host's heap)
+        release_after_pass(completions.ids.numel())
     return completions
 
 
@@ -102,7 +104,7 @@ def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, ma
     """:func:`sample_completions`' loop."""
     ids = prompt_ids.repeat_interleave(num_generations, dim=0)
     n = ids.shape[0]
-    done = torch.zeros(n, dtype=torch.bool)
+    done = torch.zeros(n, dtype=torch.bool, device=ids.device)
     new, logps, policy_made = [], [], []
     queues: list[list[int]] = [[] for _ in range(n)]  # environment tokens still to write, per row
     cache = None
@@ -124,11 +126,11 @@ def _sample(model: nn.Module, prompt_ids: torch.Tensor, num_generations: int, ma
                 sampling = scaled.masked_fill(scaled < kth, float("-inf"))
             token = torch.multinomial(torch.softmax(sampling, dim=-1), 1, generator=generator)[:, 0]
         logp = torch.log_softmax(scaled, dim=-1).gather(1, token[:, None])[:, 0]
-        forced = torch.zeros(n, dtype=torch.bool)
+        forced = torch.zeros(n, dtype=torch.bool, device=ids.device)
         if feedback is not None and any(queues):
             rows_forced = [i for i in range(n) if queues[i]]  # a finished row never gets a queue
             forced[rows_forced] = True
-            token[rows_forced] = torch.tensor([queues[i].pop(0) for i in rows_forced])
+            token[rows_forced] = torch.tensor([queues[i].pop(0) for i in rows_forced], device=token.device)
         token = torch.where(done, torch.full_like(token, pad_id), token)
         new.append(token)
         policy_made.append(~forced)
@@ -197,7 +199,7 @@ def scored_lengths(ids: torch.Tensor, lengths: torch.Tensor | None, eos_id: int 
         return lengths
     if eos_id is not None:
         return completion_lengths(ids, eos_id)
-    return torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long)
+    return torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
 
 
 MASKED_ATTENTION = ("sdpa", "eager")  # Hugging Face attention implementations that take an explicit 4-D mask

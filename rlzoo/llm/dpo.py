@@ -108,10 +108,10 @@ class DPO(LMAgent):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``sequence_log_probs`` and the token-mean NLL of the chosen completions."""
         rows = [self.encoded[k].completions[side] for side in (0, 1) for k in batch]  # the chosen, then the rejected
-        width = max(len(ids) for ids, _ in rows)
-        ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows])
-        mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows])
-        prompts = torch.tensor([self.encoded[k].prompt for k in batch]).repeat(2, 1)
+        width, device = max(len(ids) for ids, _ in rows), self.device
+        ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows], device=device)
+        mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows], device=device)
+        prompts = torch.tensor([self.encoded[k].prompt for k in batch], device=device).repeat(2, 1)
         logp, _ = self.log_probs(model, prompts, ids)
         total, n = (logp * mask).sum(1), len(batch)
         return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())

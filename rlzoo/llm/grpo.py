@@ -150,9 +150,11 @@ class GRPO(LMAgent):
 
     def shaped_rewards(self, batch: GroupBatch) -> tuple[np.ndarray, dict[str, float]]:
         """The task's rewards with DAPO's overlong punishment and, with ``kl_in_reward``, minus β · Σ_t k1 to the
-        reference model; and the means of those terms (``reward/overlong_penalty``, ``reward/kl_penalty``)."""
+        reference model; and the means of those terms (``reward/overlong_penalty``, ``reward/kl_penalty``). The
+        shaping runs on the completions' device; the rewards come back to the host."""
         comp, total = batch.completions, batch.rewards
-        cfg, shaped, terms = self.config, torch.from_numpy(total).float(), {}
+        cfg, terms = self.config, {}
+        shaped = torch.as_tensor(total, dtype=torch.float32, device=comp.mask.device)
         if cfg.overlong_buffer > 0:
             punish = overlong_penalty(comp.mask.sum(1), self.max_new, cfg.overlong_buffer, cfg.overlong_penalty)
             shaped, terms["reward/overlong_penalty"] = shaped + punish, float(punish.mean())
@@ -161,13 +163,13 @@ class GRPO(LMAgent):
                 ref, _ = self.log_probs(self.ref_model, comp.prompt_ids, comp.ids)
             penalty = kl_reward_penalty(comp.old_logp, ref, comp.mask, cfg.beta)
             shaped, terms["reward/kl_penalty"] = shaped - penalty, float(penalty.mean())
-        return shaped.numpy().astype(total.dtype, copy=False) if terms else total, terms
+        return shaped.cpu().numpy().astype(total.dtype, copy=False) if terms else total, terms
 
     def advantages(self, total: np.ndarray) -> torch.Tensor:
         """The advantages of this rank's rewards (``advantage_estimator``); under torchrun computed over the
-        global batch (the batch-wide stds are every rank's) and sliced back."""
+        global batch (the batch-wide stds are every rank's) and sliced back; on the agent's device."""
         cfg, n = self.config, len(total)
-        rewards = distributed.all_gather_cat(torch.from_numpy(total).float())
+        rewards = distributed.all_gather_cat(torch.as_tensor(total, dtype=torch.float32, device=self.device))
         start = distributed.rank() * n
         return losses.advantages(rewards, cfg.num_generations, estimator=cfg.advantage_estimator,
                                  scale=cfg.scale_rewards)[start : start + n]  # fmt: skip

@@ -49,14 +49,16 @@ class Kimi(GRPO):
         weight = self.config.length_reward_weight
         if weight == 0.0:
             return shaped, terms
-        correct = torch.from_numpy(np.nan_to_num(batch.function_rewards[0]) >= 1.0)
-        bonus = weight * losses.length_reward(batch.completions.mask.sum(1), correct, self.config.num_generations)
+        lengths = batch.completions.mask.sum(1)
+        correct = torch.as_tensor(np.nan_to_num(batch.function_rewards[0]) >= 1.0, device=lengths.device)
+        bonus = weight * losses.length_reward(lengths, correct, self.config.num_generations)
         terms["reward/length_reward"] = float(bonus.mean())
-        return (torch.from_numpy(shaped).float() + bonus).numpy().astype(shaped.dtype, copy=False), terms
+        total = torch.as_tensor(shaped, dtype=torch.float32, device=lengths.device) + bonus
+        return total.cpu().numpy().astype(shaped.dtype, copy=False), terms
 
     def advantages(self, total: np.ndarray) -> torch.Tensor:
-        """The rewards themselves: the loss centres them per group (r_j − r̄)."""
-        return torch.from_numpy(total).float()
+        """The rewards themselves (on the agent's device): the loss centres them per group (r_j − r̄)."""
+        return torch.as_tensor(total, dtype=torch.float32, device=self.device)
 
     @property
     def token_mean_loss(self) -> bool:

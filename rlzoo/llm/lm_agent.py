@@ -17,6 +17,7 @@ import torch.nn as nn
 from rlzoo import distributed
 from rlzoo.agents.base import Agent
 from rlzoo.config import AlgoConfig, ConfigError, param
+from rlzoo.devices import restore_generator
 from rlzoo.host_memory import release_after_pass
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
@@ -77,10 +78,13 @@ class LMAgentConfig(AlgoConfig):
 
 
 class LMAgent(Agent):
-    """A language-model policy on a text task env (``rlzoo/TextTask-v0``); a subclass supplies ``advance``."""
+    """A language-model policy on a text task env (``rlzoo/TextTask-v0``); a subclass supplies ``advance``. The
+    policy model (and a reference copy) lives on ``device``: built on the CPU under the seed, then moved, so its
+    initial weights are the same on any device."""
 
     family = "llm_policy_optimization"
     Config = LMAgentConfig
+    runs_on_device = True
     log_every = 1  # every step's diagnostics are logged; held-out evaluation every config.log_every
 
     @classmethod
@@ -102,6 +106,7 @@ class LMAgent(Agent):
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
         cast_parameters(self.model, cfg.precision)
+        self.model.to(self.device)  # (in place: the peft wrapper holds the same modules) before any wrapper shards it
         strategy = self.parallel_strategy()
         if strategy == "fsdp" and self.peft_model is not None:
             raise ConfigError(f"algo.data_parallel=fsdp with algo.lora.r={cfg.lora.r} is not supported: the adapters "
@@ -112,7 +117,7 @@ class LMAgent(Agent):
         if strategy is not None:
             self.train_model = distributed.wrap(self.model, strategy, transformer_blocks(self.model))
         self.optimizer = self.make_optimizer()
-        self.generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
+        self.generator = torch.Generator(self.device).manual_seed(int(self.rng.integers(2**62)))  # the sampler's
         self.max_new = cfg.max_completion_length or self.task.max_completion_length
         check_prompts_fit(self.task, self.tokenizer, self.max_new, context_length(self.model))
         self.policy = LanguagePolicy(self.model, self.tokenizer, self.max_new, self.generator, self.task.feedback)
@@ -160,7 +165,8 @@ class LMAgent(Agent):
         large forward pass freed goes back to the operating system before a backward pass allocates its own."""
         out = completion_log_probs(model, prompt_ids, ids, self.config.temperature, packing=self.config.packing,
                                    eos_id=self.tokenizer.eos_token_id)  # fmt: skip
-        release_after_pass(ids.numel())
+        if ids.device.type == "cpu":  # (a GPU's activations are not in the host's heap)
+            release_after_pass(ids.numel())
         return out
 
     # ---- the training loop's hooks ----------------------------------------------------------------------------
@@ -220,7 +226,7 @@ class LMAgent(Agent):
             return AdaptersDisabled(self.peft_model)
         if not self.sharded:
             return cast_parameters(copy.deepcopy(self.model).requires_grad_(False).eval(), self.config.precision)
-        ref = cast_parameters(self.whole_copy().requires_grad_(False).eval(), self.config.precision)
+        ref = cast_parameters(self.whole_copy().requires_grad_(False).eval(), self.config.precision).to(self.device)
         return distributed.wrap(ref, "fsdp", transformer_blocks(ref))  # with its own shards
 
     @property
@@ -229,8 +235,8 @@ class LMAgent(Agent):
         return distributed.is_sharded(next(self.model.parameters()))
 
     def whole_copy(self) -> nn.Module:
-        """A new, unsharded model of the same kind holding the sharded model's full weights (FSDP2 modules cannot be
-        deep-copied; gathering the weights is a collective every rank must call)."""
+        """A new, unsharded model of the same kind holding the sharded model's full weights, on the CPU (FSDP2 modules
+        cannot be deep-copied; gathering the weights is a collective every rank must call)."""
         whole, _ = self.build_model()
         whole.load_state_dict(distributed.full_state_dict(self.model))
         return whole
@@ -279,17 +285,21 @@ class LMAgent(Agent):
         # plain, whole tensors also under FSDP2 (gathered from the shards): a checkpoint loads on any setup
         state = {**super().state_dict(), "model": distributed.full_state_dict(self.model),
                  "optimizer": distributed.full_optimizer_state_dict(self.model, self.optimizer),
-                 "generator": self.generator.get_state(), "sft_done": self.sft_done,
-                 "results": self.results}  # fmt: skip
+                 "generator": self.generator.get_state(), "generator_device": self.device.type,
+                 "sft_done": self.sft_done, "results": self.results}  # fmt: skip
         if self.ref_model is not None:
             state["ref_model"] = distributed.full_state_dict(self.ref_model)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict`` saved on any device: the weights and optimiser moments are copied into this
+        agent's own (on its device); the sampler's generator state belongs to the device it was saved on, so on
+        another one it is re-seeded from the restored rng (``state_inexact`` says so)."""
         super().load_state_dict(state)
         distributed.load_full_state_dict(self.model, state["model"])
         distributed.load_full_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
-        self.generator.set_state(state["generator"])
+        self.state_inexact = restore_generator(self.generator, state["generator"], state.get("generator_device", "cpu"),
+                                               self.rng, "sampling")  # fmt: skip
         self.sft_done, self.results = bool(state["sft_done"]), dict(state["results"])
         if "ref_model" in state:
             self.ref_model = self.frozen_copy()

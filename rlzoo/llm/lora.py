@@ -156,10 +156,10 @@ def _fusable(module: nn.Module) -> bool:
 
 def _fused_forward(layer: Any, outer: Any) -> Any:
     name = layer.active_adapters[0]
-    device = layer.lora_A[name].weight.device.type
 
     def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         a, b = self.lora_A[name].weight, self.lora_B[name].weight
+        device = a.device.type  # where the adapter is now: the model may have moved since it was fused
         autocast = torch.is_autocast_enabled(device)
         same_dtypes = autocast or x.dtype == a.dtype == self.base_layer.weight.dtype
         if self.disable_adapters or self.merged or not same_dtypes or kwargs.get("adapter_names") is not None:

@@ -212,7 +212,7 @@ def length_reward(lengths: torch.Tensor, correct: torch.Tensor, group_size: int)
     λ_j = 0.5 − (len_j − min_len) / (max_len − min_len) within the group (0 when max_len = min_len);
     λ_j for a correct answer, min(0, λ_j) for a wrong one (a short wrong answer earns nothing)."""
     lengths = torch.as_tensor(lengths).to(torch.float32)
-    correct = torch.as_tensor(correct)
+    correct = torch.as_tensor(correct, device=lengths.device)
     _check_shape("correct", correct, tuple(lengths.shape), "lengths")
     grouped = _grouped(lengths, group_size)
     shortest = grouped.min(dim=1, keepdim=True).values

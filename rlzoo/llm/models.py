@@ -209,6 +209,13 @@ def logits_of(model: nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.logits
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (the first one's; a sharded FSDP2 parameter's local device), where the
+    tensors it is called with must be; the CPU for a model without parameters."""
+    first = next(model.parameters(), None)
+    return torch.device("cpu") if first is None else first.device
+
+
 def context_length(model: nn.Module) -> int | None:
     """The most positions ``model`` can take: a ``TinyGPT``'s ``max_len``, a Hugging Face model's
     ``max_position_embeddings`` (or ``n_positions``); None when it declares none (e.g. relative positions)."""
@@ -302,7 +309,7 @@ def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tens
         out = model(input_ids, use_cache=True)
         logits, cache = out.logits[:, -1], out.past_key_values
     if not (isinstance(repeats, int) and repeats == 1):
-        rows = torch.arange(input_ids.shape[0]).repeat_interleave(repeats)
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(repeats)
         cache.batch_select_indices(rows)
         logits = logits[rows]
     return logits, cache
@@ -359,7 +366,8 @@ def load_pretrained(path: str | Path) -> tuple[nn.Module, Tokenizer]:
         raise ValueError(f"model.path={str(path)!r} is not a directory")
     if (d / "tinygpt.json").exists():
         model = TinyGPT(TinyGPTConfig(**json.loads((d / "tinygpt.json").read_text())))
-        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+        # saved from any device: built on the CPU, as every policy model is before it moves to the agent's device
+        model.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
         return model, CharTokenizer(json.loads((d / "tokenizer.json").read_text())["alphabet"])
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer

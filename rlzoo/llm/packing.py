@@ -17,6 +17,7 @@ at position 0."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -199,7 +200,7 @@ def pack(prompt_ids: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor, *, 
     if share_prompts:
         sizes = fit_segments(sizes, lens, prompt_len, capacity)
     seg_len = segment_lengths(prompt_len, lens, sizes, share_prompts)
-    firsts = [0, *torch.tensor(sizes).cumsum(0).tolist()]
+    firsts = [0, *itertools.accumulate(sizes)]
     assignment = assign_rows(seg_len, capacity)
     row_len = max((sum(seg_len[s] for s in row) for row in assignment), default=0)
     prompts, completions = prompt_ids.tolist(), ids.tolist()

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from rlzoo.llm.decoding import Completions, sample_completions
-from rlzoo.llm.models import Tokenizer
+from rlzoo.llm.models import Tokenizer, model_device
 from rlzoo.llm.prompts import encode_prompt, indices_by_length, prompt_tensor
 
 TaskFeedback = Callable[[str, str], str]  # (prompt, completion so far) -> text the environment writes next
@@ -16,7 +16,8 @@ TaskFeedback = Callable[[str, str], str]  # (prompt, completion so far) -> text 
 
 class LanguagePolicy:
     """π_θ(completion | prompt) of ``model``: completions of at most ``max_new_tokens`` tokens drawn with
-    ``generator``, a task's ``feedback`` written into them as they are sampled (see :func:`sample_completions`)."""
+    ``generator`` (a generator on the model's device), a task's ``feedback`` written into them as they are sampled
+    (see :func:`sample_completions`)."""
 
     def __init__(self, model: nn.Module, tokenizer: Tokenizer, max_new_tokens: int, generator: torch.Generator,
                  feedback: TaskFeedback | None = None) -> None:  # fmt: skip
@@ -25,14 +26,16 @@ class LanguagePolicy:
 
     def sample(self, prompts: list[str], num_generations: int, temperature: float = 1.0,
                top_k: int = 0) -> Completions:  # fmt: skip
-        """``num_generations`` completions of each of the same-length ``prompts`` (the model in eval mode)."""
+        """``num_generations`` completions of each of the same-length ``prompts`` (the model in eval mode), on the
+        model's device."""
         tok, env = self.tokenizer, self.feedback
 
         def feedback(row: int, generated: list[int]) -> list[int]:  # row i completes prompts[i // G]
             return self.feedback_ids(prompts[row // num_generations], generated)
 
         self.model.eval()
-        return sample_completions(self.model, prompt_tensor(tok, prompts), num_generations, self.max_new_tokens,
+        prompt_ids = prompt_tensor(tok, prompts, model_device(self.model))
+        return sample_completions(self.model, prompt_ids, num_generations, self.max_new_tokens,
                                   tok.eos_token_id, tok.pad_token_id, temperature=temperature, top_k=top_k,
                                   generator=self.generator, feedback=None if env is None else feedback)  # fmt: skip
 
@@ -67,5 +70,5 @@ class LanguagePolicy:
         out: dict[int, str] = {}
         for idx in indices_by_length([encode_prompt(self.tokenizer, p) for p in prompts]):
             comp = self.sample([prompts[i] for i in idx], 1, temperature)
-            out.update(zip(idx, map(self.tokenizer.decode, comp.ids), strict=True))
+            out.update(zip(idx, map(self.tokenizer.decode, comp.ids.tolist()), strict=True))  # one copy to the host
         return [out[i] for i in range(len(prompts))]

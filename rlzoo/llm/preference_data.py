@@ -66,9 +66,10 @@ def build_pairs(policy: LanguagePolicy, task: TextTask, prompts: PromptBuckets, 
     for _ in range(max_rounds):
         rows = prompts.sample(prompts_per_round)
         comp = policy.sample([r["prompt"] for r in rows], G, temperature)
-        texts = [tok.decode(ids) for ids in comp.ids]
+        completions = comp.ids.tolist()  # one copy to the host
+        texts = [tok.decode(ids) for ids in completions]
         total, _ = task.rewards([r for r in rows for _ in range(G)], texts)
-        sampled = [ids[: ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids for ids in comp.ids.tolist()]
+        sampled = [ids[: ids.index(tok.eos_token_id)] if tok.eos_token_id in ids else ids for ids in completions]
         scores = np.where([tok.encode(t) == ids for t, ids in zip(texts, sampled, strict=True)], total, np.nan)
         for i, row in enumerate(rows):
             group = scores[i * G : (i + 1) * G]

@@ -2,8 +2,9 @@
 
     python -m rlzoo.llm.preferences prefs.jsonl [env=gridworld_text] [algo.n_pairs=4000] [seed=1] [...]
 
-warm-starts the model of ``algo=dpo`` (the same overrides as ``rlzoo.train``), builds its pairs and writes them;
-``python -m rlzoo.train algo=dpo algo.data=prefs.jsonl`` then trains on them (or on any JSONL of these columns).
+warm-starts the model of ``algo=dpo`` (the same overrides as ``rlzoo.train``, ``device`` too), builds its pairs and
+writes them; ``python -m rlzoo.train algo=dpo algo.data=prefs.jsonl`` then trains on them (or on any JSONL of these
+columns).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> None:
     try:
         with initialize_config_module("rlzoo.conf", version_base="1.3"):
             spec = resolve(compose("config", overrides=["algo=dpo", *argv[1:], "algo.data=null"]))
-        agent = make_agent("dpo", make_env(spec.env), config=spec.algo, seed=spec.run.seed)
+        agent = make_agent("dpo", make_env(spec.env), config=spec.algo, seed=spec.run.seed, device=spec.run.device)
         agent.begin(spec.run.total_steps, RunLogger())
     except ConfigError as err:
         print(f"rlzoo: config error: {err}", file=sys.stderr)

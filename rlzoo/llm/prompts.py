@@ -23,9 +23,9 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
     return bos + tokenizer.encode(prompt)
 
 
-def prompt_tensor(tokenizer: Tokenizer, prompts: list[str]) -> torch.Tensor:
-    """(P, T) token ids of prompts that encode to the same length."""
-    return torch.tensor([encode_prompt(tokenizer, p) for p in prompts])
+def prompt_tensor(tokenizer: Tokenizer, prompts: list[str], device: torch.device | str | None = None) -> torch.Tensor:
+    """(P, T) token ids of prompts that encode to the same length, on ``device`` (the CPU by default)."""
+    return torch.tensor([encode_prompt(tokenizer, p) for p in prompts], device=device)
 
 
 def indices_by_length(encoded: list[list[int]]) -> list[list[int]]:

@@ -8,11 +8,11 @@ import torch
 def overlong_penalty(lengths: torch.Tensor, max_length: int, buffer: int, penalty: float) -> torch.Tensor:
     """DAPO's soft overlong punishment (Yu et al., 2025, eq. 13) of completion lengths (N,), times ``penalty``:
     0 up to ``max_length − buffer`` tokens, then falling linearly to −``penalty`` at ``max_length`` (and beyond).
-    ``buffer`` = 0 gives no punishment."""
+    ``buffer`` = 0 gives no punishment. On the device of ``lengths``."""
     if buffer < 0 or buffer >= max_length:
         raise ValueError(f"buffer={buffer} is not allowed: give 0 (off) up to max_length − 1 = {max_length - 1}")
     if buffer == 0:
-        return torch.zeros(lengths.shape, dtype=torch.float32)
+        return torch.zeros(lengths.shape, dtype=torch.float32, device=lengths.device)
     over = (lengths.float() - (max_length - buffer)).clamp(min=0.0, max=float(buffer))
     return -penalty * over / buffer
 

@@ -10,6 +10,7 @@ from rlzoo import distributed
 from rlzoo.envs.text_tasks import TextTask
 from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
+from rlzoo.llm.models import model_device
 from rlzoo.llm.policy import LanguagePolicy
 from rlzoo.llm.prompts import PromptBuckets, Row, prompt_tensor
 from rlzoo.logging import RunLogger
@@ -26,12 +27,12 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
     ``target``, stops at the first check (every 100 steps) where the greedy first-reward mean on ``validation``
     (averaged over torchrun ranks) reaches it; the loss pass packed without padding when ``packing``. Only the
     parameters that require gradients are trained (LoRA's adapters, when on). The loss calls ``train_model`` (the
-    policy's model in its torchrun wrapper, :func:`rlzoo.distributed.wrap`; the model itself by default). Returns
-    the number of steps taken (0 without demonstrations)."""
+    policy's model in its torchrun wrapper, :func:`rlzoo.distributed.wrap`; the model itself by default), with the
+    batches on the model's device. Returns the number of steps taken (0 without demonstrations)."""
     if steps == 0 or task.demonstration is None:
         return 0
     model, tokenizer = policy.model, policy.tokenizer
-    train_model = model if train_model is None else train_model
+    train_model, device = model if train_model is None else train_model, model_device(model)
     key = task.reward_funcs[0].__name__
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     model.train()
@@ -39,9 +40,9 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
         rows = prompts.sample(batch_size)
         targets = [[*tokenizer.encode(task.demonstration(r, rng)), tokenizer.eos_token_id] for r in rows]
         width = max(len(t) for t in targets)
-        ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets])
-        mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets])
-        prompt_ids = prompt_tensor(tokenizer, [r["prompt"] for r in rows])
+        ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets], device=device)
+        mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets], device=device)
+        prompt_ids = prompt_tensor(tokenizer, [r["prompt"] for r in rows], device)
         logp, _ = completion_log_probs(train_model, prompt_ids, ids, packing=packing, eos_id=tokenizer.eos_token_id)
         loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
         opt.zero_grad(set_to_none=True)
@@ -54,7 +55,7 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
                 # the ranks' mean: one stopping decision for every rank
                 with distributed.gathered(model):
                     scores = evaluate_greedy(policy, task, validation)
-                score = float(distributed.all_reduce_mean(torch.tensor(scores[key])))
+                score = float(distributed.all_reduce_mean(torch.tensor(scores[key], device=device)))
                 model.train()
                 logger.scalar(f"sft/validation_{key}", score, step + 1)
                 if score >= target:
