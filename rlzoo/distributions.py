@@ -84,4 +84,25 @@ class DiagGaussian:
         )
 
 
+class StateDependentGaussian(DiagGaussian):
+    """gSDE's policy (Raffin et al., 2022, "Smooth exploration for robotic reinforcement learning"): the action
+    a = μ(s) + z(s)ᵀ θ_ε, z(s) the policy's last features (no gradient through them), θ_ε ~ N(0, σ²) a
+    (features × actions) matrix per env held for several steps, so the exploration is a smooth function of the
+    state. For one θ_ε the action is Gaussian with variance σ_j²(s) = Σ_i z_i(s)² σ_ij² — ``log_std`` holds
+    log σ_j(s) — which gives ``log_prob``, ``entropy`` and ``kl``."""
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor, latent: torch.Tensor,
+                 exploration: torch.Tensor | None) -> None:  # fmt: skip
+        super().__init__(mean, log_std)
+        self.latent, self.exploration = latent, exploration
+
+    def sample(self, rng: np.random.Generator) -> torch.Tensor:
+        """a = μ(s) + z(s)ᵀ θ_ε with each row's (or one shared) exploration matrix; without matrices for this batch
+        (e.g. one observation outside a rollout) a plain draw from N(μ(s), σ(s)²)."""
+        theta = self.exploration
+        if theta is None or theta.shape[0] not in (1, self.mean.shape[0]):
+            return super().sample(rng)
+        return self.mean + torch.einsum("bi,bij->bj", self.latent, theta.expand(self.mean.shape[0], -1, -1))
+
+
 Distribution = Categorical | DiagGaussian

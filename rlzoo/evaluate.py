@@ -74,6 +74,16 @@ def evaluate(
     return result
 
 
+EVALUATION_SEEDS = 1_000_000  # evaluation resets draw from seeds this far above any training seed
+
+
+def evaluation_seed(run_seed: int, episodes: int) -> int:
+    """The reset seed of the first evaluation episode of the run with seed ``run_seed`` (episode i: this + i):
+    1 000 000 + run_seed × episodes, so runs of different seeds evaluate on disjoint sets of start states and their
+    spread over seeds is the spread of what they learned, not of shared start states."""
+    return EVALUATION_SEEDS + run_seed * episodes
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: load a run's final checkpoint (or a given checkpoint file) and evaluate it."""
     import rlzoo  # noqa: F401  (registers envs)

@@ -3,7 +3,8 @@
 Heads (``rlzoo.distributions``):
 - categorical for a Discrete action space: logits = W h + b;
 - diagonal Gaussian for a Box action space: mean = W h + b and a log-std that is either one learned
-  vector (state-independent, as in PPO/TRPO) or a second linear head (state-dependent).
+  vector (state-independent, as in PPO/TRPO) or a second linear head (state-dependent);
+- generalized state-dependent exploration (gSDE) for a Box action space: mean = W h + b, noise z(s)ᵀ θ_ε.
 With ``hidden=[]`` and a Discrete observation space the policy is a softmax table θ(s, a).
 ``DeterministicActor`` is the deterministic policy μ_θ(s) of DPG/DDPG/TD3; ``SquashedGaussianActor`` the
 tanh-squashed Gaussian policy of SAC.
@@ -14,12 +15,13 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from rlzoo.approximators import ObservationEncoder, mlp, orthogonal_init
-from rlzoo.distributions import Categorical, DiagGaussian, Distribution
+from rlzoo.distributions import Categorical, DiagGaussian, Distribution, StateDependentGaussian
 
 LOG_STD_BOUNDS = (-20.0, 2.0)
 
@@ -54,6 +56,31 @@ class GaussianHead(nn.Module):
         return DiagGaussian(self.mean(h), log_std.clamp(*LOG_STD_BOUNDS))
 
 
+class StateDependentNoiseHead(nn.Module):
+    """gSDE's head (``StateDependentGaussian``): mean = W h + b, log σ a learned (features × actions) matrix, and
+    the exploration matrices θ_ε ~ N(0, σ²) that ``reset_noise`` draws (one per env) and sampling uses until the
+    next draw."""
+
+    VARIANCE_EPS = 1e-6  # added to σ_j(s)² so that a state whose features are all 0 keeps a finite log-density
+
+    def __init__(self, width: int, dim: int, log_std_init: float) -> None:
+        super().__init__()
+        self.mean = nn.Linear(width, dim)
+        self.log_std = nn.Parameter(torch.full((width, dim), float(log_std_init)))
+        self.exploration: torch.Tensor | None = None
+
+    def reset_noise(self, n: int, rng: np.random.Generator) -> None:
+        """New exploration matrices θ_ε = σ ⊙ ε, ε ~ N(0, I) from ``rng``, one for each of ``n`` envs."""
+        eps = torch.from_numpy(rng.standard_normal((n, *self.log_std.shape)))
+        self.exploration = eps.to(self.log_std.device, self.log_std.dtype) * self.log_std.detach().exp()
+
+    def forward(self, h: torch.Tensor) -> StateDependentGaussian:
+        latent = h.detach()
+        variance = latent.square() @ (2.0 * self.log_std).exp()
+        return StateDependentGaussian(self.mean(h), 0.5 * torch.log(variance + self.VARIANCE_EPS), latent,
+                                      self.exploration)  # fmt: skip
+
+
 class PolicyNetwork(nn.Module):
     """π_θ(·|s) for a Discrete (categorical) or 1-D Box (Gaussian) action space.
 
@@ -71,6 +98,7 @@ class PolicyNetwork(nn.Module):
         ortho: bool,
         log_std_init: float,
         state_dependent_std: bool,
+        state_dependent_exploration: bool,
     ) -> None:
         super().__init__()
         self.encoder = ObservationEncoder(obs_space)
@@ -79,6 +107,8 @@ class PolicyNetwork(nn.Module):
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         if self.discrete:
             self.head: nn.Module = CategoricalHead(width, int(action_space.n))
+        elif state_dependent_exploration:
+            self.head = StateDependentNoiseHead(width, int(action_space.shape[0]), log_std_init)
         else:
             self.head = GaussianHead(width, int(action_space.shape[0]), log_std_init, state_dependent_std)
         if ortho:
@@ -89,6 +119,10 @@ class PolicyNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> Distribution:
         return self.head(self.body(self.encoder(obs)))
+
+    def reset_noise(self, n: int, rng: np.random.Generator) -> None:
+        """gSDE: new exploration matrices for ``n`` envs (``StateDependentNoiseHead.reset_noise``)."""
+        self.head.reset_noise(n, rng)
 
 
 class DeterministicActor(nn.Module):

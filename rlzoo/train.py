@@ -38,7 +38,7 @@ from rlzoo.checkpoint import BestCheckpoint, Checkpointer, latest_valid
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
 from rlzoo.envs.text_tasks import RewardFunctionError
-from rlzoo.evaluate import evaluate
+from rlzoo.evaluate import evaluate, evaluation_seed
 from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seed_everything
@@ -278,7 +278,7 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
         distributed.broadcast_parameters(network)
 
     def run_eval():
-        return evaluate(agent, eval_env, run.eval.episodes, seed=run.seed + 1_000_000,
+        return evaluate(agent, eval_env, run.eval.episodes, seed=evaluation_seed(run.seed, run.eval.episodes),
                         deterministic=run.eval.deterministic, max_episode_steps=run.eval.max_episode_steps)  # fmt: skip
 
     initial_file = run_dir / "initial_eval.json"
@@ -308,7 +308,8 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     video = None
     if run.eval.video:
         ev = run.eval
-        video = EvaluationVideo(eval_env, run_dir / "videos", seed=run.seed + 1_000_000, deterministic=ev.deterministic,
+        video = EvaluationVideo(eval_env, run_dir / "videos", seed=evaluation_seed(run.seed, ev.episodes),
+                                deterministic=ev.deterministic,
                                 max_episode_steps=ev.max_episode_steps, logger=logger)  # fmt: skip
     watchers = [c for c in (best, video) if c is not None]  # their time is evaluation time, not training time
     if start_step == 0:  # the initial evaluation is theirs too

@@ -10,7 +10,7 @@ import pytest
 
 from rlzoo.agents import Agent
 from rlzoo.checkpoint import BestCheckpoint, run_checkpoint
-from rlzoo.evaluate import evaluate
+from rlzoo.evaluate import evaluate, evaluation_seed
 from rlzoo.evaluate import main as evaluate_main
 from rlzoo.train import resolve, train
 
@@ -38,15 +38,15 @@ def test_best_pt_is_the_agent_at_the_best_evaluation_and_the_summary_says_which(
     best, last = Agent.load(run_dir, which="best"), Agent.load(run_dir)
     assert best.num_timesteps == best_step and last.num_timesteps == 6000
     ev = spec.run.eval
-    again = evaluate(best, best.env, ev.episodes, seed=spec.run.seed + 1_000_000, deterministic=ev.deterministic,
-                     max_episode_steps=ev.max_episode_steps)  # fmt: skip
+    again = evaluate(best, best.env, ev.episodes, seed=evaluation_seed(spec.run.seed, ev.episodes),
+                     deterministic=ev.deterministic, max_episode_steps=ev.max_episode_steps)  # fmt: skip
     assert again.mean == pytest.approx(best_value)  # the same evaluation of the saved agent
 
 
 def test_the_evaluate_command_picks_best_or_last(run_dir, capsys):
     best_value = json.loads((run_dir / "summary.json").read_text())["best"]["eval_return"]
     spec = resolve(composed(*RUN))
-    seed = str(spec.run.seed + 1_000_000)  # the run's own evaluation episodes
+    seed = str(evaluation_seed(spec.run.seed, spec.run.eval.episodes))  # the run's own evaluation episodes
     assert evaluate_main([str(run_dir), "--checkpoint", "best", "--episodes", "10", "--seed", seed]) == 0
     assert capsys.readouterr().out.startswith(f"qlearning: return {best_value:.3f}")
     with pytest.raises(SystemExit) as bad:
@@ -82,3 +82,9 @@ def test_without_periodic_evaluation_there_is_no_best_and_asking_for_it_is_one_l
         run_checkpoint(tmp_path / "run", "best")
     with pytest.raises(ValueError, match=r"^which='worst' is not allowed: choose one of last, best$"):
         run_checkpoint(tmp_path / "run", "worst")
+
+
+def test_runs_of_different_seeds_evaluate_on_disjoint_start_states():
+    sets = [set(range(evaluation_seed(s, 10), evaluation_seed(s, 10) + 10)) for s in range(20)]
+    assert all(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1 :])
+    assert evaluation_seed(0, 10) == 1_000_000  # seed 0's evaluation episodes are those of earlier versions

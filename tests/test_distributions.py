@@ -51,7 +51,8 @@ def test_gaussian_samples_have_the_mean_and_std():
 def test_gaussian_policy_head_log_std_options(state_dependent):
     obs_space = gym.spaces.Box(-1, 1, (3,))
     net = PolicyNetwork(obs_space, gym.spaces.Box(-2, 2, (2,)), [16], "tanh", ortho=True,
-                        log_std_init=-0.5, state_dependent_std=state_dependent)  # fmt: skip
+                        log_std_init=-0.5, state_dependent_std=state_dependent,
+                        state_dependent_exploration=False)  # fmt: skip
     dist = net(torch.randn(4, 3))
     torch.testing.assert_close(dist.log_std, torch.full((4, 2), -0.5))  # initialised to log_std_init
     assert isinstance(net.head.log_std, torch.nn.Linear) == state_dependent
@@ -66,6 +67,7 @@ def test_softmax_table_policy_on_discrete_observations():
         ortho=True,
         log_std_init=0.0,
         state_dependent_std=False,
+        state_dependent_exploration=False,
     )
     assert [p.shape for p in net.parameters()] == [torch.Size([3, 7]), torch.Size([3])]  # θ(s, a) and a bias
     assert net(torch.arange(7)).probs.shape == (7, 3)
@@ -77,3 +79,43 @@ def test_categorical_never_samples_an_impossible_action():
     samples = Categorical(logits).sample(np.random.default_rng(1))
     assert set(samples.unique().tolist()) <= {1, 2}
     assert torch.isfinite(Categorical(logits).log_prob(samples)).all()
+
+
+def gsde_policy(log_std_init: float = -0.5) -> PolicyNetwork:
+    return PolicyNetwork(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-2, 2, (2,)), [16], "tanh", ortho=True,
+                         log_std_init=log_std_init, state_dependent_std=False,
+                         state_dependent_exploration=True)  # fmt: skip
+
+
+def test_gsde_noise_is_a_fixed_function_of_the_state_until_it_is_redrawn():
+    torch.manual_seed(0)
+    net, rng = gsde_policy(), np.random.default_rng(0)
+    obs = torch.randn(4, 3)
+    net.reset_noise(4, rng)
+    first, again = net(obs).sample(rng), net(obs).sample(rng)
+    torch.testing.assert_close(first, again)  # the same θ_ε: the same action in the same state
+    nearby = net(obs + 1e-4).sample(rng)
+    assert 0 < (nearby - first).abs().max() < 1e-3  # and a nearby action in a nearby state
+    net.reset_noise(4, rng)
+    assert not torch.allclose(net(obs).sample(rng), first)  # a new θ_ε: other actions
+
+
+def test_gsde_actions_have_the_state_dependent_variance_its_log_prob_uses():
+    torch.manual_seed(0)
+    net, rng = gsde_policy(), np.random.default_rng(1)
+    obs = torch.randn(1, 3)
+    dist = net(obs)
+    draws = []
+    for _ in range(4000):  # one state, many exploration matrices: a ~ N(μ(s), Σ_i z_i² σ_ij²)
+        net.reset_noise(1, rng)
+        draws.append(net(obs).sample(rng)[0])
+    draws = torch.stack(draws)
+    torch.testing.assert_close(draws.mean(0), dist.mean[0], atol=0.03, rtol=0)
+    torch.testing.assert_close(draws.std(0), dist.log_std[0].exp(), atol=0, rtol=0.05)
+    # log π(a|s) is that Gaussian's density, and its gradient reaches log σ but not the features
+    a = draws[:1]
+    logp = net(obs).log_prob(a)
+    expected = torch.distributions.Normal(dist.mean, dist.log_std.exp()).log_prob(a).sum(-1)
+    torch.testing.assert_close(logp, expected)
+    logp.sum().backward()
+    assert net.head.log_std.grad.abs().sum() > 0

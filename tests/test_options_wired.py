@@ -252,6 +252,7 @@ ALTERNATIVES: dict[str, Any] = {
     "model.path": lambda tmp: save_tiny_gpt(tmp / "tiny_gpt"),
     "lora.target_modules": ["qkv"],
     "data": lambda tmp: str(write_pairs(tmp / "prefs.jsonl", DIGIT_PAIRS)),
+    "sde_sample_freq": 2,  # new exploration matrices within the rollout
 }
 
 # keys that act only in a context, applied to both runs (the key's own baseline is the context's value)
@@ -297,11 +298,14 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "lora.alpha": {"lora": {"r": 2}},  # the adapters' keys act when there are adapters
     "lora.dropout": {"lora": {"r": 2}},
     "lora.target_modules": {"lora": {"r": 2}},
+    "sde_sample_freq": {"use_sde": True},  # gSDE's resampling acts with gSDE on
 }
 # keys that act only on another env
 CONTEXT_ENV: dict[str, str] = {
     "log_std_init": "pendulum",  # Gaussian policies need continuous actions
     "state_dependent_std": "pendulum",
+    "use_sde": "pendulum",
+    "sde_sample_freq": "pendulum",
     "vector_mode": "gridworld",  # auto is sync on CartPole; numpy exists for the GridWorld only
     "episodes_per_pair": "gridworld_slip",  # in a deterministic world every episode from (s, a) returns the same
     "target_entropy_scale": "gridworld",  # SAC's target entropy for a Discrete action space
@@ -432,6 +436,8 @@ INERT: dict[str | tuple[str, str], tuple[str, Check]] = {
     ("qac", "state_dependent_std"): ("Gaussian policies only; qac needs Discrete actions", check_inapplicable),
     ("off_policy_ac", "log_std_init"): ("Gaussian policies only; needs Discrete actions", check_inapplicable),
     ("off_policy_ac", "state_dependent_std"): ("Gaussian policies only; needs Discrete actions", check_inapplicable),
+    **{(algo, key): ("gSDE perturbs Box actions; needs Discrete actions", check_inapplicable)
+       for algo in ("qac", "off_policy_ac") for key in ("use_sde", "sde_sample_freq")},
 }  # fmt: skip
 
 

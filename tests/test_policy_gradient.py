@@ -205,3 +205,23 @@ def test_the_last_rollout_is_trimmed_to_the_budget(budget, steps):
     assert agent.num_timesteps == steps  # 7 rollouts of 128, then 52 (or 53) steps of both envs, not 128 more
     assert agent.n_updates == 8 and agent.buffer.t == (steps - 7 * 128) // 2
     assert logger.steps("losses/approx_kl")[-1] == steps
+
+
+def test_gsde_keys_are_checked_in_one_line():
+    with pytest.raises(ConfigError, match=r"algo.use_sde=true needs a Box action space .* the env has Discrete\(2\)"):
+        make_agent("ppo", gym.make("CartPole-v1"), use_sde=True)
+    with pytest.raises(ConfigError, match="sde_sample_freq=0 is not allowed"):
+        make_agent("a2c", gym.make("Pendulum-v1"), use_sde=True, sde_sample_freq=0)
+    with pytest.raises(ConfigError, match="choose one"):
+        make_agent("trpo", gym.make("Pendulum-v1"), use_sde=True, state_dependent_std=True)
+
+
+def test_gsde_holds_one_exploration_matrix_per_env_for_sde_sample_freq_steps():
+    agent = make_agent("ppo", gym.make("Pendulum-v1"), seed=0, use_sde=True, sde_sample_freq=4, n_envs=3, n_steps=8,
+                       batch_size=24, n_epochs=1)  # fmt: skip
+    draws = []
+    original = agent.policy.reset_noise
+    agent.policy.reset_noise = lambda n, rng: draws.append((n, agent.sde_step)) or original(n, rng)
+    agent.learn(48)  # two rollouts of 8 steps: new matrices for the 3 envs at steps 0 and 4 of each
+    assert draws == [(3, 0), (3, 4)] * 2
+    assert agent.policy.head.exploration.shape == (3, 64, 1)

@@ -52,6 +52,8 @@ class OnPolicyConfig(DiscountedConfig):
     ortho_init: bool = True
     log_std_init: float = param(0.0, help="Gaussian policies: initial log standard deviation")
     state_dependent_std: bool = False
+    use_sde: bool = param(False, help="gSDE: exploration noise z(s)ᵀθ_ε, smooth in the state (Box actions)")
+    sde_sample_freq: int = param(-1, ge=-1, help="gSDE: env steps between new θ_ε; -1: once per rollout")
     normalize_obs: bool = False
     normalize_reward: bool = False
     vector_mode: str = param("auto", choices=("auto", *VECTOR_MODES))
@@ -62,6 +64,11 @@ class OnPolicyConfig(DiscountedConfig):
             widths = getattr(self, key)
             if widths is not None and any(w < 1 for w in widths):
                 raise ConfigError(f"{prefix}.{key}={widths} is not allowed: layer widths must be positive")
+        if self.sde_sample_freq == 0:
+            raise ConfigError(f"{prefix}.sde_sample_freq=0 is not allowed: give -1 (once per rollout) or a step count")
+        if self.use_sde and self.state_dependent_std:
+            raise ConfigError(f"{prefix}.use_sde=true and {prefix}.state_dependent_std=true are two ways of making the "
+                              "noise depend on the state: choose one")  # fmt: skip
 
 
 @dataclass
@@ -129,10 +136,14 @@ class OnPolicyAgent(Agent):
             raise ConfigError("algo.normalize_obs / algo.normalize_reward keep running statistics per process, so "
                               "they are not supported under torchrun; set both to false")  # fmt: skip
         self.discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        if cfg.use_sde and self.discrete:
+            raise ConfigError(f"algo.use_sde=true needs a Box action space (gSDE perturbs continuous actions); "
+                              f"the env has {env.action_space}")  # fmt: skip
         with seeded_torch(self.seed):  # built on the CPU, then moved: the same initial weights on any device
             self.policy = PolicyNetwork(env.observation_space, env.action_space, list(cfg.hidden), cfg.activation,
                                         ortho=cfg.ortho_init, log_std_init=cfg.log_std_init,
-                                        state_dependent_std=cfg.state_dependent_std)  # fmt: skip
+                                        state_dependent_std=cfg.state_dependent_std,
+                                        state_dependent_exploration=cfg.use_sde)  # fmt: skip
             hidden = list(cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden)
             self.critic = (self.critic_class(env.observation_space, env.action_space, hidden, cfg.activation,
                                              cfg.ortho_init) if self.wants_critic() else NoCritic())  # fmt: skip
@@ -146,6 +157,7 @@ class OnPolicyAgent(Agent):
         self.n_updates = 0
         self.progress_remaining = 1.0  # 1 → 0 over the current learn() budget (for annealed coefficients)
         self.learning_rate = cfg.learning_rate  # the actor's, as last set by the schedule
+        self.sde_step = 0  # gSDE: env steps since the exploration matrices were drawn (0: draw before acting)
 
     # ---- construction hooks ------------------------------------------------------------
     def wants_critic(self) -> bool:
@@ -185,9 +197,18 @@ class OnPolicyAgent(Agent):
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions to take in a batch of states (on the agent's device), their log-probabilities and the critic's
         values, as host arrays."""
+        if self.config.use_sde:
+            self.resample_exploration()
         dist = self.policy(obs)
         actions = dist.sample(self.rng)
         return to_host(actions, dist.log_prob(actions), self.critic.state_values(obs, self.policy))
+
+    def resample_exploration(self) -> None:
+        """gSDE: new exploration matrices (one per env) at a rollout's first step and every ``sde_sample_freq``."""
+        freq = self.config.sde_sample_freq
+        if self.sde_step == 0 or (freq > 0 and self.sde_step % freq == 0):
+            self.policy.reset_noise(self.config.n_envs, self.rng)
+        self.sde_step += 1
 
     def bootstrap_values(self, obs: torch.Tensor, last: bool) -> np.ndarray:
         """Values to bootstrap from: of truncated episodes' final observations, or (``last``) after the rollout."""
@@ -212,6 +233,7 @@ class OnPolicyAgent(Agent):
         cfg = self.config
         self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / self.total_steps)
         self.learning_rate = self.set_learning_rate()
+        self.sde_step = 0
         steps_left = -(-(self.total_steps - self.num_timesteps) // cfg.n_envs)  # ceil: every env steps together
         last_values, self.num_timesteps = self.rollouts.collect(
             self.select_actions, self.bootstrap_values, logger, self.num_timesteps, min(cfg.n_steps, steps_left)

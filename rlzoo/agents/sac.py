@@ -84,7 +84,8 @@ class SAC(ReplayActorCritic):
         cfg, env = self.config, self.env
         if self.discrete_actions:
             return PolicyNetwork(env.observation_space, env.action_space, list(cfg.hidden), cfg.activation,
-                                 ortho=False, log_std_init=0.0, state_dependent_std=False)  # fmt: skip
+                                 ortho=False, log_std_init=0.0, state_dependent_std=False,
+                                 state_dependent_exploration=False)  # fmt: skip
         return SquashedGaussianActor(env.observation_space, self.action_dim, list(cfg.hidden), cfg.activation)
 
     def build_critic(self, hidden: list[int]) -> torch.nn.Module:
