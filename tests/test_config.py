@@ -27,7 +27,7 @@ def test_one_budget_key_whose_default_is_per_algorithm():
     """``total_steps`` is top-level only: its default comes from conf/algo/<name>.yaml, then the experiment
     preset, then the command line."""
     assert composed("algo=ppo").total_steps != composed("algo=ddpg").total_steps
-    assert composed("algo=ppo", "env=pendulum").total_steps == 200000  # conf/experiment/ppo_pendulum.yaml
+    assert composed("algo=ppo", "env=pendulum").total_steps == 100000  # conf/experiment/ppo_pendulum.yaml
     assert composed("algo=ppo", "env=pendulum", "total_steps=7").total_steps == 7
     assert composed("+sweep=tabular").total_steps == 100000
     for name, cls in AGENTS.items():

@@ -56,10 +56,18 @@ def test_trust_region_cartpole_475_at_100k_for_4_of_5_seeds(tmp_path, algo):
     assert sum(r >= 475 for r in returns) >= 4, returns
 
 
-@pytest.mark.parametrize("algo", ["trpo", "ppo"])
-def test_trust_region_pendulum_minus_250_at_200k_for_3_of_5_seeds(tmp_path, algo):
-    returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}", "env=pendulum")
-    assert sum(r >= -250 for r in returns) >= 3, returns
+@pytest.mark.parametrize("algo", ["trpo", "ppo", "a2c"])
+def test_on_policy_pendulum_minus_200_at_the_zoo_budget_for_4_of_5_seeds(tmp_path, algo):
+    # rl-baselines3-zoo's presets with gSDE (100k steps; A2C 1M), 50 evaluation episodes as in the benchmark cells
+    returns = [_summary(tmp_path, f"{algo}-s{s}", f"algo={algo}", "env=pendulum", f"seed={s}", "eval.episodes=50")[
+        "eval_return_mean"] for s in range(5)]  # fmt: skip
+    assert sum(r >= -200 for r in returns) >= 4, returns
+
+
+def test_reinforce_gridworld_within_1_percent_of_the_optimum_on_its_own_start_cells(tmp_path):
+    learned = _across_seeds(tmp_path, "eval_return_mean", "algo=reinforce", "env=gridworld")
+    optimal = _across_seeds(tmp_path, "eval_return_mean", "algo=value_iteration", "env=gridworld")
+    assert all(r >= o - 0.01 * abs(o) for r, o in zip(learned, optimal, strict=True)), (learned, optimal)
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3"])

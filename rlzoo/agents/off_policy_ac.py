@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rlzoo.agents.on_policy import OnPolicyAgent, rollout_tensors
-from rlzoo.agents.qac import QACConfig
+from rlzoo.agents.qac import StepwiseActorCriticConfig
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -26,7 +26,7 @@ BEHAVIORS = ("uniform", "mixture")
 
 
 @dataclass
-class OffPolicyACConfig(QACConfig):
+class OffPolicyACConfig(StepwiseActorCriticConfig):
     """QAC's step sizes and batch, plus the behaviour policy and ratio truncation."""
 
     behavior: str = param("mixture", choices=BEHAVIORS, help="behaviour policy β")

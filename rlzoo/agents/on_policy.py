@@ -262,21 +262,26 @@ class OnPolicyAgent(Agent):
         return self.optimizer.param_groups[0]["lr"]
 
     def gradient_step(self, obs: torch.Tensor, actions: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor,
-                      weights: torch.Tensor | None = None) -> dict[str, float]:  # fmt: skip
+                      weights: torch.Tensor | None = None, all_actions: bool = False) -> dict[str, float]:  # fmt: skip
         """One step on the actor-critic loss, averaged over the batch:
 
         L = −mean(w · score · log π(a|s)) − c_H · mean H[π(·|s)] + c_V · mean(w · (target − ĉ(s, a))²)
 
         where score is the advantage (A2C), the return (REINFORCE) or Q(s, a) (QAC), ĉ the critic's V(s)
         or Q(s, a) (no term without a critic), w optional importance weights; the global gradient norm is
-        clipped to ``max_grad_norm``.
+        clipped to ``max_grad_norm``. With ``all_actions`` ``scores`` holds a score for every action (B, |A|) and the
+        policy term is −mean(w · Σ_a π(a|s) score(s, a)): the same expected gradient as the sampled action's, without
+        the variance of sampling it (mean actor-critic, Allen et al., 2017).
         """
         cfg = self.config
         dist = self.policy(obs)
         log_probs = dist.log_prob(actions)
         entropy = dist.entropy().mean()
         w = 1.0 if weights is None else weights
-        policy_loss = -(w * scores * log_probs).mean()
+        if all_actions:
+            policy_loss = -(w * (dist.probs * scores).sum(dim=-1)).mean()
+        else:
+            policy_loss = -(w * scores * log_probs).mean()
         loss = policy_loss - cfg.ent_coef * entropy
         stats = {"policy_loss": policy_loss.item(), "entropy": entropy.item()}
         value_loss = self.critic.value_loss(obs, actions, targets, w)

@@ -1,7 +1,8 @@
 """QAC — the simplest actor-critic (S. Zhao, *Mathematical Foundations of RL*, ch. 10.1).
 
 Critic: Sarsa on Q(s, a; w): w ← w + α_w [r + γ q(s', a') − q(s, a)] ∇_w q(s, a), with a' ~ π(·|s')
-the action actually taken next. Actor: θ ← θ + α_θ ∇_θ log π(a|s; θ) q(s, a). Updates are made every
+the action actually taken next. Actor: θ ← θ + α_θ ∇_θ log π(a|s; θ) q(s, a), or with ``all_actions`` its
+expectation over the actions θ ← θ + α_θ Σ_a ∇_θ π(a|s; θ) q(s, a) (Allen et al., 2017). Updates are made every
 ``n_steps`` steps of ``n_envs`` envs (default: every step, a batch of ``n_envs`` transitions); with
 ``hidden=[]`` on a Discrete observation both π and q are tables.
 """
@@ -22,10 +23,17 @@ from rlzoo.devices import to_host
 
 
 @dataclass
-class QACConfig(ActorCriticConfig):
+class StepwiseActorCriticConfig(ActorCriticConfig):
+    """QAC's and the off-policy actor-critic's batch and step sizes: an update every step of ``n_envs`` envs."""
+
     n_steps: int = param(1, ge=1)
     learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
     critic_learning_rate: float | None = param(3e-3, gt=0.0, help="critic step size α_w (null: learning_rate)")
+
+
+@dataclass
+class QACConfig(StepwiseActorCriticConfig):
+    all_actions: bool = param(False, help="actor ascends Σ_a π(a|s) q(s,a) over every action (mean actor-critic)")
 
 
 @register_agent
@@ -61,4 +69,8 @@ class QAC(OnPolicyAgent):
         obs, actions, q_taken, returns = rollout_tensors(
             buffer, "obs", "actions", "values", "returns", device=self.device
         )
-        return self.gradient_step(obs, actions, q_taken, returns)
+        if not self.config.all_actions:
+            return self.gradient_step(obs, actions, q_taken, returns)
+        with torch.no_grad():
+            q_all = self.critic(obs)  # q(s, ·) before this step's critic update
+        return self.gradient_step(obs, actions, q_all, returns, all_actions=True)
