@@ -7,9 +7,6 @@ the weights a single process gets from the whole batch.
 
 from __future__ import annotations
 
-import os
-import socket
-
 import gymnasium as gym
 import pytest
 import torch
@@ -25,12 +22,6 @@ from .test_grpo import task_env
 GRPO_TINY = {"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "max_len": 16}, "prompts_per_step": 4,
              "num_generations": 4, "eval_prompts": 10, "sft_steps": 0, "dynamic_sampling": False,
              "learning_rate": 1e-3}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(*args: str):
@@ -144,10 +135,10 @@ def weights(agent) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for net in agent.networks() for k, v in net.state_dict().items()}
 
 
-def _worker(rank: int, port: int, case: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _worker(rank: int, case: str, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    # rendezvous through a file of this test's own directory: no TCP port that another process may hold or take
+    dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank, world_size=2)
     try:
         agent, n, update = CASES[case]()
         update(rank * n // 2, (rank + 1) * n // 2)
@@ -161,7 +152,7 @@ def _worker(rank: int, port: int, case: str, out: str) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_processes_on_two_halves_step_like_one_process_on_the_whole_batch(tmp_path, case):
-    mp.spawn(_worker, args=(free_port(), case, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(case, str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     assert not distributed.is_distributed()
     agent, n, update = CASES[case]()
