@@ -71,7 +71,7 @@ def steps_per_second(algo: str, env_id: str, device: str, steps: int, compiled: 
     agent = rlzoo.make_agent(algo, gym.make(env_id), seed=0, device=device, **options)
     if compiled:
         agent.compile()
-    warm = options.get("learning_starts", 0) + 200  # compilation and CUDA graph capture off the clock
+    warm = options.get("learning_starts", 0) + 1024  # compilation, CUDA graph capture, first rollouts off the clock
     agent.learn(warm)
     if device == "cuda":
         torch.cuda.synchronize()
