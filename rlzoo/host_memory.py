@@ -36,8 +36,9 @@ def release_free_memory() -> bool:
 PASS_MIN_TOKENS = 4096  # a model pass over fewer tokens frees too little for a trim to pay
 
 
-def release_after_pass(tokens: int) -> bool:
-    """:func:`release_free_memory` after a model pass over ``tokens`` tokens (positions × sequences) when they are at
-    least ``PASS_MIN_TOKENS``: a smaller pass frees too little for the trim's walk of the heap and its page faults to
-    pay (a toy GRPO test suite: 9 % slower with a trim after every pass). Returns whether it trimmed."""
-    return tokens >= PASS_MIN_TOKENS and release_free_memory()
+def release_after_pass(tokens: int, device: str) -> bool:
+    """:func:`release_free_memory` after a model pass over ``tokens`` tokens (positions × sequences) on ``device``
+    (a device type) when it ran on the CPU and over at least ``PASS_MIN_TOKENS``: a GPU's activations are not in the
+    host's heap, and a smaller pass frees too little for the trim's walk of the heap and its page faults to pay (a toy
+    GRPO test suite: 9 % slower with a trim after every pass). Returns whether it trimmed."""
+    return device == "cpu" and tokens >= PASS_MIN_TOKENS and release_free_memory()

@@ -31,5 +31,6 @@ def test_release_free_memory_returns_freed_heap_pages_to_the_system():
 def test_only_a_large_pass_is_followed_by_a_trim(monkeypatch):
     calls = []
     monkeypatch.setattr("rlzoo.host_memory._malloc_trim", lambda: calls.append)
-    assert not release_after_pass(PASS_MIN_TOKENS - 1) and calls == []
-    assert release_after_pass(PASS_MIN_TOKENS) and calls == [0]
+    assert not release_after_pass(PASS_MIN_TOKENS - 1, "cpu") and calls == []
+    assert not release_after_pass(PASS_MIN_TOKENS, "cuda") and calls == []  # a GPU pass: not the host's heap
+    assert release_after_pass(PASS_MIN_TOKENS, "cpu") and calls == [0]

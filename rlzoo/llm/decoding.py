@@ -93,8 +93,7 @@ def sample_completions(model: nn.Module, prompt_ids: torch.Tensor, num_generatio
     with decoding_attention(model), cached_weight_casts(model), fused_for_sampling(model):
         completions = _sample(model, prompt_ids, num_generations, max_new_tokens, eos_id, pad_id, temperature,
                               top_k, generator, feedback)  # fmt: skip
-    if completions.ids.device.type == "cpu":  # (a GPU's cache is not in the host's heap)
-        release_after_pass(completions.ids.numel())
+    release_after_pass(completions.ids.numel(), completions.ids.device.type)
     return completions
 
 

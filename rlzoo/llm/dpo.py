@@ -17,7 +17,7 @@ from rlzoo.llm import losses
 from rlzoo.llm.lm_agent import LMAgent, LMAgentConfig
 from rlzoo.llm.losses import DPO_LOSS_TYPES
 from rlzoo.llm.preference_data import Pair, build_pairs, read_pairs
-from rlzoo.llm.prompts import encode_prompt, indices_by_length
+from rlzoo.llm.prompts import encode_prompt, indices_by_length, right_padded
 from rlzoo.logging import RunLogger
 
 
@@ -108,10 +108,9 @@ class DPO(LMAgent):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``sequence_log_probs`` and the token-mean NLL of the chosen completions."""
         rows = [self.encoded[k].completions[side] for side in (0, 1) for k in batch]  # the chosen, then the rejected
-        width, device = max(len(ids) for ids, _ in rows), self.device
-        ids = torch.tensor([t + [self.tokenizer.pad_token_id] * (width - len(t)) for t, _ in rows], device=device)
-        mask = torch.tensor([m + [0.0] * (width - len(m)) for _, m in rows], device=device)
-        prompts = torch.tensor([self.encoded[k].prompt for k in batch], device=device).repeat(2, 1)
+        ids = right_padded([t for t, _ in rows], self.tokenizer.pad_token_id, self.device)
+        mask = right_padded([m for _, m in rows], 0.0, self.device)  # each as long as its ids
+        prompts = torch.tensor([self.encoded[k].prompt for k in batch], device=self.device).repeat(2, 1)
         logp, _ = self.log_probs(model, prompts, ids)
         total, n = (logp * mask).sum(1), len(batch)
         return total[:n], total[n:], -(total[:n].sum() / mask[:n].sum())

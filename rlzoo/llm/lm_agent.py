@@ -165,8 +165,7 @@ class LMAgent(Agent):
         large forward pass freed goes back to the operating system before a backward pass allocates its own."""
         out = completion_log_probs(model, prompt_ids, ids, self.config.temperature, packing=self.config.packing,
                                    eos_id=self.tokenizer.eos_token_id)  # fmt: skip
-        if ids.device.type == "cpu":  # (a GPU's activations are not in the host's heap)
-            release_after_pass(ids.numel())
+        release_after_pass(ids.numel(), ids.device.type)
         return out
 
     # ---- the training loop's hooks ----------------------------------------------------------------------------

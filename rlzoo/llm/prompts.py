@@ -28,6 +28,13 @@ def prompt_tensor(tokenizer: Tokenizer, prompts: list[str], device: torch.device
     return torch.tensor([encode_prompt(tokenizer, p) for p in prompts], device=device)
 
 
+def right_padded(rows: list[list[int]] | list[list[float]], value: float, device: torch.device) -> torch.Tensor:
+    """(N, W) tensor of ``rows`` (token ids, or a mask) each padded on the right with ``value`` to the longest row's
+    width W, on ``device``."""
+    width = max(len(row) for row in rows)
+    return torch.tensor([[*row, *[value] * (width - len(row))] for row in rows], device=device)
+
+
 def indices_by_length(encoded: list[list[int]]) -> list[list[int]]:
     """Indices of ``encoded`` prompts grouped by token length (first-seen order)."""
     by_len: dict[int, list[int]] = {}

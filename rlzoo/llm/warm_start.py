@@ -12,7 +12,7 @@ from rlzoo.llm.decoding import completion_log_probs
 from rlzoo.llm.evaluation import evaluate_greedy
 from rlzoo.llm.models import model_device
 from rlzoo.llm.policy import LanguagePolicy
-from rlzoo.llm.prompts import PromptBuckets, Row, prompt_tensor
+from rlzoo.llm.prompts import PromptBuckets, Row, prompt_tensor, right_padded
 from rlzoo.logging import RunLogger
 
 CHECK_EVERY = 100  # warm-start steps between logged losses and validation checks
@@ -39,9 +39,8 @@ def supervised_warm_start(policy: LanguagePolicy, task: TextTask, prompts: Promp
     for step in range(steps):
         rows = prompts.sample(batch_size)
         targets = [[*tokenizer.encode(task.demonstration(r, rng)), tokenizer.eos_token_id] for r in rows]
-        width = max(len(t) for t in targets)
-        ids = torch.tensor([t + [tokenizer.pad_token_id] * (width - len(t)) for t in targets], device=device)
-        mask = torch.tensor([[1.0] * len(t) + [0.0] * (width - len(t)) for t in targets], device=device)
+        ids = right_padded(targets, tokenizer.pad_token_id, device)
+        mask = right_padded([[1.0] * len(t) for t in targets], 0.0, device)
         prompt_ids = prompt_tensor(tokenizer, [r["prompt"] for r in rows], device)
         logp, _ = completion_log_probs(train_model, prompt_ids, ids, packing=packing, eos_id=tokenizer.eos_token_id)
         loss = -(logp * mask).sum() / distributed.all_reduce_sum(mask.sum())  # token mean of the global batch
