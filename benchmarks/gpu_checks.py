@@ -12,6 +12,7 @@ a check fails (each failure printed on its own line).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -88,20 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="checks only, no timings")
     args = parser.parse_args(argv)
     failures, figures = [], {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu"}
+    checks = {**{algo: functools.partial(check_agent, algo) for algo in DEEP}, "grpo": check_language_model}
     with tempfile.TemporaryDirectory() as tmp:
-        for algo in DEEP:
+        for name, check in checks.items():
             try:
-                check_agent(algo, args.device, Path(tmp))
-                print(f"ok   {algo}", flush=True)
+                check(args.device, Path(tmp))
+                print(f"ok   {name}", flush=True)
             except Exception:  # every failure is reported, then the next check runs
-                failures.append(algo)
-                print(f"FAIL {algo}\n{traceback.format_exc()}", flush=True)
-        try:
-            check_language_model(args.device, Path(tmp))
-            print("ok   grpo", flush=True)
-        except Exception:
-            failures.append("grpo")
-            print(f"FAIL grpo\n{traceback.format_exc()}", flush=True)
+                failures.append(name)
+                print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
     if not args.quick:
         sac = {"hidden": [256, 256], "batch_size": 256, "learning_starts": 1000}
         for compiled in (False, True):
