@@ -171,9 +171,17 @@ class ReplayBuffer:
             if self._index_generator is not None:
                 state["index_generator"] = self._index_generator.get_state()
                 state["index_generator_device"] = self.device.type
-        return {**state, "pos": self.pos, "size": n}
+        return {**state, "pos": self.pos, "size": n, "storage": self.storage_kind}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    @property
+    def storage_kind(self) -> str:
+        """How minibatch indices are drawn: "host" (numpy arrays, the agent's rng) or the device type of the torch
+        storage (its own index generator)."""
+        return "host" if self.device is None else self.device.type
+
+    def load_state_dict(self, state: dict[str, Any]) -> str | None:
+        """Restore the transitions (from host or device storage) and the index generator; returns why the minibatches
+        to come cannot be the ones the saved run would have drawn (its indices came from other storage), or None."""
         n = int(state["size"])
         for key in ("obs", "next_obs", "actions", "rewards", "discounts"):
             saved = state[key][:n]
@@ -185,6 +193,10 @@ class ReplayBuffer:
             self._index_generator = torch.Generator(self.device)
             self._index_generator.set_state(state["index_generator"])  # else: seeded anew at the next sample
         self.pos, self.size = int(state["pos"]) % self.capacity, n
+        saved = state.get("storage", state.get("index_generator_device", "host"))  # (older checkpoints: no key)
+        if saved != self.storage_kind:
+            return f"replay storage {saved} then {self.storage_kind}: minibatch indices drawn anew"
+        return None
 
 
 def gae(

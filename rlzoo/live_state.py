@@ -58,3 +58,8 @@ def restore(owner: Any, saved: dict[str, Any] | None, paths: Sequence[str]) -> s
     for path in paths:
         _set(owner, path, values[path])
     return None
+
+
+def joined_reasons(*reasons: str | None) -> str | None:
+    """The reasons a restore was not exact, joined with "; " (None when there are none)."""
+    return "; ".join(why for why in reasons if why) or None

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import rlzoo
-from rlzoo import distributed, run_lock
+from rlzoo import distributed, live_state, run_lock
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
 from rlzoo.agents.registry import compile_unavailable
@@ -189,7 +189,7 @@ def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> Resumed | None:
     agent.config = dataclasses.replace(agent.config, **safe)
     set_global_rng_state(payload["global_rng"])
     live_inexact = agent.restore_live(payload)
-    inexact = "; ".join(why for why in (agent.state_inexact, live_inexact) if why) or None
+    inexact = live_state.joined_reasons(agent.state_inexact, live_inexact)
     if inexact is None:
         log.info("resuming from %s at step %d", path, agent.num_timesteps)
     else:

@@ -92,6 +92,8 @@ def test_an_agent_on_device_storage_trains_saves_and_continues_exactly(tmp_path)
     agent.learn(200)
     loaded = Agent.load(agent.save(tmp_path / "sac.pt"), PointReach())  # onto host storage: the same transitions
     assert loaded.buffer.size == agent.buffer.size == 200
+    # but not the same minibatches (the rng draws them there, not the storage's index generator), and it says so
+    assert loaded.state_inexact == "replay storage cpu then host: minibatch indices drawn anew"
     np.testing.assert_array_equal(loaded.buffer.obs[:200], agent.buffer.obs[:200].numpy())
     again = make_agent("sac", PointReach(), seed=0, hidden=[16], learning_starts=50, batch_size=32)
     again.buffer = device_storage(again)

@@ -94,4 +94,4 @@ class OffPolicyAgent(Agent):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.n_updates = int(state["n_updates"])
-        self.buffer.load_state_dict(state["buffer"])
+        self.state_inexact = self.buffer.load_state_dict(state["buffer"])

@@ -28,6 +28,7 @@ from rlzoo.approximators import ACTIVATIONS, polyak_update
 from rlzoo.buffers import ReplayBuffer
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.devices import restore_generator
+from rlzoo.live_state import joined_reasons
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
@@ -244,6 +245,7 @@ class ReplayActorCritic(OffPolicyAgent):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.state_inexact = restore_generator(self.generator, state["generator"], state.get("generator_device", "cpu"),
-                                               self.rng, "noise")  # fmt: skip
+        noise = restore_generator(self.generator, state["generator"], state.get("generator_device", "cpu"), self.rng,
+                                  "noise")  # fmt: skip
+        self.state_inexact = joined_reasons(self.state_inexact, noise)  # after the replay buffer's own reason
         self.n_critic_updates = int(state["n_critic_updates"])
