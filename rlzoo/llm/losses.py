@@ -63,12 +63,15 @@ def advantages(
         raise ValueError(f"scale={scale!r} applies only to estimator='grpo' (estimator={estimator!r} has its own)")
     rewards = torch.as_tensor(rewards, dtype=torch.float32)
     grouped = _grouped(rewards, group_size)
+    # a group of equal rewards carries no signal: its advantages are exactly 0 (its float mean can miss the rewards
+    # by a rounding, which a division by std + 1e-4 would blow up to an advantage of ~1e-3 for every completion)
+    equal = (grouped == grouped[:, :1]).all(dim=1, keepdim=True)
     if estimator == "rloo":
         if group_size < 2:
             raise ValueError("estimator='rloo' needs group_size >= 2 (its baseline is the other completions' mean)")
         others = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
-        return (grouped - others).view(-1)
-    centred = (grouped - grouped.mean(dim=1, keepdim=True)).view(-1)
+        return (grouped - others).masked_fill(equal, 0.0).view(-1)
+    centred = (grouped - grouped.mean(dim=1, keepdim=True)).masked_fill(equal, 0.0).view(-1)
     if estimator == "reinforce_pp":
         if centred.numel() < 2:
             return centred  # a single completion: its own baseline, advantage 0 (and no batch std)
