@@ -8,16 +8,18 @@ Importing this module registers ``rlzoo/GridWorld-v0``, ``rlzoo/GridWorldContinu
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from .continuous_gridworld import ContinuousGridWorld, move_of
 from .dynamics import ACTIONS, GridDynamics, Rewards
 from .gridworld import GridWorld
 from .layout import DEFAULT_LAYOUT, Layout, LayoutError, random_layout
 from .model import TabularModel
+from .vector_cartpole import CartPoleVectorEnv
 from .vector_gridworld import GridWorldVectorEnv
 
 GRIDWORLD_ID = "rlzoo/GridWorld-v0"
@@ -77,6 +79,26 @@ def _mujoco_warning(message: str) -> None:
 
 
 VECTOR_MODES = ("sync", "async", "numpy")
+CARTPOLE_ID = "CartPole-v1"
+
+
+def numpy_vector_env(spec: gym.envs.registration.EnvSpec, n_envs: int) -> gym.vector.VectorEnv | None:
+    """The numpy batch env of ``spec`` (the GridWorld, or ``CartPole-v1`` made with its defaults and no extra
+    wrappers), or None when there is none."""
+    if spec.id == GRIDWORLD_ID:
+        return GridWorldVectorEnv(n_envs, **spec.kwargs, max_episode_steps=spec.max_episode_steps)
+    plain = not spec.additional_wrappers and spec.kwargs.get("render_mode") is None
+    if spec.id == CARTPOLE_ID and plain and not spec.kwargs.get("sutton_barto_reward", False):
+        return CartPoleVectorEnv(n_envs, max_episode_steps=spec.max_episode_steps or 500)
+    return None
+
+
+def step_vector_envs(envs: Sequence[gym.vector.VectorEnv], actions: Sequence[np.ndarray]) -> list[tuple]:
+    """Each env's ``step(actions[i])``; batch CartPoles as one array computation (``CartPoleVectorEnv.step_together``:
+    the same results), so that a seed batch's envs cost little more than one's."""
+    if envs and all(type(env) is CartPoleVectorEnv for env in envs):
+        return CartPoleVectorEnv.step_together(envs, actions)
+    return [env.step(a) for env, a in zip(envs, actions, strict=True)]
 
 
 def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") -> gym.vector.VectorEnv:
@@ -85,7 +107,7 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
     Every mode autoresets in the same step: a finished copy returns the next episode's first
     observation and ``infos["final_obs"]`` (mask ``infos["_final_obs"]``) holds the true last one,
     which is what a value target must bootstrap from after a truncation. ``numpy`` is the batch
-    GridWorld (one array step for all copies); ``sync``/``async`` wrap any env (async: processes).
+    GridWorld or CartPole (one array step for all copies); ``sync``/``async`` wrap any env (async: processes).
     """
     from gymnasium.vector import AutoresetMode
 
@@ -93,8 +115,10 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
         raise ValueError(f"vector mode {mode!r} is not allowed: choose one of {', '.join(VECTOR_MODES)}")
     env_id, kwargs = split_env_config(env_cfg)
     if mode == "numpy":
+        if env_id == CARTPOLE_ID and set(kwargs) <= {"max_episode_steps"}:
+            return CartPoleVectorEnv(n_envs, kwargs.get("max_episode_steps") or 500)
         if env_id != GRIDWORLD_ID:
-            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {env_id}")
+            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} and {CARTPOLE_ID} only, not {env_id}")
         return GridWorldVectorEnv(n_envs, **kwargs)
     route_mujoco_warnings(env_id)
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode,
@@ -105,8 +129,8 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
     """``n_envs`` fresh copies of a made ``env`` as one same-step-autoreset ``VectorEnv``.
 
     Copies are re-made from ``env.spec`` (same kwargs, time limit and wrappers); ``auto`` picks the
-    numpy batch GridWorld for ``rlzoo/GridWorld-v0`` and ``sync`` otherwise. An env made without
-    gymnasium (no spec) is deep-copied instead.
+    numpy batch env where there is one (``numpy_vector_env``: the GridWorld, CartPole — the same episodes as
+    ``sync``, faster) and ``sync`` otherwise. An env made without gymnasium (no spec) is deep-copied instead.
     """
     import copy
 
@@ -116,16 +140,18 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
         raise ValueError(f"vector mode {mode!r} is not allowed: choose one of auto, {', '.join(VECTOR_MODES)}")
     spec = env.spec
     if mode == "auto":
-        mode = "numpy" if spec is not None and spec.id == GRIDWORLD_ID else "sync"
+        mode = "numpy" if spec is not None and numpy_vector_env(spec, 1) is not None else "sync"
     if spec is None:
         if mode == "async":
             raise ValueError("vector mode 'async' needs an env made by gymnasium.make (it has no spec)")
         copies = [copy.deepcopy(env) for _ in range(n_envs)]
         return SyncVectorEnv([lambda e=e: e for e in copies], autoreset_mode=AutoresetMode.SAME_STEP)
     if mode == "numpy":
-        if spec.id != GRIDWORLD_ID:
-            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} only, not {spec.id}")
-        return GridWorldVectorEnv(n_envs, **spec.kwargs, max_episode_steps=spec.max_episode_steps)
+        batch = numpy_vector_env(spec, n_envs)
+        if batch is None:
+            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} and {CARTPOLE_ID} (made with its "
+                             f"defaults) only, not {spec.id}")  # fmt: skip
+        return batch
     factory = SyncVectorEnv if mode == "sync" else AsyncVectorEnv
     return factory([lambda: gym.make(spec) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
 
@@ -171,11 +197,13 @@ def reset_to_state(env: gym.Env, state: int) -> int:
 
 __all__ = [
     "ACTIONS",
+    "CARTPOLE_ID",
     "CONTINUOUS_GRIDWORLD_ID",
     "DEFAULT_LAYOUT",
     "GRIDWORLD_ID",
     "TEXT_FILE_ID",
     "TEXT_TASK_ID",
+    "CartPoleVectorEnv",
     "ContinuousGridWorld",
     "GridDynamics",
     "GridWorld",
@@ -190,6 +218,7 @@ __all__ = [
     "move_of",
     "random_layout",
     "reset_to_state",
+    "step_vector_envs",
     "supports_state_reset",
     "vectorize",
 ]

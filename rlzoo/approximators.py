@@ -159,7 +159,8 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2.0), last_gain: 
 
 class ObservationEncoder(nn.Module):
     """A batch of observations → (B, ``size``) floats: one-hot for a Discrete space (a linear layer on it is a
-    table), the flattened vector for a Box."""
+    table), the flattened vector for a Box. Leading batch axes are kept: (K, B, *shape) → (K, B, ``size``) for a
+    seed batch (``rlzoo.seed_stack``)."""
 
     def __init__(self, space: spaces.Space) -> None:
         super().__init__()
@@ -167,11 +168,12 @@ class ObservationEncoder(nn.Module):
             raise ValueError(f"observation space {space} is not supported: use a Discrete or Box space")
         self.one_hot = isinstance(space, spaces.Discrete)
         self.size = int(space.n) if self.one_hot else int(np.prod(space.shape))
+        self.obs_dims = len(space.shape)  # trailing axes of one observation
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.one_hot:
             return nn.functional.one_hot(obs.long(), self.size).float()
-        return obs.float().reshape(obs.shape[0], self.size)
+        return obs.float().reshape(*obs.shape[: obs.dim() - self.obs_dims], self.size)
 
 
 class Critic(nn.Module):

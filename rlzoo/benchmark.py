@@ -56,7 +56,7 @@ def load_runs(sweep_dir: str | Path) -> list[Run]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     runs = []
-    for run_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
+    for run_dir in run_directories(sweep_dir):
         summary_file, failed_file = run_dir / "summary.json", run_dir / "failed.json"
         if summary_file.exists():
             try:
@@ -81,6 +81,19 @@ def load_runs(sweep_dir: str | Path) -> list[Run]:
                             json.loads(failed_file.read_text())["error"]))  # fmt: skip
     label_configs(runs)
     return runs
+
+
+def run_directories(sweep_dir: str | Path) -> list[Path]:
+    """The sweep's run directories: each job's own, or, for a job that trained several seeds (``n_seeds``,
+    ``trial_seeds``) and did not fail as a whole, its ``seed<k>/`` directories."""
+    out = []
+    for job in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
+        seeds = sorted(p for p in job.glob("seed*") if p.is_dir() and p.name[4:].isdigit())
+        if seeds and not (job / "summary.json").exists() and not (job / "failed.json").exists():
+            out += sorted(seeds, key=lambda p: int(p.name[4:]))
+        else:
+            out.append(job)
+    return out
 
 
 def run_config(run: Run) -> dict[str, Any]:
@@ -114,6 +127,8 @@ def _hydra_choices(run_dir: Path) -> dict[str, str]:
     from omegaconf import OmegaConf
 
     hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    if not hydra_file.exists():  # a seed of a job that trained several: the job's record
+        hydra_file = run_dir.parent / ".hydra" / "hydra.yaml"
     if not hydra_file.exists():
         return {}
     return dict(OmegaConf.load(hydra_file).hydra.runtime.choices)

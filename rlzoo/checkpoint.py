@@ -51,6 +51,8 @@ def _pack(obj: Any) -> Any:
         return {_ND: torch.from_numpy(np.ascontiguousarray(obj))}
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, torch.Tensor) and obj.untyped_storage().nbytes() > obj.numel() * obj.element_size():
+        return obj.clone()  # a view (a seed batch's lane of stacked parameters): its own elements, not the storage
     if isinstance(obj, dict):
         return {k: _pack(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -196,6 +198,14 @@ def run_checkpoint(path: str | Path, which: str = "last") -> Path:
         why = " (kept only with periodic evaluation, eval.every > 0)" if which == "best" else ""
         raise ValueError(f"{path} has no checkpoints/{chosen.name}{why}")
     return chosen
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a periodic checkpoint ``step_<n>.pt``."""
+    match = Checkpointer._PATTERN.match(path.name)
+    if match is None:
+        raise ValueError(f"{path} is not a periodic checkpoint (step_<n>.pt)")
+    return int(match.group(1))
 
 
 def periodic_checkpoints(directory: str | Path) -> list[Path]:

@@ -210,6 +210,7 @@ class RunConfig:
         help="seeds a job trains (seed, seed+1, …, each in seed<k>/); the job "
         "returns their mean eval return (an Optuna trial's objective)",
     )
+    n_seeds: int = param(1, ge=1, help="seeds (seed, seed+1, …, each in seed<k>/) trained as one batch in one process")
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -218,6 +219,9 @@ class RunConfig:
         from rlzoo.devices import resolve_device
 
         resolve_device(self.device)  # device=cuda without a GPU: one line before anything is written
+        if self.n_seeds > 1 and self.trial_seeds > 1:
+            raise ConfigError(f"n_seeds={self.n_seeds} and trial_seeds={self.trial_seeds}: both train seeds seed, "
+                              "seed+1, … in seed<k>/ (n_seeds as one batch); give one of them")  # fmt: skip
 
 
 @dataclass

@@ -5,6 +5,8 @@ Each answers the same three questions, so an agent never asks which kind it hold
 - ``state_values(obs, policy)``: V(s) to bootstrap returns from (Q critics: Σ_a π(a|s) Q(s, a); none: 0);
 - ``prediction(obs, actions)``: what the critic predicts for the taken actions (V(s), or Q(s, a));
 - ``value_loss(obs, actions, targets, weights)``: mean w · (target − prediction)², or None without a critic.
+
+Means run over the last axis, the batch: with a leading seed axis (``rlzoo.seed_stack``) a loss is one per seed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ class NoCritic(torch.nn.Module):
 
     estimates_values: ClassVar[bool] = False
 
+    def __init__(self, obs_space: spaces.Space) -> None:
+        super().__init__()
+        self.obs_dims = len(obs_space.shape)  # trailing axes of one observation; the others are batch axes
+
     def state_values(self, obs: torch.Tensor, policy: torch.nn.Module) -> torch.Tensor:
-        return torch.zeros(obs.shape[0], device=obs.device)
+        return torch.zeros(obs.shape[: obs.dim() - self.obs_dims], device=obs.device)
 
     def value_loss(self, obs, actions, targets, weights) -> torch.Tensor | None:
         return None
@@ -46,7 +52,7 @@ class StateValueCritic(Critic):
 
     def value_loss(self, obs: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
                    weights: torch.Tensor | float) -> torch.Tensor:  # fmt: skip
-        return (weights * (targets - self.prediction(obs, actions)).pow(2)).mean()
+        return (weights * (targets - self.prediction(obs, actions)).pow(2)).mean(dim=-1)
 
 
 class ActionValueTableCritic(StateValueCritic):

@@ -2,12 +2,13 @@
 
 The collector owns the vector env, observation normalisation and reward scaling (running statistics), the
 returns and lengths of running episodes, and the bootstrap of episodes cut by a time limit from their true
-final observation (``infos["final_obs"]``), so that truncation is not mistaken for termination.
+final observation (``infos["final_obs"]``), so that truncation is not mistaken for termination. ``SeedBatchRollouts``
+steps the collectors of a seed batch's K seeds together, so one batched network acts for all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from rlzoo.buffers import RolloutBuffer
-from rlzoo.envs import vectorize
+from rlzoo.envs import step_vector_envs, vectorize
 from rlzoo.logging import RunLogger
 from rlzoo.normalization import ObservationNormalizer, RewardScaler
 
@@ -70,26 +71,39 @@ class RolloutCollector:
                 step: int, n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
         """Fill the buffer with ``n_steps`` (at most its length) steps of every env from env step ``step``; returns
         the values after the last step and the env step reached."""
-        env, buffer = self.vec_env, self.buffer
-        buffer.reset()
-        obs = self.obs
+        self.buffer.reset()
         with torch.inference_mode():
-            for _ in range(min(n_steps, buffer.n_steps)):
-                obs_t = self.obs_tensor(obs, update_stats=True)
+            for _ in range(min(n_steps, self.buffer.n_steps)):
+                obs_t = self.observe()
                 actions, log_probs, values = select_actions(obs_t.to(self.device))
-                obs, rewards, terminated, truncated, infos = env.step(self.to_env(actions))
-                step += env.num_envs
-                done = terminated | truncated
-                self._track_episodes(rewards, done, logger, step)
-                if self.reward_scaler is not None:
-                    rewards = self.reward_scaler(rewards, done)
-                buffer.add(obs_t.numpy(), actions, log_probs, values, rewards, terminated, truncated)
-                cut = np.flatnonzero(truncated & ~terminated)
+                step, cut, final = self.record(obs_t, actions, log_probs, values, logger, step)
                 if len(cut):
-                    final = np.stack(infos["final_obs"][cut])
-                    buffer.set_final_values(cut, bootstrap_values(self.obs_tensor(final).to(self.device), False))
-            self.obs = obs
-            return bootstrap_values(self.obs_tensor(obs).to(self.device), True), step
+                    self.buffer.set_final_values(cut, bootstrap_values(final.to(self.device), False))
+            return bootstrap_values(self.obs_tensor(self.obs).to(self.device), True), step
+
+    def observe(self) -> torch.Tensor:
+        """The envs' current observations as the networks see them (updating the normaliser's statistics)."""
+        return self.obs_tensor(self.obs, update_stats=True)
+
+    def record(self, obs_t: torch.Tensor, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray,
+               logger: RunLogger, step: int,
+               outcome: tuple | None = None) -> tuple[int, np.ndarray, torch.Tensor | None]:  # fmt: skip
+        """Step the envs with ``actions`` chosen in ``obs_t`` (``observe``) — or take ``outcome``, the result of that
+        step made by the caller — and store the transition; returns the env step reached, the envs a time limit cut
+        (``truncated`` and not ``terminated``) and their true final observations as the networks see them (None when
+        none was cut), whose values the caller bootstraps from."""
+        if outcome is None:
+            outcome = self.vec_env.step(self.to_env(actions))
+        obs, rewards, terminated, truncated, infos = outcome
+        step += self.vec_env.num_envs
+        done = terminated | truncated
+        self._track_episodes(rewards, done, logger, step)
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards, done)
+        self.buffer.add(obs_t.numpy(), actions, log_probs, values, rewards, terminated, truncated)
+        self.obs = obs
+        cut = np.flatnonzero(truncated & ~terminated)
+        return step, cut, self.obs_tensor(np.stack(infos["final_obs"][cut])) if len(cut) else None
 
     def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, logger: RunLogger, step: int) -> None:
         self._returns += rewards
@@ -113,3 +127,56 @@ class RolloutCollector:
             self.obs_norm.stats.load_state_dict(state["obs_norm"])
         if self.reward_scaler is not None:
             self.reward_scaler.stats.load_state_dict(state["reward_scaler"])
+
+
+class SeedBatchBuffer:
+    """The rollout buffers of a seed batch's K collectors seen as one: ``flat`` stacks each seed's (K, N, …), and
+    advantages are computed per seed from its own last values."""
+
+    def __init__(self, buffers: Sequence[RolloutBuffer]) -> None:
+        self.buffers = list(buffers)
+
+    def flat(self, name: str, steps: int | None = None) -> np.ndarray:
+        """``RolloutBuffer.flat`` of every seed, stacked: (K, steps · n_envs, …)."""
+        return np.stack([buffer.flat(name, steps) for buffer in self.buffers])
+
+    def compute_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
+        for buffer, values in zip(self.buffers, last_values, strict=True):
+            buffer.compute_advantages(values, gamma, gae_lambda)
+
+
+class SeedBatchRollouts:
+    """The K seeds' own collectors (``RolloutCollector``: vector env, normalisers, buffer, episode counters, each
+    seed's exactly as a single run of it has) stepped together, their observations stacked (K, n_envs, …) so that
+    one batched network chooses every seed's actions. Each seed's episodes go to its own logger."""
+
+    def __init__(self, collectors: Sequence[RolloutCollector], device: torch.device) -> None:
+        self.collectors, self.device = list(collectors), device
+        self.buffer = SeedBatchBuffer([c.buffer for c in self.collectors])
+
+    def collect(self, select_actions: SelectActions, bootstrap_values: BootstrapValues,
+                loggers: Sequence[RunLogger], step: int, n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
+        """``RolloutCollector.collect`` for every seed at once (``loggers``: one per seed); values are (K, n_envs)."""
+        collectors = self.collectors
+        for c in collectors:
+            c.buffer.reset()
+        with torch.inference_mode():
+            for _ in range(min(n_steps, collectors[0].buffer.n_steps)):
+                obs = torch.stack([c.observe() for c in collectors])
+                actions, log_probs, values = select_actions(obs.to(self.device))
+                env_actions = [c.to_env(a) for c, a in zip(collectors, actions, strict=True)]
+                outcomes = step_vector_envs([c.vec_env for c in collectors], env_actions)
+                records = [c.record(obs[k], actions[k], log_probs[k], values[k], loggers[k], step, outcomes[k])
+                           for k, c in enumerate(collectors)]  # fmt: skip
+                step = records[0][0]  # every seed's envs step together
+                if any(len(cut) for _, cut, _ in records):  # one batched bootstrap for every seed's cut envs
+                    final = torch.zeros_like(obs)
+                    for k, (_, cut, final_obs) in enumerate(records):
+                        if final_obs is not None:
+                            final[k, cut] = final_obs
+                    final_values = bootstrap_values(final.to(self.device), False)
+                    for k, (_, cut, _) in enumerate(records):
+                        if len(cut):
+                            collectors[k].buffer.set_final_values(cut, final_values[k][cut])
+            last = torch.stack([c.obs_tensor(c.obs) for c in collectors])
+            return bootstrap_values(last.to(self.device), True), step

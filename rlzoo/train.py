@@ -9,6 +9,7 @@ agents, ``tables.npz`` with a picture of values and policy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,22 @@ from rlzoo.agents.base import set_global_rng_state
 from rlzoo.agents.registry import compile_unavailable
 from rlzoo.atomic import atomic_write_json
 from rlzoo.callbacks import PeriodicEvaluation
-from rlzoo.checkpoint import BestCheckpoint, Checkpointer, latest_valid
+from rlzoo.checkpoint import (
+    BestCheckpoint,
+    Checkpointer,
+    CheckpointError,
+    checkpoint_step,
+    latest_valid,
+    load_checkpoint,
+    periodic_checkpoints,
+)
 from rlzoo.config import ConfigError, RunConfig, build, build_env_config, to_dict
 from rlzoo.envs import make as make_env
 from rlzoo.envs.text_tasks import RewardFunctionError
 from rlzoo.evaluate import evaluate, evaluation_seed
 from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
+from rlzoo.seed_batch import SeedBatch, check_batchable
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
 from rlzoo.trackers import make_trackers
@@ -78,6 +88,8 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     algo = build(agent_class(name).Config, algo_raw, "algo")
     if run.compile and not agent_class(name).has_compiled_update:
         raise ConfigError(compile_unavailable(name))
+    if run.n_seeds > 1:
+        check_batchable(name, algo)
     agent_class(name).place(run.device)  # device=cuda for an algorithm that runs on the CPU: one line
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
@@ -169,11 +181,18 @@ def _listed(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
     return {key: list(change) for key, change in changes.items()}
 
 
-def _resume_agent(run_dir: Path, env: Any, spec: RunSpec) -> Resumed | None:
-    """The agent of the newest readable checkpoint in ``run_dir`` (envs, episode in flight and global RNGs
-    restored; safe config changes applied), or None; ``ConfigError`` when ``spec`` differs from what the run
-    trains."""
-    found = latest_valid(run_dir / "checkpoints")
+def _resume_agent(run_dir: Path, env: Any, spec: RunSpec, at_step: int | None = None) -> Resumed | None:
+    """The agent of the newest readable checkpoint in ``run_dir`` (of step ``at_step`` when given) (envs, episode in
+    flight and global RNGs restored; safe config changes applied), or None; ``ConfigError`` when ``spec`` differs from
+    what the run trains."""
+    if at_step is None:
+        found = latest_valid(run_dir / "checkpoints")
+    else:
+        path = run_dir / "checkpoints" / f"step_{at_step:010d}.pt"
+        try:
+            found = path, load_checkpoint(path)
+        except CheckpointError as err:
+            raise ConfigError(f"resume=true cannot continue from {path}: {err}") from None
     if found is None:
         log.warning("resume=true but %s holds no readable checkpoint: starting from step 0", run_dir / "checkpoints")
         return None
@@ -223,11 +242,25 @@ def train(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = Non
     return summary
 
 
+def seed_runs(spec: RunSpec, run_dir: str | Path) -> list[tuple[RunSpec, Path]]:
+    """The runs of a job that trains ``n_seeds`` (or ``trial_seeds``) seeds: seed ``seed + k`` in ``run_dir/seed<k>``
+    (one run in ``run_dir`` itself otherwise)."""
+    n = max(spec.run.n_seeds, spec.run.trial_seeds)
+    if n == 1:
+        return [(spec, Path(run_dir))]
+    one = dataclasses.replace(spec.run, n_seeds=1, trial_seeds=1)
+    seeds = [spec.run.seed + k for k in range(n)]
+    return [(dataclasses.replace(spec, run=dataclasses.replace(one, seed=s)), Path(run_dir) / f"seed{s}")
+            for s in seeds]  # fmt: skip
+
+
 def check_run_for(run_dir: Path, spec: RunSpec) -> None:
-    """``check_run_dir`` and, on resume, ``check_resume_settings``: may ``spec`` write into ``run_dir``?"""
-    check_run_dir(run_dir, spec.run.resume)
-    if spec.run.resume:
-        check_resume_settings(run_dir, spec)
+    """``check_run_dir`` and, on resume, ``check_resume_settings``: may ``spec`` write into ``run_dir`` (into each of
+    its seeds' directories, for a job of several seeds)?"""
+    for one, directory in seed_runs(spec, run_dir):
+        check_run_dir(directory, one.run.resume)
+        if one.run.resume:
+            check_resume_settings(directory, one)
 
 
 def claim(run_dir: Path, spec: RunSpec, what: str = "run directory") -> None:
@@ -253,132 +286,230 @@ def claimed(run_dir: Path, spec: RunSpec) -> Iterator[None]:
         run_lock.release(run_dir)
 
 
-def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, Any]:
-    """``train`` in the run directory it has claimed."""
-    run = spec.run
+class RunSession:
+    """One run directory's part of a training job, around the training itself: the agent (made, or resumed from the
+    directory's newest checkpoint), ``run.json``, the initial evaluation, the logger and the callbacks (periodic
+    evaluation, checkpoints, best model, videos); after training, ``finish`` writes the final evaluation, the tables,
+    ``summary.json`` and ``checkpoints/final.pt``. A single run has one; a seed batch one per seed."""
+
+    def __init__(self, spec: RunSpec, run_dir: Path, names: dict[str, str], resume_step: int | None = None) -> None:
+        self.spec, self.run_dir, self.names = spec, run_dir, names
+        run = spec.run
+        self.env, self.eval_env = _make_env(spec.env), _make_env(spec.env)
+        self.env.action_space.seed(run.seed)
+        resumed = _resume_agent(run_dir, self.env, spec, resume_step) if run.resume else None
+        if resumed is not None:
+            agent, self.resumed_from, self.changes = resumed.agent, resumed.agent.num_timesteps, resumed.changes
+            record = _read_record(run_dir) or run_record(spec)
+            record["resumes"] = [*record.get("resumes", []), {"from_step": self.resumed_from,
+                                 "exact": resumed.inexact is None, "why_not_exact": resumed.inexact,
+                                 "changes": _listed(self.changes)}]  # fmt: skip
+        else:
+            agent = make_agent(spec.algo_name, self.env, config=spec.algo, seed=run.seed, device=run.device)
+            self.resumed_from, self.changes = None, {}
+            record = run_record(spec)
+        self.agent, self.record = agent, record
+        # a function of the agent and env only: a callback holding the session would keep its envs alive in a cycle
+        self.evaluate = functools.partial(evaluate_run, agent, self.eval_env, run)
+        atomic_write_json(run_dir / "run.json", record)
+        if run.compile:
+            agent.compile()
+        for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
+            distributed.broadcast_parameters(network)
+        initial_file = run_dir / "initial_eval.json"
+        if self.resumed_from is not None and initial_file.exists():
+            self.initial_mean = json.loads(initial_file.read_text())["eval_return_mean"]
+        else:
+            self.initial_mean = self.evaluate().mean
+            atomic_write_json(initial_file, {"eval_return_mean": self.initial_mean})
+        log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)
+        self.start_step = start_step = self.resumed_from or 0
+        if start_step == 0:  # a run killed before its first checkpoint starts clean: no curves from the dead process
+            for stale in run_dir.glob("events.out.tfevents.*"):
+                log.warning("removing %s, written by an earlier start that left no checkpoint", stale.name)
+                stale.unlink()
+        lg = run.log  # W&B and MLflow beside TensorBoard (log.backends): the same scalars, the config, the summary
+        trackers = make_trackers(lg.backends, run_dir, record, [names["algo"], names["env"], f"seed{run.seed}"],
+                                 project=lg.project, mlflow_uri=lg.mlflow_uri, wandb_mode_setting=lg.wandb_mode,
+                                 resume=self.resumed_from is not None)  # fmt: skip
+        self.logger = logger = RunLogger(run_dir, run.total_steps, tensorboard="tensorboard" in lg.backends,
+                                         progress=lg.progress, start_step=start_step, trackers=trackers)  # fmt: skip
+        if start_step == 0:
+            logger.scalar("eval/return_mean", self.initial_mean, 0)
+        self.checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
+        # with periodic evaluation, checkpoints/best.pt: the agent at its best evaluation (initial, periodic or final)
+        self.best = BestCheckpoint(run_dir / "checkpoints") if run.eval.every else None
+        # with eval.video, videos/eval_step<n>.mp4 of one episode at each evaluation (initial, periodic, final)
+        video = None
+        if run.eval.video:
+            ev = run.eval
+            video = EvaluationVideo(self.eval_env, run_dir / "videos", seed=evaluation_seed(run.seed, ev.episodes),
+                                    deterministic=ev.deterministic,
+                                    max_episode_steps=ev.max_episode_steps, logger=logger)  # fmt: skip
+        self.watchers = [c for c in (self.best, video) if c is not None]  # their time is evaluation time
+        if start_step == 0:  # the initial evaluation is theirs too
+            for watcher in self.watchers:
+                watcher.on_evaluation(agent, 0, self.initial_mean)
+        evaluate_mean = functools.partial(mean_return, self.evaluate)
+        self.periodic = PeriodicEvaluation(evaluate_mean, run.eval.every, start_step, run.total_steps)
+        self.final: Any = None
+
+    @property
+    def callbacks(self) -> list[Any]:
+        """What the training loop calls for this run: periodic evaluation, checkpoints, best model, videos."""
+        return [self.periodic, self.checkpointer, *self.watchers]
+
+    @property
+    def eval_seconds(self) -> float:
+        """Time spent evaluating (and saving the best model, recording videos) during training."""
+        return self.periodic.seconds + sum(c.seconds for c in self.watchers)
+
+    def final_evaluation(self) -> None:
+        """The evaluation at the end of training, logged and shown to the best-model and video callbacks."""
+        agent = self.agent
+        self.final = final = self.evaluate()
+        self.logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
+        self.logger.scalar("eval/return_std", final.std, agent.num_timesteps)
+        for watcher in self.watchers:
+            watcher.on_evaluation(agent, agent.num_timesteps, final.mean)
+
+    def finish(self, wall: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Tables, ``summary.json`` (``wall``: training seconds; ``extra``: more fields) and ``checkpoints/final.pt``
+        after ``final_evaluation``; returns the summary."""
+        spec, run, agent, names, final = self.spec, self.spec.run, self.agent, self.names, self.final
+        title = f"{names['algo']} on {names['env']}"
+        if isinstance(agent, TabularAgent):
+            write_tables(agent, self.run_dir, self.env, title)
+        steps_here = agent.num_timesteps - self.start_step
+        summary = {
+            "algo": names["algo"],
+            "env": names["env"],
+            "env_id": spec.env.id,
+            "seed": run.seed,
+            "total_steps": run.total_steps,
+            "steps": agent.num_timesteps,
+            "wall_seconds": wall,
+            "eval_seconds": self.eval_seconds,
+            "sps": steps_here / wall if wall > 0 else float("inf"),
+            "eval_episodes": run.eval.episodes,
+            "eval_return_mean": final.mean,
+            "eval_return_std": final.std,
+            "eval_return_initial": self.initial_mean,
+            "best": self.best.summary() if self.best is not None else None,  # checkpoints/best.pt: step and return
+            "resumed_from_step": self.resumed_from,
+            "resumed_with_changes": _listed(self.changes),
+            "resumes": self.record.get("resumes", []),  # every resume of this run: from which step, exactly or why not
+            **(extra or {}),
+            **agent.summary(),
+            "algo_config": to_dict(agent.config),
+            "rlzoo_version": rlzoo.__version__,
+        }
+        atomic_write_json(self.run_dir / "summary.json", summary)  # before final.pt: a failed save loses nothing
+        self.logger.finish_trackers(summary)
+        try:
+            self.checkpointer.save_final(agent)
+        except (OSError, RuntimeError) as err:
+            raise FinalArtefactError(f"checkpoints/final.pt could not be written ({type(err).__name__}: {err}); "
+                                     "summary.json and the tables are kept") from None  # fmt: skip
+        if isinstance(agent, LMAgent):  # the trained policy as a model directory that algo.model.path loads
+            agent.export_model(self.run_dir / "model")
+        extra_text = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
+        log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, self.initial_mean,
+                 extra_text)  # fmt: skip
+        return summary
+
+
+def evaluate_run(agent: Agent, eval_env: gym.Env, run: RunConfig) -> Any:
+    """``eval.episodes`` episodes of ``agent`` on ``eval_env``, from its seed's own start states."""
+    ev = run.eval
+    return evaluate(agent, eval_env, ev.episodes, seed=evaluation_seed(run.seed, ev.episodes),
+                    deterministic=ev.deterministic, max_episode_steps=ev.max_episode_steps)  # fmt: skip
+
+
+def mean_return(evaluate_agent: Any, _agent: Agent) -> float:
+    """The mean return of ``evaluate_agent()`` (``PeriodicEvaluation`` passes the agent, which it already holds)."""
+    return evaluate_agent().mean
+
+
+@contextmanager
+def training(sessions: list[RunSession]) -> Iterator[None]:
+    """The ``with`` block that trains ``sessions`` and evaluates them at the end: on an error their trackers end as
+    stopped, without a summary; their loggers are closed either way."""
+    try:
+        yield
+    except BaseException:
+        for session in sessions:
+            session.logger.finish_trackers(None)
+        raise
+    finally:
+        for session in sessions:
+            session.logger.close()
+
+
+def _prepare_process(run: RunConfig) -> None:
     if run.torch_threads is not None:
         torch.set_num_threads(run.torch_threads)
     seed_everything(run.seed)
-    env, eval_env = _make_env(spec.env), _make_env(spec.env)
-    env.action_space.seed(run.seed)
-    resumed = _resume_agent(run_dir, env, spec) if run.resume else None
-    if resumed is not None:
-        agent, resumed_from, changes = resumed.agent, resumed.agent.num_timesteps, resumed.changes
-        record = _read_record(run_dir) or run_record(spec)
-        record["resumes"] = [*record.get("resumes", []), {"from_step": resumed_from, "exact": resumed.inexact is None,
-                             "why_not_exact": resumed.inexact, "changes": _listed(changes)}]  # fmt: skip
-    else:
-        agent = make_agent(spec.algo_name, env, config=spec.algo, seed=run.seed, device=run.device)
-        resumed_from, changes = None, {}
-        record = run_record(spec)
-    atomic_write_json(run_dir / "run.json", record)
-    if run.compile:
-        agent.compile()
-    for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
-        distributed.broadcast_parameters(network)
 
-    def run_eval():
-        return evaluate(agent, eval_env, run.eval.episodes, seed=evaluation_seed(run.seed, run.eval.episodes),
-                        deterministic=run.eval.deterministic, max_episode_steps=run.eval.max_episode_steps)  # fmt: skip
 
-    initial_file = run_dir / "initial_eval.json"
-    if resumed_from is not None and initial_file.exists():
-        initial_mean = json.loads(initial_file.read_text())["eval_return_mean"]
-    else:
-        initial_mean = run_eval().mean
-        atomic_write_json(initial_file, {"eval_return_mean": initial_mean})
-    log.info("run directory: %s  (tensorboard --logdir %s)", run_dir, run_dir)
-    start_step = resumed_from or 0
-    if start_step == 0:  # a run killed before its first checkpoint starts clean: no curves from the dead process
-        for stale in run_dir.glob("events.out.tfevents.*"):
-            log.warning("removing %s, written by an earlier start that left no checkpoint", stale.name)
-            stale.unlink()
-    lg = run.log  # W&B and MLflow beside TensorBoard (log.backends): the same scalars, the config, the summary
-    trackers = make_trackers(lg.backends, run_dir, record, [names["algo"], names["env"], f"seed{run.seed}"],
-                             project=lg.project, mlflow_uri=lg.mlflow_uri, wandb_mode_setting=lg.wandb_mode,
-                             resume=resumed_from is not None)  # fmt: skip
-    logger = RunLogger(run_dir, run.total_steps, tensorboard="tensorboard" in lg.backends, progress=lg.progress,
-                       start_step=start_step, trackers=trackers)  # fmt: skip
-    if start_step == 0:
-        logger.scalar("eval/return_mean", initial_mean, 0)
-    checkpointer = Checkpointer(run_dir / "checkpoints", run.checkpoint.every, run.checkpoint.keep, start_step)
-    # with periodic evaluation, checkpoints/best.pt: the agent at its best evaluation (initial, periodic or final)
-    best = BestCheckpoint(run_dir / "checkpoints") if run.eval.every else None
-    # with eval.video, videos/eval_step<n>.mp4 of one episode at each evaluation (initial, periodic, final)
-    video = None
-    if run.eval.video:
-        ev = run.eval
-        video = EvaluationVideo(eval_env, run_dir / "videos", seed=evaluation_seed(run.seed, ev.episodes),
-                                deterministic=ev.deterministic,
-                                max_episode_steps=ev.max_episode_steps, logger=logger)  # fmt: skip
-    watchers = [c for c in (best, video) if c is not None]  # their time is evaluation time, not training time
-    if start_step == 0:  # the initial evaluation is theirs too
-        for watcher in watchers:
-            watcher.on_evaluation(agent, 0, initial_mean)
-    periodic = PeriodicEvaluation(lambda _: run_eval().mean, run.eval.every, start_step, run.total_steps)
+def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, Any]:
+    """``train`` in the run directory it has claimed."""
+    _prepare_process(spec.run)
+    session = RunSession(spec, run_dir, names)
     start = time.perf_counter()
-    try:
-        agent.learn(run.total_steps, logger=logger, callbacks=[periodic, checkpointer, *watchers])
-        wall = time.perf_counter() - start - periodic.seconds - sum(c.seconds for c in watchers)
-        final = run_eval()
-        logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
-        logger.scalar("eval/return_std", final.std, agent.num_timesteps)
-        for watcher in watchers:
-            watcher.on_evaluation(agent, agent.num_timesteps, final.mean)
-    except BaseException:
-        logger.finish_trackers(None)  # the tracker runs end as stopped, without a summary
-        raise
-    finally:
-        logger.close()
-    title = f"{names['algo']} on {names['env']}"
-    if isinstance(agent, TabularAgent):
-        write_tables(agent, run_dir, env, title)
-    steps_here = agent.num_timesteps - start_step
-    summary = {
-        "algo": names["algo"],
-        "env": names["env"],
-        "env_id": spec.env.id,
-        "seed": run.seed,
-        "total_steps": run.total_steps,
-        "steps": agent.num_timesteps,
-        "wall_seconds": wall,
-        "eval_seconds": periodic.seconds + sum(c.seconds for c in watchers),
-        "sps": steps_here / wall if wall > 0 else float("inf"),
-        "eval_episodes": run.eval.episodes,
-        "eval_return_mean": final.mean,
-        "eval_return_std": final.std,
-        "eval_return_initial": initial_mean,
-        "best": best.summary() if best is not None else None,  # checkpoints/best.pt: its step and eval return
-        "resumed_from_step": resumed_from,
-        "resumed_with_changes": _listed(changes),
-        "resumes": record.get("resumes", []),  # every resume of this run: from which step, exactly or why not
-        **agent.summary(),
-        "algo_config": to_dict(agent.config),
-        "rlzoo_version": rlzoo.__version__,
-    }
-    atomic_write_json(run_dir / "summary.json", summary)  # before the final checkpoint: a failed save loses nothing
-    logger.finish_trackers(summary)
-    try:
-        checkpointer.save_final(agent)
-    except (OSError, RuntimeError) as err:
-        raise FinalArtefactError(f"checkpoints/final.pt could not be written ({type(err).__name__}: {err}); "
-                                 "summary.json and the tables are kept") from None  # fmt: skip
-    if isinstance(agent, LMAgent):  # the trained policy as a model directory that algo.model.path loads
-        agent.export_model(run_dir / "model")
-    extra = f"  value_error={summary['value_error']:.3g}" if "value_error" in summary else ""
-    log.info("%s: eval return %.3f ± %.3f (initial %.3f)%s", title, final.mean, final.std, initial_mean, extra)
-    return summary
+    with training([session]):
+        session.agent.learn(spec.run.total_steps, logger=session.logger, callbacks=session.callbacks)
+        wall = time.perf_counter() - start - session.eval_seconds
+        session.final_evaluation()
+    return session.finish(wall)
+
+
+def train_batch(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Train ``n_seeds`` seeds (``seed``, ``seed`` + 1, …) of one config as one batched computation
+    (``rlzoo.seed_batch``), each seed writing ``run_dir/seed<k>`` exactly as a single run of it writes its run
+    directory (``resume=true`` continues every seed from the newest checkpoint step they all have); returns the
+    seeds' summaries, each with ``n_seeds`` and the batch's aggregate env steps/s."""
+    names = names or {"algo": spec.algo_name, "env": spec.env.id}
+    if distributed.init_from_env():
+        raise ConfigError("n_seeds > 1 under torchrun is not supported: a seed batch trains in one process")
+    runs = seed_runs(spec, run_dir)
+    with ExitStack() as claims:
+        for one, directory in runs:
+            claims.enter_context(claimed(directory, one))
+        _prepare_process(runs[0][0].run)
+        step = common_checkpoint_step([directory for _, directory in runs]) if spec.run.resume else None
+        if spec.run.resume and step is None:
+            log.warning("resume=true but the seeds' directories share no checkpoint step: starting from step 0")
+            runs = [(dataclasses.replace(one, run=dataclasses.replace(one.run, resume=False)), d) for one, d in runs]
+        sessions = [RunSession(one, directory, names, step) for one, directory in runs]
+        batch = SeedBatch([session.agent for session in sessions])
+        start = time.perf_counter()
+        with training(sessions):
+            batch.learn(spec.run.total_steps, [s.logger for s in sessions], [s.callbacks for s in sessions])
+            wall = time.perf_counter() - start - sum(s.eval_seconds for s in sessions)
+            for session in sessions:
+                session.final_evaluation()
+        steps = batch.num_timesteps - sessions[0].start_step
+        extra = {"n_seeds": len(runs), "batch_sps": len(runs) * steps / wall if wall > 0 else float("inf")}
+        return [session.finish(wall, extra) for session in sessions]
+
+
+def common_checkpoint_step(run_dirs: list[Path]) -> int | None:
+    """The newest periodic checkpoint step every one of ``run_dirs`` holds (a seed batch saves its seeds one after
+    another, so a batch killed between two saves resumes from the step before); None when they share none."""
+    common: set[int] | None = None
+    for directory in run_dirs:
+        steps = {checkpoint_step(path) for path in periodic_checkpoints(directory / "checkpoints")}
+        common = steps if common is None else common & steps
+    return max(common) if common else None
 
 
 def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> float:
     """Train ``trial_seeds`` seeds (``seed``, ``seed`` + 1, …) of one config one after another, each in
     ``run_dir/seed<k>``; writes ``trial.json`` and returns the mean final eval return — the objective of a
     tuning trial, averaged over seeds because a single seed's return is too noisy to rank configs by."""
-    returns = {}
-    for k in range(spec.run.trial_seeds):
-        seed = spec.run.seed + k
-        one = RunSpec(dataclasses.replace(spec.run, seed=seed), spec.algo_name, spec.algo, spec.env)
-        returns[seed] = train(one, Path(run_dir) / f"seed{seed}", names)["eval_return_mean"]
+    runs = seed_runs(spec, run_dir)
+    returns = {one.run.seed: train(one, directory, names)["eval_return_mean"] for one, directory in runs}
     mean = float(sum(returns.values()) / len(returns))
     atomic_write_json(Path(run_dir) / "trial.json", {"eval_return_mean": mean, "per_seed": returns})
     log.info("trial: mean eval return %.3f over seeds %s", mean, list(returns))
@@ -405,6 +536,9 @@ def _hydra_main(cfg: DictConfig) -> float:
         spec = resolve(cfg)
         if spec.run.trial_seeds > 1:
             return train_seeds(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+        if spec.run.n_seeds > 1:
+            summaries = train_batch(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+            return float(sum(s["eval_return_mean"] for s in summaries) / len(summaries))
         summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
     except tuple(FAILURES) as err:
         template, code = next(failure for kind, failure in FAILURES.items() if isinstance(err, kind))

@@ -6,12 +6,17 @@ that evaluate, checkpoint, watch each log point and evaluation, and may stop tra
 supplies only how it gathers experience and updates (``begin``, ``advance``, ``log_point``, ``truth_tables``,
 ``watched``: see ``rlzoo.agents.base.Agent``). Log points are the first env steps at or past each multiple of
 ``agent.log_every``, and the last step.
+
+The loop drives one agent, or a seed batch (``rlzoo.seed_batch``: K seeds of one config trained as one batched
+computation) through ``Trainer.batched``: then each seed is a lane with its own logger and callbacks, and everything
+the loop does per agent (guard, logs, truth, callbacks) it does per lane, on that seed's own agent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -53,51 +58,130 @@ def truth_scalars(agent: Agent) -> dict[str, float]:
     return {} if tables is None else truth.scalars(*tables, solve_policy=agent.solves_policy_truth)
 
 
+class Driver(Protocol):
+    """What the loop advances: one agent (``Solo``) or a seed batch (``rlzoo.seed_batch.SeedBatch``)."""
+
+    num_timesteps: int
+    finished: bool
+    log_every: int
+
+    def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None: ...
+    def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]: ...
+    def sync(self) -> None: ...
+
+
+class Solo:
+    """One agent as a ``Driver``: one lane."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.agent.num_timesteps
+
+    @property
+    def finished(self) -> bool:
+        return self.agent.finished
+
+    @property
+    def log_every(self) -> int:
+        return self.agent.log_every
+
+    def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None:
+        self.agent.begin(total_steps, loggers[0])
+
+    def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]:
+        return [self.agent.advance(n_steps, loggers[0])]
+
+    def sync(self) -> None:
+        return
+
+
+@dataclass
+class Lane:
+    """One seed's agent, logger and callbacks."""
+
+    agent: Agent
+    logger: RunLogger
+    callbacks: list[Callback] = field(default_factory=list)
+
+
 class Trainer:
     """Runs ``agent`` until ``num_timesteps`` reaches ``total_steps``, the agent is ``finished`` or a callback asks
-    to stop (``rlzoo.callbacks``: its ``on_log`` or ``on_evaluation`` returned True; ``stopped_at`` is that step)."""
+    to stop (``rlzoo.callbacks``: its ``on_log`` or ``on_evaluation`` returned True; ``stopped_at`` is that step; in
+    a seed batch, one seed's request stops every seed)."""
 
     def __init__(self, agent: Agent, total_steps: int, logger: RunLogger | None = None,
                  callbacks: Sequence[Callback] = ()) -> None:  # fmt: skip
-        self.agent, self.total_steps = agent, int(total_steps)
-        self.logger = logger if logger is not None else RunLogger()
-        self.callbacks = list(callbacks)
+        self.driver: Driver = Solo(agent)
+        self.lanes = [Lane(agent, logger if logger is not None else RunLogger(), list(callbacks))]
+        self.total_steps = int(total_steps)
         self.stopped_at: int | None = None
 
-    def run(self) -> Agent:
-        agent, logger, total = self.agent, self.logger, self.total_steps
-        agent.begin(total, logger)
-        if agent.num_timesteps == 0:
-            self.log_truth(0)
-        step = agent.num_timesteps
-        next_log = next_multiple(step, agent.log_every)
-        while step < total and not agent.finished and self.stopped_at is None:
-            due = [n for c in self.callbacks if (n := getattr(c, "next_step", None)) is not None and n > step]
-            stats = agent.advance(min(next_log, total, *due) - step, logger)
-            step = agent.num_timesteps
-            check_finite({tag(k): v for k, v in stats.items() if is_guarded(k)} | agent.watched(), step)
-            if step >= next_log or step >= total or agent.finished:
-                next_log = next_multiple(step, agent.log_every)
-                scalars = {tag(key): value for key, value in (stats | agent.log_point(step)).items()}
-                for key, value in scalars.items():
-                    logger.scalar(key, value, step)
-                self.log_truth(step)
-                self.dispatch("on_log", step, scalars)
-            logger.step(step)
-            for callback in self.callbacks:
-                result = callback(agent, step)
-                if isinstance(result, Evaluation):
-                    logger.scalar("eval/return_mean", result.mean_return, result.step)
-                    self.dispatch("on_evaluation", result.step, result.mean_return)
-        return agent
+    @classmethod
+    def batched(cls, batch: Driver, total_steps: int, lanes: Sequence[Lane]) -> Trainer:
+        """The loop over a seed batch whose seeds are ``lanes`` (in the batch's order)."""
+        trainer = cls.__new__(cls)
+        trainer.driver, trainer.lanes = batch, list(lanes)
+        trainer.total_steps, trainer.stopped_at = int(total_steps), None
+        return trainer
 
-    def dispatch(self, hook: str, step: int, value: Any) -> None:
-        """Call ``hook`` of every callback that has it; one returning True stops training at ``step``."""
-        for callback in self.callbacks:
+    @property
+    def agent(self) -> Agent:
+        """The (first) lane's agent."""
+        return self.lanes[0].agent
+
+    @property
+    def logger(self) -> RunLogger:
+        return self.lanes[0].logger
+
+    def run(self) -> Agent:
+        driver, total = self.driver, self.total_steps
+        driver.begin(total, [lane.logger for lane in self.lanes])
+        if driver.num_timesteps == 0:
+            for lane in self.lanes:
+                self.log_truth(lane, 0)
+        step = driver.num_timesteps
+        next_log = next_multiple(step, driver.log_every)
+        while step < total and not driver.finished and self.stopped_at is None:
+            due = [n for lane in self.lanes for c in lane.callbacks
+                   if (n := getattr(c, "next_step", None)) is not None and n > step]  # fmt: skip
+            stats = driver.advance(min(next_log, total, *due) - step, [lane.logger for lane in self.lanes])
+            step = driver.num_timesteps
+            at_log = step >= next_log or step >= total or driver.finished
+            if at_log or any(step >= n for n in due):  # the lanes' agents are read: bring them up to date
+                driver.sync()
+            for lane, lane_stats in zip(self.lanes, stats, strict=True):
+                self.after_advance(lane, lane_stats, step, at_log)
+            if at_log:
+                next_log = next_multiple(step, driver.log_every)
+        return self.agent
+
+    def after_advance(self, lane: Lane, stats: dict[str, Any], step: int, at_log: bool) -> None:
+        """The NaN/inf guard, the log point's scalars and truth (``at_log``) and the callbacks, for one lane."""
+        agent, logger = lane.agent, lane.logger
+        check_finite({tag(k): v for k, v in stats.items() if is_guarded(k)} | agent.watched(), step)
+        if at_log:
+            scalars = {tag(key): value for key, value in (stats | agent.log_point(step)).items()}
+            for key, value in scalars.items():
+                logger.scalar(key, value, step)
+            self.log_truth(lane, step)
+            self.dispatch(lane, "on_log", step, scalars)
+        logger.step(step)
+        for callback in lane.callbacks:
+            result = callback(agent, step)
+            if isinstance(result, Evaluation):
+                logger.scalar("eval/return_mean", result.mean_return, result.step)
+                self.dispatch(lane, "on_evaluation", result.step, result.mean_return)
+
+    def dispatch(self, lane: Lane, hook: str, step: int, value: Any) -> None:
+        """Call ``hook`` of every callback of ``lane`` that has it; one returning True stops training at ``step``."""
+        for callback in lane.callbacks:
             method = getattr(callback, hook, None)
-            if method is not None and method(self.agent, step, value) and self.stopped_at is None:
+            if method is not None and method(lane.agent, step, value) and self.stopped_at is None:
                 self.stopped_at = step
 
-    def log_truth(self, step: int) -> None:
-        for key, value in truth_scalars(self.agent).items():
-            self.logger.scalar(f"truth/{key}", value, step)
+    def log_truth(self, lane: Lane, step: int) -> None:
+        for key, value in truth_scalars(lane.agent).items():
+            lane.logger.scalar(f"truth/{key}", value, step)

@@ -306,7 +306,7 @@ CONTEXT_ENV: dict[str, str] = {
     "state_dependent_std": "pendulum",
     "use_sde": "pendulum",
     "sde_sample_freq": "pendulum",
-    "vector_mode": "gridworld",  # auto is sync on CartPole; numpy exists for the GridWorld only
+    "vector_mode": "gridworld",  # auto is numpy on CartPole, which gives the same episodes as sync
     "episodes_per_pair": "gridworld_slip",  # in a deterministic world every episode from (s, a) returns the same
     "target_entropy_scale": "gridworld",  # SAC's target entropy for a Discrete action space
 }
@@ -478,9 +478,8 @@ def current_value(hyperparams: dict[str, Any], case: Case) -> Any:
     return node
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.algo}-{c.key}" for c in CASES])
-def test_option_changes_the_run(case: Case, tmp_dir: Path) -> None:
-    """Moving the key to another valid value changes what a tiny seeded run learns, or it is INERT and checked."""
+def case_runs(case: Case, tmp_dir: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The env, the baseline hyper-parameters and the variant (the key moved to another valid value) of ``case``."""
     env_name = CONTEXT_ENV.get(case.key, setup_of(case.algo))
     keys = {f.name for f in dataclasses.fields(AGENTS[case.algo].Config)}
     context = {k: v for k, v in (lookup(CONTEXT, case) or {}).items() if k in keys}  # e.g. only tabular "behavior"
@@ -496,7 +495,14 @@ def test_option_changes_the_run(case: Case, tmp_dir: Path) -> None:
             pytest.fail(f"algo.{case.key} of {case.algo}: {err}; add an entry to ALTERNATIVES (and to CONTEXT if it "
                         "acts only together with another key) in tests/test_options_wired.py")  # fmt: skip
     assert other != value, f"the other value of {case.key} equals its baseline {value!r}"
-    variant = merge(base, nested(case.key, other))
+    return env_name, base, merge(base, nested(case.key, other))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.algo}-{c.key}" for c in CASES])
+def test_option_changes_the_run(case: Case, tmp_dir: Path) -> None:
+    """Moving the key to another valid value changes what a tiny seeded run learns, or it is INERT and checked."""
+    env_name, base, variant = case_runs(case, tmp_dir)
+    other, value = current_value(variant, case), current_value(base, case)
     inert = lookup(INERT, case)
     if inert is not None:
         inert[1](case, env_name, base, variant)
@@ -523,3 +529,80 @@ def test_tables_name_known_keys() -> None:
     for table in (ALTERNATIVES, CONTEXT, CONTEXT_ENV, INERT):
         stale = [k for k in table if k not in known]
         assert not stale, f"no algorithm has the keys {stale}: remove them from the tables"
+
+
+# ---- seed batches (n_seeds > 1): every option reaches the batched path ---------------------------------------------
+
+BATCH_CASES = [c for c in CASES if AGENTS[c.algo].seed_batchable]
+# keys whose variant a seed batch refuses with one ConfigError line (rlzoo.agents.on_policy / ppo check_seed_batch)
+BATCH_REFUSED = {
+    "use_sde": "gSDE's exploration matrices are per env, not per seed",
+    "sde_sample_freq": "acts with use_sde only",
+    "target_kl": "each seed would stop its epochs at its own time",
+}
+
+
+def batch_run(name: str, env_name: str, hyperparams: dict[str, Any], n_seeds: int = 2) -> list[Run]:
+    """Seeds 0 … n_seeds − 1 of ``run`` trained as one seed batch (``rlzoo.seed_batch``): each seed's ``Run``."""
+    from rlzoo.seed_batch import SeedBatch
+
+    for seed in (random.seed, np.random.seed, torch.manual_seed):
+        seed(0)
+    setup = SETUPS[env_name]
+    lanes = [rlzoo.make_agent(name, setup.make_env(), seed=s, **hyperparams) for s in range(n_seeds)]
+    loggers = [RecordingLogger() for _ in lanes]
+    SeedBatch(lanes).learn(family_of(name).steps, loggers)
+    return [Run(_arrays(agent.state_dict()), [np.asarray(agent.act(o, deterministic=True)).tobytes()
+                                              for o in setup.probes], logger.records, agent)
+            for agent, logger in zip(lanes, loggers, strict=True)]  # fmt: skip
+
+
+def assert_same_run(single: Run, lane: Run, probes: tuple[Any, ...], tol: float = 1e-5) -> None:
+    """The same state (floats to ``tol``, everything else exactly), greedy actions in ``probes`` (continuous ones to
+    ``tol``) and logged scalars."""
+    assert single.state.keys() == lane.state.keys()
+    for key, (dtype, shape, data) in single.state.items():
+        other = lane.state[key]
+        assert (dtype, shape) == other[:2], key
+        if dtype.startswith("float"):
+            np.testing.assert_allclose(np.frombuffer(other[2], dtype), np.frombuffer(data, dtype), rtol=tol, atol=tol,
+                                       err_msg=key)  # fmt: skip
+        else:
+            assert other[2] == data, key
+    for obs in probes:
+        np.testing.assert_allclose(lane.agent.act(obs), single.agent.act(obs), rtol=tol, atol=tol, err_msg=f"{obs}")
+    a, b = single.scalars, lane.scalars
+    assert a.keys() == b.keys()
+    for tag in a:
+        assert [s for s, _ in a[tag]] == [s for s, _ in b[tag]], tag
+        np.testing.assert_allclose([v for _, v in b[tag]], [v for _, v in a[tag]], rtol=1e-4, atol=tol,
+                                   equal_nan=True, err_msg=tag)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BATCH_CASES, ids=[f"{c.algo}-{c.key}" for c in BATCH_CASES])
+def test_option_reaches_the_seed_batch(case: Case, tmp_dir: Path) -> None:
+    """Seed 0 of a 2-seed batch with the key moved trains exactly as a single run with the key moved (to float
+    rounding): since the key changes the single run (above), it reaches the batched path too — or the batch
+    refuses the setting in one line."""
+    env_name, _, variant = case_runs(case, tmp_dir)
+    if case.key in BATCH_REFUSED:
+        with pytest.raises(ConfigError, match="n_seeds"):
+            batch_run(case.algo, env_name, variant)
+        return
+    single, lane = run(case.algo, env_name, variant), batch_run(case.algo, env_name, variant)[0]
+    assert_same_run(single, lane, SETUPS[env_name].probes)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cls in AGENTS.items() if cls.seed_batchable))
+def test_seed_batches_are_reproducible_and_each_seed_is_its_single_run(name: str) -> None:
+    """Two batches with the same config are identical, and every seed of one trains as its single run."""
+    env_name, hyperparams = setup_of(name), base_hyperparams(name)
+    first, second = batch_run(name, env_name, hyperparams, 3), batch_run(name, env_name, hyperparams, 3)
+    for a, b in zip(first, second, strict=True):
+        assert not differences(a, b), differences(a, b)
+    for seed, lane in enumerate(first):
+        single = rlzoo.make_agent(name, SETUPS[env_name].make_env(), seed=seed, **hyperparams)
+        logger = RecordingLogger()
+        single.learn(family_of(name).steps, logger=logger)
+        probes = SETUPS[env_name].probes
+        assert_same_run(Run(_arrays(single.state_dict()), [], logger.records, single), lane, probes)

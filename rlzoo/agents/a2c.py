@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent, rollout_tensors
+from rlzoo.agents.on_policy import (
+    LR_SCHEDULES,
+    ActorCriticConfig,
+    GAEConfig,
+    OnPolicyAgent,
+    normalized_advantages,
+    rollout_tensors,
+)
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -42,13 +49,14 @@ class A2C(OnPolicyAgent):
 
     name = "a2c"
     Config = A2CConfig
+    seed_batchable = True
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         obs, actions, advantages, returns = rollout_tensors(
             buffer, "obs", "actions", "advantages", "returns", device=self.device
         )
-        if self.config.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if self.config.normalize_advantage and advantages.shape[-1] > 1:
+            advantages = normalized_advantages(advantages)
         return self.gradient_step(obs, actions, advantages, returns)
 
 

@@ -52,6 +52,7 @@ class Agent(ABC):
     data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
     has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
     runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
+    seed_batchable: ClassVar[bool] = False  # trains K seeds as one batched computation (``rlzoo.seed_batch``)
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
@@ -168,6 +169,22 @@ class Agent(ABC):
         """Run the update through ``torch.compile`` with ``backend`` (``compile=true``: TorchInductor); a family with a
         compiled update (``has_compiled_update``) overrides it. ``ConfigError`` naming those families otherwise."""
         raise ConfigError(compile_unavailable(self.name))
+
+    # ---- seed batches (``rlzoo.seed_batch``): families with ``seed_batchable`` override these -----------------------
+    @classmethod
+    def check_seed_batch(cls, config: AlgoConfig) -> None:
+        """``ConfigError`` for a setting this family cannot train as a seed batch (default: none)."""
+        return
+
+    @classmethod
+    def stacked(cls, lanes: Sequence[Agent]) -> Agent:
+        """The stacked agent of a seed batch of ``lanes`` (agents of this class and one config)."""
+        raise ConfigError(f"algo={cls.name} cannot train seeds as one batch")
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        """Bring ``lane``, seed ``k`` of the batch this stacked agent trains, up to date: its counters and optimizer
+        state (its parameters are views of the stacked ones)."""
+        lane.num_timesteps = self.num_timesteps
 
     @property
     def storage_device(self) -> torch.device | None:

@@ -9,6 +9,8 @@ chosen (``select_actions``) and how states are valued for bootstrapping (``boots
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,7 +28,14 @@ from rlzoo.devices import to_host
 from rlzoo.envs import VECTOR_MODES
 from rlzoo.logging import RunLogger
 from rlzoo.policy_networks import PolicyNetwork
-from rlzoo.rollouts import RolloutCollector
+from rlzoo.rollouts import RolloutCollector, SeedBatchRollouts
+from rlzoo.seed_stack import (
+    SeedGenerators,
+    clip_grad_norm_per_seed,
+    copy_optimizer_state,
+    load_optimizer_state,
+    stack_modules,
+)
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
@@ -102,6 +111,21 @@ def rollout_tensors(buffer: RolloutBuffer, *names: str, device: torch.device) ->
     return [torch.from_numpy(buffer.flat(name)).to(device) for name in names]
 
 
+def per_seed(value: torch.Tensor) -> float | list[float]:
+    """A logged statistic as a number, or one number per seed for a seed batch's (K,) tensor."""
+    return value.item() if value.dim() == 0 else value.tolist()
+
+
+def normalized_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """(Â − mean Â) / (std Â + 1e-8) over the batch (the last axis: each seed's own in a seed batch; a torchrun
+    minibatch's over every rank)."""
+    if advantages.dim() == 1:
+        mean, std = distributed.mean_std(advantages)
+    else:
+        mean, std = advantages.mean(dim=-1, keepdim=True), advantages.std(dim=-1, keepdim=True)
+    return (advantages - mean) / (std + 1e-8)
+
+
 def explained_variance(predictions: np.ndarray, targets: np.ndarray) -> float:
     """1 − Var[y − ŷ] / Var[y]: 1 for a perfect critic, 0 for a constant one, < 0 worse than constant."""
     var = float(np.var(targets))
@@ -119,6 +143,7 @@ class OnPolicyAgent(Agent):
     saved_parts = ("policy", "critic", "optimizer")
     runs_on_device = True
     live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
+    n_seeds: int = 1  # > 1: a seed batch's stacked agent (``rlzoo.seed_batch``): every tensor leads with the seed axis
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -146,7 +171,8 @@ class OnPolicyAgent(Agent):
                                         state_dependent_exploration=cfg.use_sde)  # fmt: skip
             hidden = list(cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden)
             self.critic = (self.critic_class(env.observation_space, env.action_space, hidden, cfg.activation,
-                                             cfg.ortho_init) if self.wants_critic() else NoCritic())  # fmt: skip
+                                             cfg.ortho_init)
+                           if self.wants_critic() else NoCritic(env.observation_space))  # fmt: skip
         self.policy, self.critic = self.policy.to(self.device), self.critic.to(self.device)
         self.parameters = [*self.policy.parameters(), *self.critic.parameters()]
         self.optimizer = self.build_optimizer()
@@ -276,38 +302,71 @@ class OnPolicyAgent(Agent):
         cfg = self.config
         dist = self.policy(obs)
         log_probs = dist.log_prob(actions)
-        entropy = dist.entropy().mean()
+        entropy = dist.entropy().mean(dim=-1)
         w = 1.0 if weights is None else weights
         if all_actions:
-            policy_loss = -(w * (dist.probs * scores).sum(dim=-1)).mean()
+            policy_loss = -(w * (dist.probs * scores).sum(dim=-1)).mean(dim=-1)
         else:
-            policy_loss = -(w * scores * log_probs).mean()
+            policy_loss = -(w * scores * log_probs).mean(dim=-1)
         loss = policy_loss - cfg.ent_coef * entropy
-        stats = {"policy_loss": policy_loss.item(), "entropy": entropy.item()}
+        stats = {"policy_loss": policy_loss, "entropy": entropy}
         value_loss = self.critic.value_loss(obs, actions, targets, w)
         if value_loss is not None:
             loss = loss + cfg.vf_coef * value_loss
-            stats["value_loss"] = value_loss.item()
+            stats["value_loss"] = value_loss
         grad_norm = self.optimize(loss)
         if grad_norm is not None:
-            stats["grad_norm"] = grad_norm.item()
-        return stats
+            stats["grad_norm"] = grad_norm
+        return {key: per_seed(value) for key, value in stats.items()}
 
     def optimize(self, loss: torch.Tensor, parameters: list[torch.nn.Parameter] | None = None) -> torch.Tensor | None:
-        """Backpropagate ``loss``, clip the global gradient norm of ``parameters`` (default: all) to
-        ``max_grad_norm`` and step the optimizer; returns that norm before clipping (None when not clipping)."""
+        """Backpropagate ``loss`` (a seed batch's: one per seed, summed), clip the global gradient norm of
+        ``parameters`` (default: all; each seed's own) to ``max_grad_norm`` and step the optimizer; returns that norm
+        before clipping (None when not clipping)."""
         self.optimizer.zero_grad(set_to_none=True)
         params = self.parameters if parameters is None else parameters
-        loss.backward()
+        loss.sum().backward()
         distributed.average_gradients(params)  # across torchrun processes (equal batch shares); else nothing
         grad_norm = None
         if self.config.max_grad_norm > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+            clip = clip_grad_norm_per_seed if self.n_seeds > 1 else torch.nn.utils.clip_grad_norm_
+            grad_norm = clip(params, self.config.max_grad_norm)
         self.optimizer.step()
         return grad_norm
 
     def networks(self) -> list[torch.nn.Module]:
         return [self.policy, self.critic]
+
+    # ---- seed batches (rlzoo.seed_batch) -----------------------------------------------------
+    @classmethod
+    def check_seed_batch(cls, config: OnPolicyConfig) -> None:
+        if distributed.is_distributed():
+            raise ConfigError("n_seeds > 1 under torchrun is not supported: a seed batch trains in one process")
+        if config.use_sde:
+            raise ConfigError("algo.use_sde=true is not supported with n_seeds > 1 (gSDE's exploration matrices are "
+                              "per env, not yet per seed); run the seeds separately")  # fmt: skip
+
+    @classmethod
+    def stacked(cls, lanes: Sequence[OnPolicyAgent]) -> OnPolicyAgent:
+        """A copy of the first lane whose policy and critic hold every lane's parameters (``stack_modules``), whose
+        optimizer steps them all (the lanes' optimizer states stacked), whose generator draws each lane's numbers
+        and whose rollouts step each lane's own collector (``SeedBatchRollouts``)."""
+        stacked = copy.copy(lanes[0])
+        stacked.n_seeds = len(lanes)
+        stacked.policy = stack_modules([lane.policy for lane in lanes])
+        stacked.critic = stack_modules([lane.critic for lane in lanes])
+        stacked.parameters = [*stacked.policy.parameters(), *stacked.critic.parameters()]
+        stacked.optimizer = stacked.build_optimizer()
+        load_optimizer_state(stacked.optimizer, [lane.optimizer for lane in lanes])
+        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
+        stacked.rollouts = SeedBatchRollouts([lane.rollouts for lane in lanes], stacked.device)
+        return stacked
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        lane.n_updates, lane.progress_remaining = self.n_updates, self.progress_remaining
+        lane.learning_rate, lane.total_steps = self.learning_rate, self.total_steps
+        copy_optimizer_state(self.optimizer, lane.optimizer, k)
 
     # ---- ground truth (envs with a known model, e.g. GridWorld) -----------------------------
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray | None]:

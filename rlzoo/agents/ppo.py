@@ -16,11 +16,19 @@ from dataclasses import dataclass
 import torch
 
 from rlzoo import distributed
-from rlzoo.agents.on_policy import LR_SCHEDULES, ActorCriticConfig, GAEConfig, OnPolicyAgent, rollout_tensors
+from rlzoo.agents.on_policy import (
+    LR_SCHEDULES,
+    ActorCriticConfig,
+    GAEConfig,
+    OnPolicyAgent,
+    normalized_advantages,
+    rollout_tensors,
+)
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
-from rlzoo.config import param
+from rlzoo.config import ConfigError, param
 from rlzoo.objectives import approx_kl, clipped_surrogate
+from rlzoo.seed_stack import take_rows
 
 MINIBATCH_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "max_ratio_deviation", "grad_norm")
 
@@ -48,13 +56,22 @@ class PPO(OnPolicyAgent):
     name = "ppo"
     Config = PPOConfig
     data_parallel = True
+    seed_batchable = True
+
+    @classmethod
+    def check_seed_batch(cls, config: PPOConfig) -> None:
+        super().check_seed_batch(config)
+        if config.target_kl is not None:
+            raise ConfigError(f"algo.target_kl={config.target_kl} is not supported with n_seeds > 1: each seed would "
+                              "stop its epochs at its own time; set algo.target_kl=null or run the seeds "
+                              "separately")  # fmt: skip
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config
         data = rollout_tensors(buffer, "obs", "actions", "log_probs", "values", "advantages", "returns",
                                device=self.device)  # fmt: skip
         eps = cfg.clip_range * (self.progress_remaining if cfg.clip_schedule == "linear" else 1.0)
-        n = data[0].shape[0]
+        n = data[4].shape[-1]  # samples (per seed, in a seed batch)
         rows: list[torch.Tensor] = []
         self.first_minibatch: dict[str, float] = {}
         stopped_early = 0.0
@@ -63,8 +80,8 @@ class PPO(OnPolicyAgent):
                 epoch_rows = [self._minibatch_step(*data, eps)]
             else:
                 shuffled = torch.from_numpy(self.rng.permutation(n)).to(self.device)
-                epoch_rows = [self._minibatch_step(*(d[shuffled[i : i + cfg.batch_size]] for d in data), eps)
-                              for i in range(0, n, cfg.batch_size)]  # fmt: skip
+                epoch_rows = [self._minibatch_step(*(take_rows(d, shuffled[..., i : i + cfg.batch_size]) for d in data),
+                                                   eps) for i in range(0, n, cfg.batch_size)]  # fmt: skip
             self.first_minibatch = {"epoch": epoch, **dict(zip(MINIBATCH_STATS, epoch_rows[0].tolist(), strict=True))}
             rows += epoch_rows
             if cfg.target_kl is not None and self.epoch_kl(epoch_rows) > cfg.target_kl:
@@ -85,32 +102,31 @@ class PPO(OnPolicyAgent):
     def _minibatch_step(self, obs, actions, old_log_probs, old_values, advantages, returns, eps) -> torch.Tensor:
         """One gradient step; returns the ``MINIBATCH_STATS`` as one tensor (no per-step host syncs)."""
         cfg = self.config
-        if cfg.normalize_advantage and advantages.numel() * distributed.world_size() > 1:
-            mean, std = distributed.mean_std(advantages)  # the global minibatch's, across torchrun ranks
-            advantages = (advantages - mean) / (std + 1e-8)
+        if cfg.normalize_advantage and advantages.shape[-1] * distributed.world_size() > 1:
+            advantages = normalized_advantages(advantages)  # the global minibatch's, across torchrun ranks
         dist = self.policy(obs)
         log_probs = dist.log_prob(actions)
         objective, info = clipped_surrogate(log_probs, old_log_probs, advantages, eps)
-        policy_loss = -objective.mean()
+        policy_loss = -objective.mean(dim=-1)
         values = self.critic(obs)
         value_loss = (values - returns).pow(2)
         if cfg.clip_range_vf is not None:
             clipped_values = old_values + (values - old_values).clamp(-cfg.clip_range_vf, cfg.clip_range_vf)
             value_loss = torch.maximum(value_loss, (clipped_values - returns).pow(2))
-        value_loss = value_loss.mean()
+        value_loss = value_loss.mean(dim=-1)
         loss = policy_loss + cfg.vf_coef * value_loss
         if cfg.ent_coef > 0:
-            entropy = dist.entropy().mean()
+            entropy = dist.entropy().mean(dim=-1)
             loss = loss - cfg.ent_coef * entropy
         else:  # only logged: no backward pass through it
             with torch.no_grad():
-                entropy = dist.entropy().mean()
+                entropy = dist.entropy().mean(dim=-1)
         grad_norm = self.optimize(loss)
         if grad_norm is None:
-            grad_norm = torch.zeros((), device=loss.device)
+            grad_norm = torch.zeros_like(loss)
         with torch.no_grad():
             ratio_minus_one = info["ratio"] - 1.0
-            kl = approx_kl(log_probs.detach(), old_log_probs).mean()
+            kl = approx_kl(log_probs.detach(), old_log_probs).mean(dim=-1)
             deviation = ratio_minus_one.abs()
             return torch.stack([policy_loss.detach(), value_loss.detach(), entropy.detach(), kl,
-                                (deviation > eps).float().mean(), deviation.max(), grad_norm])  # fmt: skip
+                                (deviation > eps).float().mean(dim=-1), deviation.amax(dim=-1), grad_norm])  # fmt: skip

@@ -1,0 +1,87 @@
+"""Many seeds in one process vs one process per seed: aggregate env steps/s on the same cores.
+
+Side by side, alternating, through the command line as a user runs them:
+
+- batch:  one ``python -m rlzoo.train algo=<algo> env=<env> n_seeds=16 torch_threads=<cores>`` process;
+- single: ``<cores>`` processes ``python -m rlzoo.train algo=<algo> env=<env> seed=<k>`` (``torch_threads=1``, the CLI
+  default) started together, each on its own core's share.
+
+Each side's figure is its training throughput from ``summary.json`` (env steps over training wall time, evaluation
+and process start excluded): the batch's ``batch_sps``; the singles' summed ``sps`` (they run at the same time). The
+script prints every repeat and the median ratio batch / single.
+
+    python benchmarks/seed_batch_throughput.py                         # ppo and a2c on CartPole, 3 repeats
+    python benchmarks/seed_batch_throughput.py --algos ppo --repeats 5 --seeds 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# per-seed budgets: about 15–30 s of training per side on a 2-core machine
+BUDGETS = {"ppo": (40_000, 10_240), "a2c": (100_000, 20_000), "reinforce": (40_000, 10_000)}
+
+
+def train(overrides: list[str], run_dir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "rlzoo.train", *overrides, f"hydra.run.dir={run_dir}", "checkpoint.every=0",
+           "eval.episodes=1", "log.progress=false"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        _, err = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"a run failed ({p.returncode}): {err.strip().splitlines()[-1] if err else ''}")
+
+
+def batch_side(algo: str, env: str, seeds: int, steps: int, cores: int, root: Path) -> float:
+    run_dir = root / "batch"
+    wait([train([f"algo={algo}", f"env={env}", f"n_seeds={seeds}", f"total_steps={steps}",
+                 f"torch_threads={cores}"], run_dir)])  # fmt: skip
+    return json.loads((run_dir / "seed0" / "summary.json").read_text())["batch_sps"]
+
+
+def single_side(algo: str, env: str, steps: int, cores: int, root: Path) -> float:
+    dirs = [root / f"single{k}" for k in range(cores)]
+    wait([train([f"algo={algo}", f"env={env}", f"seed={k}", f"total_steps={steps}"], d) for k, d in enumerate(dirs)])
+    return sum(json.loads((d / "summary.json").read_text())["sps"] for d in dirs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algos", nargs="+", default=["ppo", "a2c"])
+    parser.add_argument("--env", default="cartpole")
+    parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    for algo in args.algos:
+        single_steps, batch_steps = BUDGETS.get(algo, (40_000, 10_000))
+        ratios = []
+        for repeat in range(args.repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp)
+                order = ("batch", "single") if repeat % 2 == 0 else ("single", "batch")
+                figures = {}
+                for side in order:
+                    if side == "batch":
+                        figures[side] = batch_side(algo, args.env, args.seeds, batch_steps, args.cores, root)
+                    else:
+                        figures[side] = single_side(algo, args.env, single_steps, args.cores, root)
+            ratios.append(figures["batch"] / figures["single"])
+            print(f"{algo} on {args.env}, repeat {repeat}: {args.seeds}-seed process {figures['batch']:.0f} steps/s, "
+                  f"{args.cores} single-seed processes {figures['single']:.0f} steps/s together: "
+                  f"{ratios[-1]:.2f}x", flush=True)  # fmt: skip
+        print(f"{algo} on {args.env}: median {statistics.median(ratios):.2f}x over {args.repeats} repeats", flush=True)
+
+
+if __name__ == "__main__":
+    main()

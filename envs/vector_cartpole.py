@@ -1,0 +1,109 @@
+"""N CartPoles stepped in one numpy call, each exactly gymnasium's ``CartPole-v1`` in a ``SyncVectorEnv``.
+
+gymnasium's own ``CartPoleVectorEnv`` draws every copy's resets from one generator and resets in the step after the
+end (next-step autoreset), so its episodes differ from a ``SyncVectorEnv``'s. This one keeps what rlzoo's rollouts
+assume and what a single run's numbers depend on: copy i is seeded ``seed + i`` and draws its resets from its own
+generator, episodes reset in the step that ends them (``infos["final_obs"]`` holds the last observation), and the
+dynamics are ``CartPoleEnv.step``'s float64 arithmetic, operation for operation — so a run gets the same episodes
+from either, and the per-copy Python overhead of ``SyncVectorEnv`` (≈ 25 µs a step, wrappers included) is gone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+GRAVITY, MASSCART, MASSPOLE, LENGTH, FORCE_MAG, TAU = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
+TOTAL_MASS = MASSPOLE + MASSCART
+POLEMASS_LENGTH = MASSPOLE * LENGTH
+THETA_THRESHOLD = 12 * 2 * math.pi / 360
+X_THRESHOLD = 2.4
+RESET_BOUND = 0.05
+
+
+class CartPoleVectorEnv(VectorEnv):
+    """``num_envs`` copies of ``CartPole-v1`` (Barto, Sutton & Anderson, 1983; gymnasium's equations and constants),
+    same-step autoreset, truncated at ``max_episode_steps``; copy i's resets come from its own generator."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int, max_episode_steps: int = 500) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs} must be a positive integer")
+        self.num_envs, self.max_episode_steps = int(num_envs), int(max_episode_steps)
+        high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
+        self.single_observation_space = spaces.Box(-high, high, dtype=np.float32)
+        self.single_action_space = spaces.Discrete(2)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = None
+        self._generators = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
+        self._state = np.zeros((self.num_envs, 4))
+        self._t = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _reset_copies(self, copies: np.ndarray) -> None:
+        for i in copies:
+            self._state[i] = self._generators[i].uniform(low=-RESET_BOUND, high=RESET_BOUND, size=(4,))
+        self._t[copies] = 0
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+            self._generators = [seeding.np_random(s)[0] for s in seeds]
+        self._reset_copies(np.arange(self.num_envs))
+        return self._state.astype(np.float32), {}
+
+    def step(self, actions):
+        return self.step_together([self], [actions])[0]
+
+    @staticmethod
+    def step_together(envs: Sequence[CartPoleVectorEnv], actions: Sequence[np.ndarray]) -> list[tuple]:
+        """Step several batch CartPoles with their ``actions`` as one array computation (a seed batch's envs):
+        each env's ``step`` result, exactly what stepping it alone returns."""
+        for env, a in zip(envs, actions, strict=True):
+            a = np.asarray(a)
+            if a.shape != (env.num_envs,) or a.min() < 0 or a.max() > 1:
+                raise ValueError(f"actions must be {env.num_envs} values in {{0, 1}}; got {a!r}")
+        state = envs[0]._state if len(envs) == 1 else np.concatenate([env._state for env in envs])
+        x, x_dot, theta, theta_dot = state.T
+        force = np.where(np.concatenate(actions) == 1, FORCE_MAG, -FORCE_MAG)
+        costheta, sintheta = np.cos(theta), np.sin(theta)
+        temp = (force + POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / TOTAL_MASS
+        thetaacc = (GRAVITY * sintheta - costheta * temp) / (
+            LENGTH * (4.0 / 3.0 - MASSPOLE * np.square(costheta) / TOTAL_MASS)
+        )
+        xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
+        x, x_dot = x + TAU * x_dot, x_dot + TAU * xacc
+        theta, theta_dot = theta + TAU * theta_dot, theta_dot + TAU * thetaacc
+        state = np.stack((x, x_dot, theta, theta_dot), axis=1)
+        terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+        out, start = [], 0
+        for env in envs:
+            end = start + env.num_envs
+            out.append(env._finish_step(state[start:end], terminated[start:end]))
+            start = end
+        return out
+
+    def _finish_step(self, state: np.ndarray, terminated: np.ndarray) -> tuple:
+        """Take the stepped ``state``; reset the copies whose episode ended; the ``step`` result."""
+        self._state = state
+        self._t += 1
+        truncated = self._t >= self.max_episode_steps
+        obs = state.astype(np.float32)
+        infos: dict[str, Any] = {}
+        done = terminated | truncated
+        if done.any():
+            ended = np.flatnonzero(done)
+            final = np.empty(self.num_envs, dtype=object)
+            final[ended] = list(obs[ended])
+            infos = {"final_obs": final, "_final_obs": done}
+            self._reset_copies(ended)
+            obs[ended] = self._state[ended].astype(np.float32)
+        return obs, np.ones(self.num_envs), terminated, truncated, infos

@@ -1,0 +1,217 @@
+"""Many seeds in one process (``n_seeds``, ``rlzoo.seed_batch``): the stacked parts, each seed's run directory,
+resume, the one-line refusals, and that a batch learns. That every option reaches the batched path and that each
+seed of a batch trains as its single run is in ``tests/test_options_wired.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import rlzoo
+from rlzoo.benchmark import load_runs
+from rlzoo.checkpoint import load_checkpoint
+from rlzoo.config import ConfigError
+from rlzoo.policy_networks import PolicyNetwork
+from rlzoo.seed_batch import SeedBatch
+from rlzoo.seed_stack import (
+    SeedGenerators,
+    clip_grad_norm_per_seed,
+    copy_optimizer_state,
+    load_optimizer_state,
+    stack_modules,
+)
+from rlzoo.train import check_run_for, common_checkpoint_step, resolve, train_batch
+
+from .helpers import composed, scalars
+from .test_exact_resume import WALL_CLOCK_TAGS, Killed, same
+
+
+def policies(k: int, box_actions: bool = False) -> list[PolicyNetwork]:
+    obs = gym.spaces.Box(-1.0, 1.0, (3,))
+    act = gym.spaces.Box(-1.0, 1.0, (2,)) if box_actions else gym.spaces.Discrete(4)
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        out.append(PolicyNetwork(obs, act, [8, 6], "tanh", ortho=True, log_std_init=-0.5, state_dependent_std=False,
+                                 state_dependent_exploration=False))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("box_actions", [False, True])
+def test_stacked_modules_compute_each_seeds_network_and_share_its_parameters(box_actions):
+    nets = policies(3, box_actions)
+    copies = [PolicyNetwork.__new__(PolicyNetwork) for _ in nets]
+    for net, copy in zip(nets, copies, strict=True):
+        copy.__dict__ = {**net.__dict__}
+    x = torch.randn(3, 5, 3)
+    expected = [net(x[k]) for k, net in enumerate(nets)]
+    stacked = stack_modules(nets)
+    got = stacked(x)
+    for k, dist in enumerate(expected):
+        out = (got.logits[k], dist.logits) if not box_actions else (got.mean[k], dist.mean)
+        torch.testing.assert_close(*out, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():  # a step of the stacked parameters is a step of every seed's network
+        for p in stacked.parameters():
+            p.add_(1.0)
+    for k, net in enumerate(nets):
+        torch.testing.assert_close(net(x[k]).mean if box_actions else net(x[k]).logits,
+                                   stacked(x).mean[k] if box_actions else stacked(x).logits[k],
+                                   rtol=1e-6, atol=1e-6)  # fmt: skip
+    assert [n for n, _ in stacked.named_parameters()] == [n for n, _ in nets[0].named_parameters()]
+
+
+def test_stacking_networks_of_different_shapes_is_refused():
+    obs, act = gym.spaces.Box(-1.0, 1.0, (3,)), gym.spaces.Discrete(2)
+    kw = {"ortho": True, "log_std_init": 0.0, "state_dependent_std": False, "state_dependent_exploration": False}
+    nets = [PolicyNetwork(obs, act, [8], "tanh", **kw), PolicyNetwork(obs, act, [9], "tanh", **kw)]
+    with pytest.raises(ValueError, match="one architecture"):
+        stack_modules(nets)
+
+
+def test_each_seeds_gradient_norm_is_clipped_on_its_own():
+    grads = [torch.randn(3, 4, 5), torch.randn(3, 1, 5)]
+    params = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.clone()
+    norms = clip_grad_norm_per_seed(params, 1.5)
+    for k in range(3):
+        alone = [torch.zeros_like(g[k], requires_grad=True) for g in grads]
+        for p, g in zip(alone, grads, strict=True):
+            p.grad = g[k].clone()
+        torch.testing.assert_close(norms[k], torch.nn.utils.clip_grad_norm_(alone, 1.5))
+        for p, q in zip(params, alone, strict=True):
+            torch.testing.assert_close(p.grad[k], q.grad)
+
+
+def test_seed_generators_draw_each_seeds_own_numbers():
+    batch = SeedGenerators([np.random.default_rng(s) for s in (4, 5)])
+    alone = [np.random.default_rng(s) for s in (4, 5)]
+    np.testing.assert_array_equal(batch.random((2, 3)), np.stack([g.random(3) for g in alone]))
+    np.testing.assert_array_equal(batch.standard_normal((2, 3, 2)), np.stack([g.standard_normal((3, 2))
+                                                                             for g in alone]))  # fmt: skip
+    np.testing.assert_array_equal(batch.permutation(6), np.stack([g.permutation(6) for g in alone]))
+    with pytest.raises(ValueError, match="must lead with the seed axis"):
+        batch.random((3,))
+
+
+def test_optimizer_state_goes_to_each_seed_and_back_exactly():
+    nets = policies(2, box_actions=True)
+    lanes = [torch.optim.Adam(net.parameters(), lr=0.1) for net in nets]
+    stacked_net = stack_modules(nets)
+    stacked = torch.optim.Adam(stacked_net.parameters(), lr=0.1)
+    for _ in range(2):
+        stacked.zero_grad()
+        stacked_net(torch.randn(2, 4, 3)).mean.square().sum().backward()
+        stacked.step()
+    for k, lane in enumerate(lanes):
+        copy_optimizer_state(stacked, lane, k)
+    rebuilt = torch.optim.Adam(stacked_net.parameters(), lr=0.1)
+    load_optimizer_state(rebuilt, lanes)
+    for p in stacked_net.parameters():
+        for key, value in stacked.state[p].items():
+            assert torch.equal(rebuilt.state[p][key], value), key
+
+
+def batch_overrides(*more: str) -> list[str]:
+    return ["algo=ppo", "env=cartpole", "n_seeds=2", "total_steps=1536", "algo.n_steps=64", "algo.n_envs=4",
+            "algo.batch_size=64", "algo.log_every=256", "checkpoint.every=512", "eval.episodes=2", *more]  # fmt: skip
+
+
+def test_each_seed_writes_the_run_directory_of_its_single_run(tmp_path):
+    summaries = train_batch(resolve(composed(*batch_overrides())), tmp_path / "job")
+    assert [s["seed"] for s in summaries] == [0, 1] and all(s["n_seeds"] == 2 for s in summaries)
+    single_dir = tmp_path / "single"
+    rlzoo.train.train(resolve(composed(*batch_overrides("n_seeds=1", "seed=1"))), single_dir)
+    seed_dir = tmp_path / "job" / "seed1"
+    for name in ("run.json", "summary.json", "initial_eval.json", "checkpoints/final.pt"):
+        assert (seed_dir / name).is_file(), name
+    assert json.loads((seed_dir / "run.json").read_text()) == json.loads((single_dir / "run.json").read_text())
+    batch_final, single_final = (load_checkpoint(d / "checkpoints" / "final.pt")["state"]
+                                 for d in (seed_dir, single_dir))  # fmt: skip
+    for key, value in single_final["policy"].items():
+        torch.testing.assert_close(batch_final["policy"][key], value, rtol=1e-5, atol=1e-5)
+    weight = batch_final["policy"]["body.0.weight"]
+    assert weight.untyped_storage().nbytes() == weight.numel() * 4  # saved alone, not with the other seeds' weights
+    batch_curves, single_curves = scalars(seed_dir), scalars(single_dir)
+    assert batch_curves["charts/episodic_return"] == single_curves["charts/episodic_return"]
+    assert batch_curves.keys() - WALL_CLOCK_TAGS == single_curves.keys() - WALL_CLOCK_TAGS
+    runs = load_runs(tmp_path)  # the benchmark report reads a job's seeds as runs
+    assert sorted((r.path.name, r.seed) for r in runs if r.path.parent.name == "job") == [("seed0", 0), ("seed1", 1)]
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        check_run_for(tmp_path / "job", resolve(composed(*batch_overrides())))
+
+
+def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path, monkeypatch):
+    spec = resolve(composed(*batch_overrides()))
+    train_batch(spec, tmp_path / "whole")
+    advance = SeedBatch.advance
+
+    def dying(batch, n_steps, loggers):
+        if batch.num_timesteps >= 1100:
+            raise Killed
+        return advance(batch, n_steps, loggers)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SeedBatch, "advance", dying)
+        with pytest.raises(Killed):
+            train_batch(spec, tmp_path / "killed")
+    (tmp_path / "killed" / "seed1" / "checkpoints" / "step_0000001024.pt").unlink()  # died between two seeds' saves
+    train_batch(resolve(composed(*batch_overrides("resume=true"))), tmp_path / "killed")
+    for seed in ("seed0", "seed1"):
+        whole, resumed = tmp_path / "whole" / seed, tmp_path / "killed" / seed
+        same(load_checkpoint(whole / "checkpoints" / "final.pt")["state"],
+             load_checkpoint(resumed / "checkpoints" / "final.pt")["state"])  # fmt: skip
+        summary = json.loads((resumed / "summary.json").read_text())
+        assert summary["resumes"] == [{"from_step": 512, "exact": True, "why_not_exact": None, "changes": {}}]
+        tags = {t: v for t, v in scalars(whole).items() if t not in WALL_CLOCK_TAGS}
+        assert tags == {t: v for t, v in scalars(resumed).items() if t not in WALL_CLOCK_TAGS}
+
+
+def test_common_checkpoint_step(tmp_path):
+    for seed, steps in (("seed0", (512, 1024)), ("seed1", (512,)), ("seed2", (512, 1024))):
+        (tmp_path / seed / "checkpoints").mkdir(parents=True)
+        for step in steps:
+            (tmp_path / seed / "checkpoints" / f"step_{step:010d}.pt").write_bytes(b"")
+    assert common_checkpoint_step([tmp_path / s for s in ("seed0", "seed2")]) == 1024
+    assert common_checkpoint_step([tmp_path / s for s in ("seed0", "seed1", "seed2")]) == 512
+    assert common_checkpoint_step([tmp_path / "seed0", tmp_path / "nowhere"]) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["algo=dqn"], "algo=dqn does not support; algorithms that do: a2c, ppo, reinforce"),
+        (["algo=ppo", "algo.target_kl=0.01"], "algo.target_kl=0.01 is not supported with n_seeds > 1"),
+        (["algo=ppo", "env=pendulum", "algo.use_sde=true"], "algo.use_sde=true is not supported with n_seeds > 1"),
+        (["algo=ppo", "trial_seeds=3"], "n_seeds=2 and trial_seeds=3"),
+    ],
+)
+def test_what_a_batch_cannot_do_is_one_config_error(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        resolve(composed(*overrides, "n_seeds=2"))
+
+
+def test_the_command_line_refuses_an_unsupported_algorithm_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rlzoo.train", "algo=td3", "n_seeds=4", f"hydra.run.dir={tmp_path}"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "rlzoo: config error: n_seeds > 1 trains seeds as one batch, which algo=td3 does not support; algorithms "
+        "that do: a2c, ppo, reinforce (run the seeds separately: seed=0,1,2 --multirun)"
+    ]
+
+
+def test_a_seed_batch_learns(tmp_path):
+    """Three seeds of PPO on CartPole in one process: every seed's greedy policy balances the pole for 300 of 500
+    steps or more at 12k steps (the random initial policies: 9 to 192)."""
+    spec = resolve(composed("algo=ppo", "env=cartpole", "n_seeds=3", "total_steps=12288", "checkpoint.every=0",
+                            "eval.episodes=5"))  # fmt: skip
+    summaries = train_batch(spec, tmp_path)
+    starts_and_ends = [(s["eval_return_initial"], s["eval_return_mean"]) for s in summaries]
+    assert all(end >= 300 for _, end in starts_and_ends), starts_and_ends
