@@ -231,6 +231,19 @@ def gae(
     return advantages
 
 
+class SeedBatchReplay:
+    """The replay buffers of a seed batch's K seeds sampled as one: each seed's minibatch from its own buffer with its
+    own generator (what a single run of it samples), stacked (K, batch, …)."""
+
+    def __init__(self, buffers: list[ReplayBuffer]) -> None:
+        self.buffers = buffers
+
+    def sample_tensors(self, batch_size: int, rng: Any) -> TransitionBatch:
+        """``ReplayBuffer.sample_tensors`` of every seed (``rng``: the seeds' ``SeedGenerators``), stacked."""
+        parts = [vars(b.sample_tensors(batch_size, g)) for b, g in zip(self.buffers, rng.generators, strict=True)]
+        return TransitionBatch(**{name: torch.stack([p[name] for p in parts]) for name in parts[0]})
+
+
 class RolloutBuffer:
     """``n_steps × n_envs`` on-policy transitions with log-probs and values; GAE advantages and returns.
 

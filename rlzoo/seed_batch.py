@@ -60,7 +60,7 @@ class SeedBatch:
     def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None:
         for lane, logger in zip(self.lanes, loggers, strict=True):
             lane.begin(total_steps, logger)
-        self.stacked.total_steps = total_steps
+        self.stacked.begin_stacked(total_steps)
 
     def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]:
         """One ``advance`` of every seed; each seed's statistics."""

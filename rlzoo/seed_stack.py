@@ -153,6 +153,20 @@ def clip_grad_norm_per_seed(params: Sequence[torch.Tensor], max_norm: float) -> 
     return total
 
 
+def clip_gradients(params: Sequence[torch.Tensor], max_norm: float, n_seeds: int) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_`` for one seed, ``clip_grad_norm_per_seed`` for a seed batch's stacked
+    parameters (``n_seeds`` > 1); the norms before clipping."""
+    params = list(params)
+    if n_seeds > 1:
+        return clip_grad_norm_per_seed(params, max_norm)
+    return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def per_seed(value: torch.Tensor) -> float | list[float]:
+    """A logged statistic as a number, or one number per seed for a seed batch's (K,) tensor."""
+    return value.item() if value.dim() == 0 else value.tolist()
+
+
 class SeedGenerators:
     """The K seeds' own numpy generators drawn as one: a draw of shape (K, …) stacks generator k's draw of the
     trailing shape, so each seed gets the numbers a single run of it would (``rlzoo.distributions`` samples through
@@ -181,6 +195,11 @@ class SeedGenerators:
     def permutation(self, n: int) -> np.ndarray:
         """One permutation of range(n) per seed: (K, n)."""
         return np.stack([g.permutation(n) for g in self.generators])
+
+
+def generators_of(rng: np.random.Generator | SeedGenerators) -> list[np.random.Generator]:
+    """The generator of each seed: an agent's own, or a stacked agent's lanes'."""
+    return rng.generators if isinstance(rng, SeedGenerators) else [rng]
 
 
 def take_rows(data: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -118,9 +118,15 @@ def test_optimizer_state_goes_to_each_seed_and_back_exactly():
             assert torch.equal(rebuilt.state[p][key], value), key
 
 
-def batch_overrides(*more: str) -> list[str]:
-    return ["algo=ppo", "env=cartpole", "n_seeds=2", "total_steps=1536", "algo.n_steps=64", "algo.n_envs=4",
-            "algo.batch_size=64", "algo.log_every=256", "checkpoint.every=512", "eval.episodes=2", *more]  # fmt: skip
+BATCHES = {
+    "ppo": ["algo=ppo", "env=cartpole", "algo.n_steps=64", "algo.n_envs=4", "algo.batch_size=64", "algo.log_every=256"],
+    "dqn": ["algo=dqn", "env=cartpole", "algo.learning_starts=300", "algo.hidden=[16]", "algo.log_every=100",
+            "algo.train_freq=4", "algo.gradient_steps=1", "algo.batch_size=16", "algo.target_update_interval=50"],
+}  # fmt: skip
+
+
+def batch_overrides(*more: str, algo: str = "ppo") -> list[str]:
+    return [*BATCHES[algo], "n_seeds=2", "total_steps=1536", "checkpoint.every=512", "eval.episodes=2", *more]
 
 
 def test_each_seed_writes_the_run_directory_of_its_single_run(tmp_path):
@@ -147,8 +153,9 @@ def test_each_seed_writes_the_run_directory_of_its_single_run(tmp_path):
         check_run_for(tmp_path / "job", resolve(composed(*batch_overrides())))
 
 
-def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path, monkeypatch):
-    spec = resolve(composed(*batch_overrides()))
+@pytest.mark.parametrize("algo", list(BATCHES))
+def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path, monkeypatch, algo):
+    spec = resolve(composed(*batch_overrides(algo=algo)))
     train_batch(spec, tmp_path / "whole")
     advance = SeedBatch.advance
 
@@ -162,7 +169,7 @@ def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path,
         with pytest.raises(Killed):
             train_batch(spec, tmp_path / "killed")
     (tmp_path / "killed" / "seed1" / "checkpoints" / "step_0000001024.pt").unlink()  # died between two seeds' saves
-    train_batch(resolve(composed(*batch_overrides("resume=true"))), tmp_path / "killed")
+    train_batch(resolve(composed(*batch_overrides("resume=true", algo=algo))), tmp_path / "killed")
     for seed in ("seed0", "seed1"):
         whole, resumed = tmp_path / "whole" / seed, tmp_path / "killed" / seed
         same(load_checkpoint(whole / "checkpoints" / "final.pt")["state"],
@@ -186,7 +193,7 @@ def test_common_checkpoint_step(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["algo=dqn"], "algo=dqn does not support; algorithms that do: a2c, ppo, reinforce"),
+        (["algo=td3"], "algo=td3 does not support; algorithms that do: a2c, dqn, ppo, reinforce"),
         (["algo=ppo", "algo.target_kl=0.01"], "algo.target_kl=0.01 is not supported with n_seeds > 1"),
         (["algo=ppo", "env=pendulum", "algo.use_sde=true"], "algo.use_sde=true is not supported with n_seeds > 1"),
         (["algo=ppo", "trial_seeds=3"], "n_seeds=2 and trial_seeds=3"),
@@ -203,7 +210,7 @@ def test_the_command_line_refuses_an_unsupported_algorithm_in_one_line(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "rlzoo: config error: n_seeds > 1 trains seeds as one batch, which algo=td3 does not support; algorithms "
-        "that do: a2c, ppo, reinforce (run the seeds separately: seed=0,1,2 --multirun)"
+        "that do: a2c, dqn, ppo, reinforce (run the seeds separately: seed=0,1,2 --multirun)"
     ]
 
 

@@ -53,6 +53,7 @@ class Agent(ABC):
     has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
     runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
     seed_batchable: ClassVar[bool] = False  # trains K seeds as one batched computation (``rlzoo.seed_batch``)
+    n_seeds: int = 1  # > 1: a seed batch's stacked agent, whose tensors lead with the seed axis (``Agent.stacked``)
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
@@ -180,6 +181,15 @@ class Agent(ABC):
     def stacked(cls, lanes: Sequence[Agent]) -> Agent:
         """The stacked agent of a seed batch of ``lanes`` (agents of this class and one config)."""
         raise ConfigError(f"algo={cls.name} cannot train seeds as one batch")
+
+    @property
+    def lanes(self) -> list[Agent]:
+        """The agents this one acts for: itself, or a stacked agent's seeds (``Agent.stacked`` sets ``seed_lanes``)."""
+        return getattr(self, "seed_lanes", None) or [self]
+
+    def begin_stacked(self, total_steps: int) -> None:
+        """Prepare a stacked agent to train toward ``total_steps``, its lanes having begun (``SeedBatch.begin``)."""
+        self.total_steps = total_steps
 
     def sync_lane(self, lane: Agent, k: int) -> None:
         """Bring ``lane``, seed ``k`` of the batch this stacked agent trains, up to date: its counters and optimizer

@@ -18,15 +18,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlzoo.agents.base import require_discrete_actions
+from rlzoo.agents.base import Agent, require_discrete_actions
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.agents.registry import register_agent
 from rlzoo.approximators import ACTIVATIONS, polyak_update, q_network
 from rlzoo.bellman import greedy
-from rlzoo.buffers import ReplayBuffer
+from rlzoo.buffers import ReplayBuffer, SeedBatchReplay
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.logging import RunLogger
 from rlzoo.schedules import LinearSchedule
+from rlzoo.seed_stack import (
+    SeedGenerators,
+    clip_gradients,
+    copy_optimizer_state,
+    generators_of,
+    load_optimizer_state,
+    per_seed,
+    stack_modules,
+)
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
@@ -55,11 +64,12 @@ class DQNConfig(DiscountedConfig):
 
 
 def td_targets(rewards, discounts, next_q_target, next_q_online=None):
-    """y = R + d · Q_target(s', a*) with a* = argmax Q_target(s', ·) (DQN) or argmax Q_online(s', ·) (Double)."""
+    """y = R + d · Q_target(s', a*) with a* = argmax Q_target(s', ·) (DQN) or argmax Q_online(s', ·) (Double);
+    actions on the last axis (a seed batch's leading seed axis passes through)."""
     if next_q_online is None:
-        next_v = next_q_target.max(dim=1).values
+        next_v = next_q_target.max(dim=-1).values
     else:
-        next_v = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True)).squeeze(1)
+        next_v = next_q_target.gather(-1, next_q_online.argmax(dim=-1, keepdim=True)).squeeze(-1)
     return rewards + discounts * next_v
 
 
@@ -71,6 +81,7 @@ class DQN(OffPolicyAgent):
     family = "value_approximation"
     Config = DQNConfig
     runs_on_device = True
+    seed_batchable = True
     saved_parts = ("q_net", "target_net", "optimizer")
 
     @classmethod
@@ -92,14 +103,21 @@ class DQN(OffPolicyAgent):
             q_net = q_network(self.obs_dim, self.n_actions, list(cfg.hidden), cfg.activation, cfg.dueling)
         self.q_net = q_net.to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=cfg.learning_rate, fused=True)
+        self.optimizer = self.build_optimizer()
         self.buffer = ReplayBuffer(cfg.buffer_size, (self.obs_dim,), n_envs=1, n_step=cfg.n_step, gamma=cfg.gamma,
                                    device=self.storage_device)  # fmt: skip
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma)
 
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.q_net.parameters(), lr=self.config.learning_rate, fused=True)
+
     def begin(self, total_steps: int, logger: RunLogger) -> None:
         """Start a ``learn`` call: ε decays linearly over ``exploration_fraction`` of its ``total_steps``."""
         super().begin(total_steps, logger)
+        self.begin_stacked(total_steps)
+
+    def begin_stacked(self, total_steps: int) -> None:
+        super().begin_stacked(total_steps)
         cfg = self.config
         steps = max(1, int(cfg.exploration_fraction * total_steps))
         self.epsilon = LinearSchedule(cfg.exploration_initial_eps, cfg.exploration_final_eps, steps)
@@ -115,32 +133,64 @@ class DQN(OffPolicyAgent):
         with torch.inference_mode():
             return int(self.q_net(self.tensor(np.asarray(obs, dtype=np.float32)[None])).argmax())
 
-    def train_step(self) -> float:
-        """One gradient step on a uniform minibatch; returns the Huber TD loss."""
+    def train_step(self) -> float | list[float]:
+        """One gradient step on a uniform minibatch (a seed batch's: each seed's own, its loss the mean over its own
+        minibatch); its Huber TD loss and mean Q into ``stats``; returns the loss (a seed batch's: one per seed)."""
         cfg = self.config
         batch = self.buffer.sample_tensors(cfg.batch_size, self.rng)
         with torch.no_grad():
             online = self.q_net(batch.next_obs) if cfg.double else None
             target = td_targets(batch.rewards, batch.discounts, self.target_net(batch.next_obs), online)
-        q = self.q_net(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
-        loss = F.smooth_l1_loss(q, target)
+        q = self.q_net(batch.obs).gather(-1, batch.actions[..., None]).squeeze(-1)
+        loss = F.smooth_l1_loss(q, target, reduction="none").mean(dim=-1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
+        loss.sum().backward()
+        clip_gradients(self.q_net.parameters(), cfg.max_grad_norm, self.n_seeds)
         self.optimizer.step()
         self.n_updates += 1
-        self.stats = {"td_loss": loss.item(), "q_values": float(q.detach().mean())}
+        self.stats = {"td_loss": per_seed(loss.detach()), "q_values": per_seed(q.detach().mean(dim=-1))}
         return self.stats["td_loss"]
 
     def update_target(self) -> None:
         """θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: a hard copy)."""
         polyak_update(list(self.target_net.parameters()), list(self.q_net.parameters()), self.config.tau)
 
-    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[int, int]:
-        """ε-greedy on Q."""
-        explore = self.rng.random() < self.epsilon(step)
-        action = int(self.rng.integers(self.n_actions)) if explore else self._act(obs)
-        return action, action
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[int], list[int]]:
+        """ε-greedy on Q for every lane's observation (K, obs_dim), each lane's draws from its own generator."""
+        eps = self.epsilon(step)
+        generators = generators_of(self.rng)
+        explore = [g.random() < eps for g in generators]
+        greedy_actions = None if all(explore) else self.greedy_actions(obs)
+        actions = [int(g.integers(self.n_actions)) if e else int(greedy_actions[k])
+                   for k, (g, e) in enumerate(zip(generators, explore, strict=True))]  # fmt: skip
+        return actions, actions
+
+    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) for each lane's observation (K, obs_dim) → (K,)."""
+        x = self.tensor(np.asarray(obs, dtype=np.float32))
+        with torch.inference_mode():
+            q = self.q_net(x[:, None] if self.n_seeds > 1 else x)
+        return q.reshape(len(obs), -1).argmax(dim=-1).cpu().numpy()
+
+    # ---- seed batches (rlzoo.seed_batch) -----------------------------------------------------
+    @classmethod
+    def stacked(cls, lanes: list[DQN]) -> DQN:
+        """A copy of the first lane whose online and target networks hold every lane's (``stack_modules``), whose
+        optimizer steps them all, whose generator draws each lane's numbers and whose buffer samples each lane's
+        own (``SeedBatchReplay``); the lanes' envs, buffers and episodes stay theirs (``OffPolicyAgent.advance``)."""
+        stacked = copy.copy(lanes[0])
+        stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
+        stacked.q_net = stack_modules([lane.q_net for lane in lanes])
+        stacked.target_net = stack_modules([lane.target_net for lane in lanes]).requires_grad_(False)
+        stacked.optimizer = stacked.build_optimizer()
+        load_optimizer_state(stacked.optimizer, [lane.optimizer for lane in lanes])
+        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
+        stacked.buffer = SeedBatchReplay([lane.buffer for lane in lanes])
+        return stacked
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        copy_optimizer_state(self.optimizer, lane.optimizer, k)
 
     def after_env_step(self, step: int) -> None:
         if step % self.config.target_update_interval == 0:

@@ -39,6 +39,12 @@ class OffPolicyAgent(Agent):
         """(action to store in the buffer, action to send to the env) at env step ``step``."""
         raise NotImplementedError
 
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[Any], list[Any]]:
+        """``behaviour_action`` for every lane's observation (``obs``: (K, obs_dim); K = 1 but for a seed batch's
+        stacked agent, which a family that is ``seed_batchable`` supplies)."""
+        stored, action = self.behaviour_action(obs[0], step)
+        return [stored], [action]
+
     def train_step(self) -> float:
         """One gradient step on a replay minibatch, its scalars into ``stats`` (a loss that is not finite ends the
         ``advance``, so the trainer's guard names that step); returns its main loss."""
@@ -60,32 +66,42 @@ class OffPolicyAgent(Agent):
 
     def advance(self, n_steps: int, logger: RunLogger) -> dict[str, float]:
         """``n_steps`` env steps, each stored and followed by training when due; returns early after a training
-        phase whose loss is not finite (so the trainer's guard names that step)."""
-        cfg, env = self.config, self.env
-        obs, (ep_return, ep_length), t = self._obs, self._episode, self.num_timesteps
+        phase whose loss is not finite (so the trainer's guard names that step). A seed batch's stacked agent steps
+        every lane's env, buffer and episode (``logger``: the lanes' loggers) and trains all lanes at once."""
+        cfg, lanes = self.config, self.lanes
+        loggers = logger if self.n_seeds > 1 else [logger]
+        obs, t = np.stack([lane._obs for lane in lanes]), self.num_timesteps
         end = t + n_steps
         while t < end:
-            stored, action = self.behaviour_action(obs, t)
-            next_obs, reward, term, trunc, _ = env.step(action)
-            next_obs = np.asarray(next_obs, dtype=np.float32)
-            self.buffer.add(obs[None], (stored,), (reward,), next_obs[None], (term,), (trunc,))
+            stored, actions = self.behaviour_actions(obs, t)
             t += 1
-            ep_return += float(reward)
-            ep_length += 1
-            if term or trunc:
-                logger.episode(ep_return, ep_length, t)
-                ep_return, ep_length = 0.0, 0
-                next_obs = np.asarray(env.reset()[0], dtype=np.float32)
-                self.on_episode_end()
-            obs = next_obs
+            for k, lane in enumerate(lanes):
+                next_obs, reward, term, trunc, _ = lane.env.step(actions[k])
+                next_obs = np.asarray(next_obs, dtype=np.float32)
+                lane.buffer.add(obs[k][None], (stored[k],), (reward,), next_obs[None], (term,), (trunc,))
+                ep_return, ep_length = lane._episode
+                lane._episode = (ep_return + float(reward), ep_length + 1)
+                if term or trunc:
+                    loggers[k].episode(*lane._episode, t)
+                    lane._episode = (0.0, 0)
+                    next_obs = np.asarray(lane.env.reset()[0], dtype=np.float32)
+                    lane.on_episode_end()
+                obs[k] = next_obs
             if t > cfg.learning_starts and t % cfg.train_freq == 0:
                 for _ in range(cfg.gradient_steps):
                     self.train_step()
-                if any(is_guarded(key) and not np.isfinite(value) for key, value in self.stats.items()):
+                if any(is_guarded(key) and not np.isfinite(value).all() for key, value in self.stats.items()):
                     break
             self.after_env_step(t)
-        self.num_timesteps, self._obs, self._episode = t, obs, (ep_return, ep_length)
+        for k, lane in enumerate(lanes):
+            lane._obs = obs[k].copy()
+        self.num_timesteps = t
         return dict(self.stats)
+
+    # ---- seed batches (rlzoo.seed_batch) -----------------------------------------------------
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        lane.n_updates = self.n_updates
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

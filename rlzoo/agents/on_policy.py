@@ -31,9 +31,10 @@ from rlzoo.policy_networks import PolicyNetwork
 from rlzoo.rollouts import RolloutCollector, SeedBatchRollouts
 from rlzoo.seed_stack import (
     SeedGenerators,
-    clip_grad_norm_per_seed,
+    clip_gradients,
     copy_optimizer_state,
     load_optimizer_state,
+    per_seed,
     stack_modules,
 )
 from rlzoo.seeding import seeded_torch
@@ -111,11 +112,6 @@ def rollout_tensors(buffer: RolloutBuffer, *names: str, device: torch.device) ->
     return [torch.from_numpy(buffer.flat(name)).to(device) for name in names]
 
 
-def per_seed(value: torch.Tensor) -> float | list[float]:
-    """A logged statistic as a number, or one number per seed for a seed batch's (K,) tensor."""
-    return value.item() if value.dim() == 0 else value.tolist()
-
-
 def normalized_advantages(advantages: torch.Tensor) -> torch.Tensor:
     """(Â − mean Â) / (std Â + 1e-8) over the batch (the last axis: each seed's own in a seed batch; a torchrun
     minibatch's over every rank)."""
@@ -143,7 +139,6 @@ class OnPolicyAgent(Agent):
     saved_parts = ("policy", "critic", "optimizer")
     runs_on_device = True
     live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
-    n_seeds: int = 1  # > 1: a seed batch's stacked agent (``rlzoo.seed_batch``): every tensor leads with the seed axis
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -329,8 +324,7 @@ class OnPolicyAgent(Agent):
         distributed.average_gradients(params)  # across torchrun processes (equal batch shares); else nothing
         grad_norm = None
         if self.config.max_grad_norm > 0:
-            clip = clip_grad_norm_per_seed if self.n_seeds > 1 else torch.nn.utils.clip_grad_norm_
-            grad_norm = clip(params, self.config.max_grad_norm)
+            grad_norm = clip_gradients(params, self.config.max_grad_norm, self.n_seeds)
         self.optimizer.step()
         return grad_norm
 
