@@ -10,7 +10,7 @@ Each side's figure is its training throughput from ``summary.json`` (env steps o
 and process start excluded): the batch's ``batch_sps``; the singles' summed ``sps`` (they run at the same time). The
 script prints every repeat and the median ratio batch / single.
 
-    python benchmarks/seed_batch_throughput.py                         # ppo, a2c and dqn on CartPole, 3 repeats
+    python benchmarks/seed_batch_throughput.py            # ppo, a2c, dqn on CartPole, ddpg, td3 on Pendulum, 3 repeats
     python benchmarks/seed_batch_throughput.py --algos ppo --repeats 5 --seeds 16
 """
 
@@ -25,9 +25,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-# (single-seed, per-seed batch) budgets: about 10–30 s of training per side on a 2-core machine; DQN's the same on
-# both sides (its first 1000 steps do not train)
-BUDGETS = {"ppo": (40_000, 10_240), "a2c": (100_000, 20_000), "reinforce": (40_000, 10_000), "dqn": (8_000, 8_000)}
+# algorithm → (env, single-seed budget, per-seed batch budget): about 10–30 s of training per side on a 2-core
+# machine; the replay agents' the same on both sides (their first steps do not train)
+BENCHES = {
+    "ppo": ("cartpole", 40_000, 10_240),
+    "a2c": ("cartpole", 100_000, 20_000),
+    "reinforce": ("cartpole", 40_000, 10_000),
+    "dqn": ("cartpole", 8_000, 8_000),
+    "ddpg": ("pendulum", 6_000, 6_000),
+    "td3": ("pendulum", 6_000, 6_000),
+}
 
 
 def train(overrides: list[str], run_dir: Path) -> subprocess.Popen:
@@ -58,14 +65,13 @@ def single_side(algo: str, env: str, steps: int, cores: int, root: Path) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", default=["ppo", "a2c", "dqn"])
-    parser.add_argument("--env", default="cartpole")
+    parser.add_argument("--algos", nargs="+", default=list(BENCHES), choices=list(BENCHES))
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     for algo in args.algos:
-        single_steps, batch_steps = BUDGETS.get(algo, (40_000, 10_000))
+        env, single_steps, batch_steps = BENCHES[algo]
         ratios = []
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory() as tmp:
@@ -74,14 +80,14 @@ def main() -> None:
                 figures = {}
                 for side in order:
                     if side == "batch":
-                        figures[side] = batch_side(algo, args.env, args.seeds, batch_steps, args.cores, root)
+                        figures[side] = batch_side(algo, env, args.seeds, batch_steps, args.cores, root)
                     else:
-                        figures[side] = single_side(algo, args.env, single_steps, args.cores, root)
+                        figures[side] = single_side(algo, env, single_steps, args.cores, root)
             ratios.append(figures["batch"] / figures["single"])
-            print(f"{algo} on {args.env}, repeat {repeat}: {args.seeds}-seed process {figures['batch']:.0f} steps/s, "
+            print(f"{algo} on {env}, repeat {repeat}: {args.seeds}-seed process {figures['batch']:.0f} steps/s, "
                   f"{args.cores} single-seed processes {figures['single']:.0f} steps/s together: "
                   f"{ratios[-1]:.2f}x", flush=True)  # fmt: skip
-        print(f"{algo} on {args.env}: median {statistics.median(ratios):.2f}x over {args.repeats} repeats", flush=True)
+        print(f"{algo} on {env}: median {statistics.median(ratios):.2f}x over {args.repeats} repeats", flush=True)
 
 
 if __name__ == "__main__":

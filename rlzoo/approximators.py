@@ -210,12 +210,12 @@ class ActionValueCritic(nn.Module):
         self.qs = nn.ModuleList(mlp(sizes, activation) for _ in range(n_critics))
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.encoder(obs), actions], dim=1)
-        return torch.stack([q(x).squeeze(-1) for q in self.qs]) if len(self.qs) > 1 else self.qs[0](x).T
+        x = torch.cat([self.encoder(obs), actions], dim=-1)
+        return torch.stack([q(x).squeeze(-1) for q in self.qs]) if len(self.qs) > 1 else self.qs[0](x).squeeze(-1)[None]
 
     def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Q_1(s, a), shape (B,)."""
-        return self.qs[0](torch.cat([self.encoder(obs), actions], dim=1)).squeeze(-1)
+        """Q_1(s, a), shape (B,) (a seed batch's: (K, B))."""
+        return self.qs[0](torch.cat([self.encoder(obs), actions], dim=-1)).squeeze(-1)
 
 
 class DiscreteActionValueCritic(nn.Module):

@@ -23,6 +23,7 @@ from rlzoo.approximators import ActionValueCritic
 from rlzoo.config import param
 from rlzoo.noise import NOISE_KINDS, make_noise
 from rlzoo.policy_networks import DeterministicActor
+from rlzoo.seed_stack import generators_of
 
 
 @dataclass
@@ -60,6 +61,7 @@ class DDPG(ReplayActorCritic):
     name = "ddpg"
     family = "deterministic_policy_gradient"
     Config = DDPGConfig
+    seed_batchable = True
     targeted = ("actor", "critic")
     saved_parts = ("actor", "critic", "actor_target", "critic_target", "actor_optimizer", "critic_optimizer", "noise")
 
@@ -85,14 +87,22 @@ class DDPG(ReplayActorCritic):
 
     def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Uniform in [−1, 1]^d for the first ``learning_starts`` steps, then clip(μ(s) + noise, −1, 1)."""
+        stored, actions = self.behaviour_actions(np.asarray(obs)[None], step)
+        return stored[0], actions[0]
+
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``behaviour_action`` for every lane's observation (K, obs_dim), each lane's draws from its own generator
+        and noise process."""
+        lanes = self.lanes
         if step < self.config.learning_starts:
-            u = self.rng.uniform(-1.0, 1.0, self.action_dim)
+            us = [g.uniform(-1.0, 1.0, self.action_dim) for g in generators_of(self.rng)]
         else:
+            x = self.tensor(obs)
             with torch.inference_mode():
-                mu = self.acting(self.tensor(obs[None])).cpu().numpy()[0]
-            u = np.clip(mu + self.noise.sample(), -1.0, 1.0)
-        u = u.astype(np.float32)
-        return u, self.scaler.to_env(u)
+                mu = self.acting(x[:, None] if self.n_seeds > 1 else x).reshape(len(lanes), -1).cpu().numpy()
+            us = [np.clip(mu[k] + lane.noise.sample(), -1.0, 1.0) for k, lane in enumerate(lanes)]
+        stored = [u.astype(np.float32) for u in us]
+        return stored, [self.scaler.to_env(u) for u in stored]
 
     def on_episode_end(self) -> None:
         self.noise.reset()
@@ -102,7 +112,7 @@ class DDPG(ReplayActorCritic):
         """ε ~ N(0, I) for TD3's target smoothing (None when ``target_policy_noise`` = 0)."""
         if self.config.target_policy_noise == 0.0:
             return None
-        return torch.randn((n, self.action_dim), generator=self.generator, device=self.device)
+        return self.normal_draw((n, self.action_dim))
 
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
                   noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
@@ -114,7 +124,7 @@ class DDPG(ReplayActorCritic):
 
     def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, None]:
         """−E[Q_1(s, μ_θ(s))]: its gradient is the deterministic policy gradient (Silver et al., 2014)."""
-        return -self.critic.first(obs, self.actor(obs)).mean(), None
+        return -self.critic.first(obs, self.actor(obs)).mean(dim=-1), None
 
 
 @register_agent

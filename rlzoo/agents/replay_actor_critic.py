@@ -23,12 +23,20 @@ import numpy as np
 import torch
 
 from rlzoo.action_scaling import ActionScaler
+from rlzoo.agents.base import Agent
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.approximators import ACTIVATIONS, polyak_update
-from rlzoo.buffers import ReplayBuffer
+from rlzoo.buffers import ReplayBuffer, SeedBatchReplay
 from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.devices import restore_generator
 from rlzoo.live_state import joined_reasons
+from rlzoo.seed_stack import (
+    SeedGenerators,
+    copy_optimizer_state,
+    load_optimizer_state,
+    per_seed,
+    stack_modules,
+)
 from rlzoo.seeding import seeded_torch
 from rlzoo.truth import optimal_truth_and_states
 
@@ -123,6 +131,12 @@ class ReplayActorCritic(OffPolicyAgent):
         """The random draw ``td_target`` needs for ``n`` transitions (from ``generator``), or None."""
         return None
 
+    def normal_draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """ε ~ N(0, I) of ``shape`` from ``generator`` — a stacked agent's: each lane's from its own, (K, *shape)."""
+        if self.n_seeds == 1:
+            return torch.randn(shape, generator=self.generator, device=self.device)
+        return torch.stack([torch.randn(shape, generator=lane.generator, device=self.device) for lane in self.lanes])
+
     def actor_noise(self, n: int) -> torch.Tensor | None:
         """The random draw ``actor_loss`` needs for ``n`` observations (from ``generator``), or None."""
         return None
@@ -143,12 +157,7 @@ class ReplayActorCritic(OffPolicyAgent):
             self.critic = self.build_critic(critic_hidden).to(self.device)
         for name in self.targeted:
             setattr(self, f"{name}_target", copy.deepcopy(getattr(self, name)).requires_grad_(False))
-        self.target_params = [p for name in self.targeted for p in getattr(self, f"{name}_target").parameters()]
-        self.online_params = [p for name in self.targeted for p in getattr(self, name).parameters()]
-        self.actor_params, self.critic_params = list(self.actor.parameters()), list(self.critic.parameters())
-        critic_lr = cfg.critic_learning_rate if cfg.critic_learning_rate is not None else cfg.learning_rate
-        self.actor_optimizer = torch.optim.Adam(self.actor_params, lr=cfg.learning_rate, fused=True)
-        self.critic_optimizer = torch.optim.Adam(self.critic_params, lr=critic_lr, fused=True)
+        self.build_optimizers()
         action_shape, action_dtype = ((), np.int64) if self.discrete_actions else ((self.action_dim,), np.float32)
         self.buffer = ReplayBuffer(cfg.buffer_size, env.observation_space.shape, action_shape,
                                    action_dtype=action_dtype, n_envs=1, n_step=1, gamma=cfg.gamma,
@@ -158,6 +167,20 @@ class ReplayActorCritic(OffPolicyAgent):
         has_model = self.discrete_actions or hasattr(env.unwrapped, "move_of")
         self.truth, self.states = optimal_truth_and_states(env, cfg.gamma) if has_model else (None, None)
         self.n_critic_updates = 0
+        self.bind_parts()
+
+    def build_optimizers(self) -> None:
+        """Adam for the actor and for the critics (the critics' own ``critic_learning_rate`` when set)."""
+        cfg = self.config
+        self.actor_params, self.critic_params = list(self.actor.parameters()), list(self.critic.parameters())
+        critic_lr = cfg.critic_learning_rate if cfg.critic_learning_rate is not None else cfg.learning_rate
+        self.actor_optimizer = torch.optim.Adam(self.actor_params, lr=cfg.learning_rate, fused=True)
+        self.critic_optimizer = torch.optim.Adam(self.critic_params, lr=critic_lr, fused=True)
+
+    def bind_parts(self) -> None:
+        """The parameter lists of the Polyak update and the loss and acting functions, of this agent's networks."""
+        self.target_params = [p for name in self.targeted for p in getattr(self, f"{name}_target").parameters()]
+        self.online_params = [p for name in self.targeted for p in getattr(self, name).parameters()]
         self.losses = LossFunctions(self.critic_loss, self.actor_loss)
         self.acting: Callable[[torch.Tensor], Any] = self.actor  # the actor's forward pass for behaviour actions
 
@@ -179,39 +202,65 @@ class ReplayActorCritic(OffPolicyAgent):
         with torch.no_grad():
             target = self.td_target(next_obs, rewards, discounts, noise)
         q = self.critic(obs, actions)
-        per_critic = (q - target).square().mean(dim=1)
-        return per_critic.sum(), per_critic.detach(), q.detach().mean(dim=1)
+        per_critic = (q - target).square().mean(dim=-1)  # (n,), a seed batch's (n, K)
+        return per_critic.sum(dim=0), per_critic.detach(), q.detach().mean(dim=-1)
 
     def train_step(self) -> float:
         """One critic step; an actor step every ``actor_interval`` and a target update every ``target_interval``."""
         cfg = self.config
         batch = self.buffer.sample_tensors(cfg.batch_size, self.rng)
-        obs = batch.obs
+        obs, noise = batch.obs, self.target_noise(cfg.batch_size)
         critic_loss, per_critic, q_means = self.losses.critic(obs, batch.actions, batch.next_obs, batch.rewards,
-                                                              batch.discounts, self.target_noise(len(obs)))  # fmt: skip
+                                                              batch.discounts, noise)  # fmt: skip
         self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
+        critic_loss.sum().backward()
         self.critic_optimizer.step()
         self.n_critic_updates += 1
-        self.stats.update(critic_loss=critic_loss.item(), q_values=q_means[0].item())
+        self.stats.update(critic_loss=per_seed(critic_loss.detach()), q_values=per_seed(q_means[0]))
         if len(per_critic) > 1:  # each twin's loss and mean value (losses/qf1_loss, …)
             for i, (loss, value) in enumerate(zip(per_critic.tolist(), q_means.tolist(), strict=True)):
                 self.stats.update({f"qf{i + 1}_loss": loss, f"qf{i + 1}_values": value})
         if self.n_critic_updates % self.actor_interval == 0:
-            self.actor_step(obs)
+            self.actor_step(obs, cfg.batch_size)
         if self.n_critic_updates % self.target_interval == 0:
             polyak_update(self.target_params, self.online_params, cfg.tau)
         return self.stats["critic_loss"]
 
-    def actor_step(self, obs: torch.Tensor) -> None:
-        """One step down ``actor_loss`` for the actor's weights only (the critics get no gradient)."""
-        actor_loss, entropy = self.losses.actor(obs, self.actor_noise(len(obs)))
+    def actor_step(self, obs: torch.Tensor, n: int) -> None:
+        """One step down ``actor_loss`` for the actor's weights only (the critics get no gradient) on the ``n``
+        observations ``obs``."""
+        actor_loss, entropy = self.losses.actor(obs, self.actor_noise(n))
         self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward(inputs=self.actor_params)
+        actor_loss.sum().backward(inputs=self.actor_params)
         self.actor_optimizer.step()
         self.n_updates += 1
-        self.stats["actor_loss"] = actor_loss.item()
+        self.stats["actor_loss"] = per_seed(actor_loss.detach())
         self.after_actor_step(entropy)
+
+    # ---- seed batches (rlzoo.seed_batch) -----------------------------------------------------
+    @classmethod
+    def stacked(cls, lanes: list[ReplayActorCritic]) -> ReplayActorCritic:
+        """A copy of the first lane whose actor, critics and targets hold every lane's (``stack_modules``), whose two
+        optimizers step them all, whose generators draw each lane's numbers and whose buffer samples each lane's own
+        (``SeedBatchReplay``); the lanes' envs, buffers, exploration noise and episodes stay theirs."""
+        stacked = copy.copy(lanes[0])
+        stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
+        for name in ("actor", "critic", *(f"{t}_target" for t in cls.targeted)):
+            module = stack_modules([getattr(lane, name) for lane in lanes])
+            setattr(stacked, name, module.requires_grad_(False) if name.endswith("_target") else module)
+        stacked.build_optimizers()
+        load_optimizer_state(stacked.actor_optimizer, [lane.actor_optimizer for lane in lanes])
+        load_optimizer_state(stacked.critic_optimizer, [lane.critic_optimizer for lane in lanes])
+        stacked.bind_parts()
+        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
+        stacked.buffer = SeedBatchReplay([lane.buffer for lane in lanes])
+        return stacked
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        lane.n_critic_updates = self.n_critic_updates
+        copy_optimizer_state(self.actor_optimizer, lane.actor_optimizer, k)
+        copy_optimizer_state(self.critic_optimizer, lane.critic_optimizer, k)
 
     # ---- acting -------------------------------------------------------------------------
     def _act(self, obs: Any, deterministic: bool = True) -> Any:
