@@ -122,6 +122,8 @@ BATCHES = {
     "ppo": ["algo=ppo", "env=cartpole", "algo.n_steps=64", "algo.n_envs=4", "algo.batch_size=64", "algo.log_every=256"],
     "dqn": ["algo=dqn", "env=cartpole", "algo.learning_starts=300", "algo.hidden=[16]", "algo.log_every=100",
             "algo.train_freq=4", "algo.gradient_steps=1", "algo.batch_size=16", "algo.target_update_interval=50"],
+    "td3": ["algo=td3", "env=pendulum", "algo.learning_starts=300", "algo.hidden=[16]", "algo.batch_size=16",
+            "algo.log_every=100", "algo.noise=ou"],
 }  # fmt: skip
 
 
@@ -193,7 +195,8 @@ def test_common_checkpoint_step(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["algo=td3"], "algo=td3 does not support; algorithms that do: a2c, dqn, ppo, reinforce"),
+        (["algo=sac"], "algo=sac does not support; algorithms that do: a2c, ddpg, dqn, ppo, reinforce, td3"),
+        (["algo=td3", "compile=true"], "compile=true with n_seeds=2 is not supported"),
         (["algo=ppo", "algo.target_kl=0.01"], "algo.target_kl=0.01 is not supported with n_seeds > 1"),
         (["algo=ppo", "env=pendulum", "algo.use_sde=true"], "algo.use_sde=true is not supported with n_seeds > 1"),
         (["algo=ppo", "trial_seeds=3"], "n_seeds=2 and trial_seeds=3"),
@@ -205,13 +208,14 @@ def test_what_a_batch_cannot_do_is_one_config_error(overrides, message):
 
 
 def test_the_command_line_refuses_an_unsupported_algorithm_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "rlzoo.train", "algo=td3", "n_seeds=4", f"hydra.run.dir={tmp_path}"],
-                            capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "rlzoo.train", "algo=trpo", "n_seeds=4", f"hydra.run.dir={tmp_path / 'run'}"]
+    result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "rlzoo: config error: n_seeds > 1 trains seeds as one batch, which algo=td3 does not support; algorithms "
-        "that do: a2c, dqn, ppo, reinforce (run the seeds separately: seed=0,1,2 --multirun)"
+        "rlzoo: config error: n_seeds > 1 trains seeds as one batch, which algo=trpo does not support; algorithms "
+        "that do: a2c, ddpg, dqn, ppo, reinforce, td3 (run the seeds separately: seed=0,1,2 --multirun)"
     ]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_a_seed_batch_learns(tmp_path):
