@@ -224,7 +224,8 @@ _BASELINES: dict[tuple[str, str, str], Run] = {}
 
 
 def baseline(name: str, env_name: str, hyperparams: dict[str, Any]) -> Run:
-    """``run`` cached per (algorithm, env, hyper-parameters) within the module."""
+    """``run`` cached per (algorithm, env, hyper-parameters) within the module (the seed-batch test below reuses the
+    variants' runs)."""
     key = (name, env_name, repr(hyperparams))
     if key not in _BASELINES:
         _BASELINES[key] = run(name, env_name, hyperparams)
@@ -507,7 +508,7 @@ def test_option_changes_the_run(case: Case, tmp_dir: Path) -> None:
     if inert is not None:
         inert[1](case, env_name, base, variant)
         return
-    a, b = baseline(case.algo, env_name, base), run(case.algo, env_name, variant)
+    a, b = baseline(case.algo, env_name, base), baseline(case.algo, env_name, variant)
     assert differences(a, b), (
         f"algo.{case.key}={other!r} (baseline {value!r}) left a tiny seeded run of {case.algo} on {env_name} "
         f"unchanged: weights, greedy actions and logged scalars are identical. Wire it into the algorithm, or, if "
@@ -589,7 +590,7 @@ def test_option_reaches_the_seed_batch(case: Case, tmp_dir: Path) -> None:
         with pytest.raises(ConfigError, match="n_seeds"):
             batch_run(case.algo, env_name, variant)
         return
-    single, lane = run(case.algo, env_name, variant), batch_run(case.algo, env_name, variant)[0]
+    single, lane = baseline(case.algo, env_name, variant), batch_run(case.algo, env_name, variant)[0]
     assert_same_run(single, lane, SETUPS[env_name].probes)
 
 
