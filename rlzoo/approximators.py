@@ -237,8 +237,8 @@ class DiscreteActionValueCritic(nn.Module):
         return torch.stack([q(x) for q in self.qs])
 
     def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        index = actions.long().reshape(1, -1, 1).expand(len(self.qs), -1, 1)
-        return self.all_actions(obs).gather(2, index).squeeze(2)
+        index = actions.long()[None, ..., None].expand(len(self.qs), *actions.shape, 1)
+        return self.all_actions(obs).gather(-1, index).squeeze(-1)
 
     def first(self, obs: torch.Tensor) -> torch.Tensor:
         """Q_1(s, ·), shape (B, |A|)."""

@@ -107,7 +107,7 @@ def copy_optimizer_state(stacked: torch.optim.Optimizer, lane: torch.optim.Optim
         if not state:
             continue
         lane.state[lane_param] = {
-            key: lane_part(value, k, is_transposed(param)).contiguous().clone() if _per_element(value, param)
+            key: lane_part(value, k, is_transposed(param)).contiguous().clone() if _per_element(key, value, param)
             else _copy(value)
             for key, value in state.items()
         }  # fmt: skip
@@ -125,15 +125,16 @@ def load_optimizer_state(stacked: torch.optim.Optimizer, lanes: Sequence[torch.o
         if not all(states):
             continue
         stacked.state[param] = {
-            key: (stack_lanes([s[key] for s in states], is_transposed(param))
-                  if _per_element(value, per_lane[0][i]) else _copy(value))
+            key: (stack_lanes([s[key] for s in states], is_transposed(param)).reshape(param.shape)
+                  if _per_element(key, value, per_lane[0][i]) else _copy(value))
             for key, value in states[0].items()
         }  # fmt: skip
 
 
-def _per_element(value: object, param: torch.Tensor) -> bool:
-    """Whether an optimizer state entry holds a number per element of ``param`` (a moment), not one per tensor."""
-    return isinstance(value, torch.Tensor) and value.shape == param.shape
+def _per_element(key: str, value: object, param: torch.Tensor) -> bool:
+    """Whether an optimizer state entry holds a number per element of ``param`` (a moment), not one per tensor (the
+    step count, also when ``param`` is a scalar like SAC's log α)."""
+    return key != "step" and isinstance(value, torch.Tensor) and value.shape == param.shape
 
 
 def _copy(value: object) -> object:

@@ -124,7 +124,10 @@ BATCHES = {
             "algo.train_freq=4", "algo.gradient_steps=1", "algo.batch_size=16", "algo.target_update_interval=50"],
     "td3": ["algo=td3", "env=pendulum", "algo.learning_starts=300", "algo.hidden=[16]", "algo.batch_size=16",
             "algo.log_every=100", "algo.noise=ou"],
+    "sac": ["algo=sac", "env=gridworld", "algo.learning_starts=300", "algo.hidden=[16]", "algo.batch_size=16",
+            "algo.log_every=100"],
 }  # fmt: skip
+SLOW_BATCHES = ("td3", "sac")  # the same replay loop as dqn's; their exact resume in the slow tier
 
 
 def batch_overrides(*more: str, algo: str = "ppo") -> list[str]:
@@ -155,7 +158,7 @@ def test_each_seed_writes_the_run_directory_of_its_single_run(tmp_path):
         check_run_for(tmp_path / "job", resolve(composed(*batch_overrides())))
 
 
-@pytest.mark.parametrize("algo", list(BATCHES))
+@pytest.mark.parametrize("algo", [pytest.param(a, marks=pytest.mark.slow) if a in SLOW_BATCHES else a for a in BATCHES])
 def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path, monkeypatch, algo):
     spec = resolve(composed(*batch_overrides(algo=algo)))
     train_batch(spec, tmp_path / "whole")
@@ -195,7 +198,7 @@ def test_common_checkpoint_step(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["algo=sac"], "algo=sac does not support; algorithms that do: a2c, ddpg, dqn, ppo, reinforce, td3"),
+        (["algo=qac"], "algo=qac does not support; algorithms that do: a2c, ddpg, dqn, ppo, reinforce, sac, td3"),
         (["algo=td3", "compile=true"], "compile=true with n_seeds=2 is not supported"),
         (["algo=ppo", "algo.target_kl=0.01"], "algo.target_kl=0.01 is not supported with n_seeds > 1"),
         (["algo=ppo", "env=pendulum", "algo.use_sde=true"], "algo.use_sde=true is not supported with n_seeds > 1"),
@@ -213,7 +216,7 @@ def test_the_command_line_refuses_an_unsupported_algorithm_in_one_line(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "rlzoo: config error: n_seeds > 1 trains seeds as one batch, which algo=trpo does not support; algorithms "
-        "that do: a2c, ddpg, dqn, ppo, reinforce, td3 (run the seeds separately: seed=0,1,2 --multirun)"
+        "that do: a2c, ddpg, dqn, ppo, reinforce, sac, td3 (run the seeds separately: seed=0,1,2 --multirun)"
     ]
     assert not (tmp_path / "run").exists()  # refused before anything was written
 

@@ -23,11 +23,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlzoo.agents.base import Agent
 from rlzoo.agents.registry import register_agent
 from rlzoo.agents.replay_actor_critic import ReplayActorCritic, ReplayActorCriticConfig, require_bounded_box
 from rlzoo.approximators import ActionValueCritic, DiscreteActionValueCritic
 from rlzoo.config import ConfigError, param
 from rlzoo.policy_networks import PolicyNetwork, SquashedGaussianActor
+from rlzoo.seed_stack import copy_optimizer_state, generators_of, load_optimizer_state, per_seed
 
 
 @dataclass
@@ -53,6 +55,7 @@ class SAC(ReplayActorCritic):
     """SAC for a bounded 1-D Box action space (squashed Gaussian actor) or a Discrete one (categorical actor)."""
 
     name = "sac"
+    seed_batchable = True
     family = "soft_actor_critic"
     Config = SACConfig
     n_critics = 2
@@ -106,28 +109,36 @@ class SAC(ReplayActorCritic):
 
     def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[Any, Any]:
         """Uniformly random for the first ``learning_starts`` steps, then a draw from π(·|s)."""
+        stored, actions = self.behaviour_actions(np.asarray(obs)[None], step)
+        return stored[0], actions[0]
+
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[Any], list[Any]]:
+        """``behaviour_action`` for every lane's observation (K, …), each lane's draws from its own generator."""
+        generators, warm_up = generators_of(self.rng), step < self.config.learning_starts
+        x = None if warm_up else self.tensor(obs)
+        x = x[:, None] if x is not None and self.n_seeds > 1 else x
         if self.discrete_actions:
-            if step < self.config.learning_starts:
-                a = int(self.rng.integers(self.env.action_space.n))
+            if warm_up:
+                actions = [int(g.integers(self.env.action_space.n)) for g in generators]
             else:
                 with torch.inference_mode():
-                    a = int(self.acting(self.tensor(obs[None])).sample(self.rng)[0])
-            return a, a
-        if step < self.config.learning_starts:
-            u = self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+                    actions = [int(a) for a in self.acting(x).sample(self.rng).reshape(-1)]
+            return actions, actions
+        if warm_up:
+            us = [g.uniform(-1.0, 1.0, self.action_dim).astype(np.float32) for g in generators]
         else:
             with torch.inference_mode():
-                mean, log_std = (x[0].cpu().numpy() for x in self.acting(self.tensor(obs[None])))
-            noise = self.rng.standard_normal(self.action_dim).astype(np.float32)
-            u = np.tanh(mean + np.exp(log_std) * noise)
-        return u, self.scaler.to_env(u)
+                mean, log_std = (t.reshape(len(generators), -1).cpu().numpy() for t in self.acting(x))
+            us = [np.tanh(mean[k] + np.exp(log_std[k]) * g.standard_normal(self.action_dim).astype(np.float32))
+                  for k, g in enumerate(generators)]  # fmt: skip
+        return us, [self.scaler.to_env(u) for u in us]
 
     # ---- learning -----------------------------------------------------------------------
     def actor_noise(self, n: int) -> torch.Tensor | None:
         """ε ~ N(0, I) of the reparameterised draw a = tanh(μ + σ ε) (Box); None for a Discrete space."""
         if self.discrete_actions:
             return None
-        return torch.randn((n, self.action_dim), generator=self.generator, device=self.device)
+        return self.normal_draw((n, self.action_dim))
 
     target_noise = actor_noise  # the draw at s' in the target
 
@@ -136,14 +147,19 @@ class SAC(ReplayActorCritic):
         """V(s) = E_{a~π}[min_i Q_i(s, a) − α log π(a|s)] under ``critic`` and the entropy of π(·|s), each (B,):
         exact over a Discrete space; over a Box one reparameterised draw with ``noise`` (−log π its entropy's
         estimate)."""
-        alpha = self.alpha
         if self.discrete_actions:
             log_probs = self.actor(obs).logits
             probs = log_probs.exp()
             q = critic.all_actions(obs).amin(dim=0)
+            alpha = self.temperature_for(log_probs)
             return (probs * (q - alpha * log_probs)).sum(dim=-1), -(probs * log_probs).sum(dim=-1)
         actions, log_prob = self.actor.sample(obs, noise)
-        return critic(obs, actions).amin(dim=0) - alpha * log_prob, -log_prob
+        return critic(obs, actions).amin(dim=0) - self.temperature_for(log_prob) * log_prob, -log_prob
+
+    def temperature_for(self, x: torch.Tensor) -> torch.Tensor:
+        """α to multiply ``x`` by: the scalar, or a stacked agent's (K,) shaped to broadcast over x's batch axes."""
+        alpha = self.alpha
+        return alpha if self.n_seeds == 1 else alpha.reshape(-1, *([1] * (x.dim() - 1)))
 
     def td_target(self, next_obs: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor,
                   noise: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
@@ -153,17 +169,39 @@ class SAC(ReplayActorCritic):
     def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """−E[V(s)] for the actor's weights, and the policy's mean entropy."""
         value, entropy = self.soft_value(obs, self.critic, noise)
-        return -value.mean(), entropy.detach().mean()
+        return -value.mean(dim=-1), entropy.detach().mean(dim=-1)
 
     def after_actor_step(self, entropy: torch.Tensor | None) -> None:
         """One step of log α down log α · (H − H̄): α falls while the entropy is above its target, rises below it."""
-        self.stats["entropy"] = entropy.item()
+        self.stats["entropy"] = per_seed(entropy)
         if self.alpha_optimizer is not None:
             gap = entropy - self.target_entropy
-            self.stats["alpha_loss"] = (self.log_alpha.detach() * gap).item()
-            self.log_alpha.grad = gap.reshape(())  # d/d log α of log α · (H − H̄), exactly what backward would give
+            self.stats["alpha_loss"] = per_seed(self.log_alpha.detach() * gap)
+            self.log_alpha.grad = gap.reshape(self.log_alpha.shape)  # d/d log α of log α · (H − H̄), as backward gives
             self.alpha_optimizer.step()
-        self.stats["alpha"] = self.alpha.item()
+        self.stats["alpha"] = per_seed(self.alpha)
+
+    # ---- seed batches (rlzoo.seed_batch) -----------------------------------------------------
+    @classmethod
+    def stacked(cls, lanes: list[SAC]) -> SAC:
+        """``ReplayActorCritic.stacked`` and every lane's temperature log α stacked (K,), the lanes' own its views,
+        with its optimizer's state."""
+        stacked = super().stacked(lanes)
+        learned = lanes[0].log_alpha.requires_grad
+        log_alpha = torch.stack([lane.log_alpha.detach() for lane in lanes]).requires_grad_(learned)
+        for k, lane in enumerate(lanes):
+            lane.log_alpha.data = log_alpha.data[k]
+        stacked.log_alpha = log_alpha
+        if lanes[0].alpha_optimizer is not None:
+            stacked.alpha_optimizer = torch.optim.Adam([log_alpha], lr=lanes[0].alpha_optimizer.param_groups[0]["lr"],
+                                                       fused=True)  # fmt: skip
+            load_optimizer_state(stacked.alpha_optimizer, [lane.alpha_optimizer for lane in lanes])
+        return stacked
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        if self.alpha_optimizer is not None:
+            copy_optimizer_state(self.alpha_optimizer, lane.alpha_optimizer, k)
 
     # ---- persistence --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
