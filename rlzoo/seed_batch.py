@@ -22,10 +22,10 @@ from rlzoo.agents.base import Agent
 from rlzoo.callbacks import Callback
 from rlzoo.config import ConfigError, to_dict
 from rlzoo.logging import RunLogger
-from rlzoo.trainer import Lane, Trainer
+from rlzoo.trainer import Driver, Lane, Trainer
 
 
-class SeedBatch:
+class SeedBatch(Driver):
     """K agents of one class, config and env (different seeds), trained as one batched computation (module
     docstring); ``ConfigError`` naming the algorithms that can when the lanes' cannot."""
 
@@ -42,20 +42,7 @@ class SeedBatch:
                 raise ValueError(f"a seed batch steps its seeds together: its agents are at steps "
                                  f"{[a.num_timesteps for a in lanes]}")  # fmt: skip
         self.lanes = lanes
-        self.stacked = cls.stacked(lanes)
-
-    @property
-    def num_timesteps(self) -> int:
-        """Env steps of each seed (all seeds step together)."""
-        return self.stacked.num_timesteps
-
-    @property
-    def finished(self) -> bool:
-        return self.stacked.finished
-
-    @property
-    def log_every(self) -> int:
-        return self.stacked.log_every
+        self.stacked = self.drives = cls.stacked(lanes)
 
     def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None:
         for lane, logger in zip(self.lanes, loggers, strict=True):

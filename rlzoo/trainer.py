@@ -14,9 +14,10 @@ the loop does per agent (guard, logs, truth, callbacks) it does per lane, on tha
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,44 +59,48 @@ def truth_scalars(agent: Agent) -> dict[str, float]:
     return {} if tables is None else truth.scalars(*tables, solve_policy=agent.solves_policy_truth)
 
 
-class Driver(Protocol):
-    """What the loop advances: one agent (``Solo``) or a seed batch (``rlzoo.seed_batch.SeedBatch``)."""
+class Driver(ABC):
+    """What the loop advances: one agent (``Solo``) or a seed batch (``rlzoo.seed_batch.SeedBatch``); its step count,
+    whether it is finished and its log cadence are those of the agent it ``drives``."""
 
-    num_timesteps: int
-    finished: bool
-    log_every: int
-
-    def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None: ...
-    def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]: ...
-    def sync(self) -> None: ...
-
-
-class Solo:
-    """One agent as a ``Driver``: one lane."""
-
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    drives: Agent
 
     @property
     def num_timesteps(self) -> int:
-        return self.agent.num_timesteps
+        """Env steps of each lane (a batch's lanes step together)."""
+        return self.drives.num_timesteps
 
     @property
     def finished(self) -> bool:
-        return self.agent.finished
+        return self.drives.finished
 
     @property
     def log_every(self) -> int:
-        return self.agent.log_every
+        return self.drives.log_every
+
+    @abstractmethod
+    def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None:
+        """Prepare every lane to train toward ``total_steps``."""
+
+    @abstractmethod
+    def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]:
+        """One ``advance`` of every lane; each lane's statistics."""
+
+    def sync(self) -> None:  # noqa: B027 (a driver with nothing to bring up to date keeps this one)
+        """Bring the lanes' agents up to date before the loop reads them (a seed batch's counters, optimizer state)."""
+
+
+class Solo(Driver):
+    """One agent as a ``Driver``: one lane."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.drives = agent
 
     def begin(self, total_steps: int, loggers: Sequence[RunLogger]) -> None:
-        self.agent.begin(total_steps, loggers[0])
+        self.drives.begin(total_steps, loggers[0])
 
     def advance(self, n_steps: int, loggers: Sequence[RunLogger]) -> list[dict[str, Any]]:
-        return [self.agent.advance(n_steps, loggers[0])]
-
-    def sync(self) -> None:
-        return
+        return [self.drives.advance(n_steps, loggers[0])]
 
 
 @dataclass
