@@ -4,7 +4,7 @@ PureJaxRL's observation (Lu et al., 2022): small RL networks are dominated by pe
 independent seeds as one batched computation costs little more than training one. Here with torch's own tools:
 
 - ``stack_modules(modules)``: K networks of one architecture (each built under its own seed) become one module that
-  maps inputs (K, B, …) to outputs (K, B, …). Every ``nn.Linear`` becomes a ``SeedLinear`` — weight (K, out, in), one
+  maps inputs (K, B, …) to outputs (K, B, …). Every ``nn.Linear`` becomes a ``SeedLinear`` — weight (K, in, out), one
   ``torch.baddbmm`` for all seeds — and every other parameter p becomes (K, 1, *p.shape), broadcast over the batch.
   The K source networks' parameters are then re-pointed at their slices of the stacked ones (views of the same
   storage), so an optimizer step on the stacked module is a step of every source network: each seed's own agent
@@ -75,18 +75,16 @@ def stack_modules(modules: Sequence[nn.Module]) -> nn.Module:
     stacked = copy.deepcopy(modules[0])
     sources = [dict(m.named_modules()) for m in modules]
     for path, module in list(stacked.named_modules()):
-        replacement: nn.Module | None = None
         if isinstance(module, nn.Linear):
             parts = [s[path] for s in sources]
             bias = None if module.bias is None else stack_lanes([p.bias for p in parts], False)
             replacement = SeedLinear(stack_lanes([p.weight for p in parts], True), bias)
             replacement.weight.seed_transposed = True
-        else:
-            for attr, _ in list(module.named_parameters(recurse=False)):
-                setattr(module, attr, nn.Parameter(stack_lanes([getattr(s[path], attr) for s in sources], False)))
-        if replacement is not None:
             parent, _, attr = path.rpartition(".")
             setattr(stacked.get_submodule(parent) if parent else stacked, attr, replacement)
+            continue
+        for attr, _ in list(module.named_parameters(recurse=False)):
+            setattr(module, attr, nn.Parameter(stack_lanes([getattr(s[path], attr) for s in sources], False)))
     stacked_params = dict(stacked.named_parameters())
     if list(stacked_params) != names:
         raise ValueError(f"stack_modules changed the parameter order: {names} → {list(stacked_params)}")

@@ -85,14 +85,9 @@ class DDPG(ReplayActorCritic):
         """μ(s) ∈ [−1, 1]^d."""
         return self.actor(obs)
 
-    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Uniform in [−1, 1]^d for the first ``learning_starts`` steps, then clip(μ(s) + noise, −1, 1)."""
-        stored, actions = self.behaviour_actions(np.asarray(obs)[None], step)
-        return stored[0], actions[0]
-
     def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """``behaviour_action`` for every lane's observation (K, obs_dim), each lane's draws from its own generator
-        and noise process."""
+        """Uniform in [−1, 1]^d for the first ``learning_starts`` steps, then clip(μ(s) + noise, −1, 1), for every
+        lane's observation (K, obs_dim), each lane's draws from its own generator and noise process."""
         lanes = self.lanes
         if step < self.config.learning_starts:
             us = [g.uniform(-1.0, 1.0, self.action_dim) for g in generators_of(self.rng)]

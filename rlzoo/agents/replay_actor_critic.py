@@ -263,6 +263,11 @@ class ReplayActorCritic(OffPolicyAgent):
         copy_optimizer_state(self.critic_optimizer, lane.critic_optimizer, k)
 
     # ---- acting -------------------------------------------------------------------------
+    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[Any, Any]:
+        """The member's ``behaviour_actions`` for one observation."""
+        stored, actions = self.behaviour_actions(np.asarray(obs)[None], step)
+        return stored[0], actions[0]
+
     def _act(self, obs: Any, deterministic: bool = True) -> Any:
         """The greedy action (``deterministic``) or the behaviour policy's, in the env's units."""
         if not deterministic:

@@ -107,13 +107,9 @@ class SAC(ReplayActorCritic):
         """The most probable action (Discrete) or tanh(μ(s)) (Box)."""
         return self.actor(obs).mode() if self.discrete_actions else self.actor.mode(obs)
 
-    def behaviour_action(self, obs: np.ndarray, step: int) -> tuple[Any, Any]:
-        """Uniformly random for the first ``learning_starts`` steps, then a draw from π(·|s)."""
-        stored, actions = self.behaviour_actions(np.asarray(obs)[None], step)
-        return stored[0], actions[0]
-
     def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[Any], list[Any]]:
-        """``behaviour_action`` for every lane's observation (K, …), each lane's draws from its own generator."""
+        """Uniformly random for the first ``learning_starts`` steps, then a draw from π(·|s), for every lane's
+        observation (K, …), each lane's draws from its own generator."""
         generators, warm_up = generators_of(self.rng), step < self.config.learning_starts
         x = None if warm_up else self.tensor(obs)
         x = x[:, None] if x is not None and self.n_seeds > 1 else x
