@@ -24,7 +24,8 @@ _FILE_NUMBERS = itertools.count()
 
 
 class EventFile:
-    """A TensorBoard event file written in the calling thread, flushed every ``flush_secs`` and on ``close``.
+    """A TensorBoard event file written in the calling thread, flushed when ``flush_secs`` have passed (checked at
+    each write and at each ``RunLogger.step``) and on ``close``.
 
     The same file torch's ``SummaryWriter`` writes (its name, the ``brain.Event:2`` version record, on a resume the
     purge of every later step), without its writer thread: ``SummaryWriter.add_scalar`` costs ≈ 120 µs an event, most
@@ -51,6 +52,10 @@ class EventFile:
 
     def _write(self, event: Any) -> None:
         self._records.write(event.SerializeToString())
+        self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Flush when ``flush_secs`` have passed since the last flush (what TensorBoard shows of a running run)."""
         if time.monotonic() - self._flushed >= self._flush_secs:
             self.flush()
 
@@ -158,6 +163,8 @@ class RunLogger:
         if now - self._sps_t >= self._sps_interval:
             self.scalar("charts/SPS", (step - self._sps_step) / (now - self._sps_t), step)
             self._sps_t, self._sps_step = now, step
+        if self.writer is not None:
+            self.writer.flush_if_due()
 
     def close(self) -> None:
         """Close the progress bar and the TensorBoard file (the trackers end with :meth:`finish_trackers`)."""
