@@ -139,19 +139,19 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
     if mode not in ("auto", *VECTOR_MODES):
         raise ValueError(f"vector mode {mode!r} is not allowed: choose one of auto, {', '.join(VECTOR_MODES)}")
     spec = env.spec
-    if mode == "auto":
-        mode = "numpy" if spec is not None and numpy_vector_env(spec, 1) is not None else "sync"
     if spec is None:
         if mode == "async":
             raise ValueError("vector mode 'async' needs an env made by gymnasium.make (it has no spec)")
         copies = [copy.deepcopy(env) for _ in range(n_envs)]
         return SyncVectorEnv([lambda e=e: e for e in copies], autoreset_mode=AutoresetMode.SAME_STEP)
-    if mode == "numpy":
+    if mode in ("auto", "numpy"):
         batch = numpy_vector_env(spec, n_envs)
-        if batch is None:
+        if batch is not None:
+            return batch
+        if mode == "numpy":
             raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} and {CARTPOLE_ID} (made with its "
                              f"defaults) only, not {spec.id}")  # fmt: skip
-        return batch
+        mode = "sync"
     factory = SyncVectorEnv if mode == "sync" else AsyncVectorEnv
     return factory([lambda: gym.make(spec) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
 

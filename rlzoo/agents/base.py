@@ -3,6 +3,7 @@ one training loop (``rlzoo.trainer``): ``begin``, ``advance``, ``log_point``, ``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import random
@@ -33,6 +34,7 @@ from rlzoo.config import AlgoConfig, ConfigError, build, to_dict
 from rlzoo.devices import resolve_device
 from rlzoo.envs import route_mujoco_warnings
 from rlzoo.logging import RunLogger
+from rlzoo.seed_stack import SeedGenerators
 from rlzoo.trainer import NumericalError, Trainer, truth_scalars
 
 __all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "set_global_rng_state"]
@@ -179,8 +181,15 @@ class Agent(ABC):
 
     @classmethod
     def stacked(cls, lanes: Sequence[Agent]) -> Agent:
-        """The stacked agent of a seed batch of ``lanes`` (agents of this class and one config)."""
-        raise ConfigError(f"algo={cls.name} cannot train seeds as one batch")
+        """The stacked agent of a seed batch of ``lanes`` (agents of this class and one config): here a copy of the
+        first lane acting for all of them (``lanes``), its generator drawing each lane's numbers from the lane's own
+        (``SeedGenerators``); a ``seed_batchable`` family stacks its networks, optimizers and buffers on top."""
+        if not cls.seed_batchable:
+            raise ConfigError(f"algo={cls.name} cannot train seeds as one batch")
+        stacked = copy.copy(lanes[0])
+        stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
+        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
+        return stacked
 
     @property
     def lanes(self) -> list[Agent]:

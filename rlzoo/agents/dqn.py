@@ -28,7 +28,6 @@ from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.logging import RunLogger
 from rlzoo.schedules import LinearSchedule
 from rlzoo.seed_stack import (
-    SeedGenerators,
     clip_gradients,
     copy_optimizer_state,
     generators_of,
@@ -178,13 +177,11 @@ class DQN(OffPolicyAgent):
         """A copy of the first lane whose online and target networks hold every lane's (``stack_modules``), whose
         optimizer steps them all, whose generator draws each lane's numbers and whose buffer samples each lane's
         own (``SeedBatchReplay``); the lanes' envs, buffers and episodes stay theirs (``OffPolicyAgent.advance``)."""
-        stacked = copy.copy(lanes[0])
-        stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
+        stacked = super().stacked(lanes)
         stacked.q_net = stack_modules([lane.q_net for lane in lanes])
         stacked.target_net = stack_modules([lane.target_net for lane in lanes]).requires_grad_(False)
         stacked.optimizer = stacked.build_optimizer()
         load_optimizer_state(stacked.optimizer, [lane.optimizer for lane in lanes])
-        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
         stacked.buffer = SeedBatchReplay([lane.buffer for lane in lanes])
         return stacked
 

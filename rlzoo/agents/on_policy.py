@@ -9,7 +9,6 @@ chosen (``select_actions``) and how states are valued for bootstrapping (``boots
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +29,6 @@ from rlzoo.logging import RunLogger
 from rlzoo.policy_networks import PolicyNetwork
 from rlzoo.rollouts import RolloutCollector, SeedBatchRollouts
 from rlzoo.seed_stack import (
-    SeedGenerators,
     clip_gradients,
     copy_optimizer_state,
     load_optimizer_state,
@@ -345,14 +343,12 @@ class OnPolicyAgent(Agent):
         """A copy of the first lane whose policy and critic hold every lane's parameters (``stack_modules``), whose
         optimizer steps them all (the lanes' optimizer states stacked), whose generator draws each lane's numbers
         and whose rollouts step each lane's own collector (``SeedBatchRollouts``)."""
-        stacked = copy.copy(lanes[0])
-        stacked.n_seeds = len(lanes)
+        stacked = super().stacked(lanes)
         stacked.policy = stack_modules([lane.policy for lane in lanes])
         stacked.critic = stack_modules([lane.critic for lane in lanes])
         stacked.parameters = [*stacked.policy.parameters(), *stacked.critic.parameters()]
         stacked.optimizer = stacked.build_optimizer()
         load_optimizer_state(stacked.optimizer, [lane.optimizer for lane in lanes])
-        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
         stacked.rollouts = SeedBatchRollouts([lane.rollouts for lane in lanes], stacked.device)
         return stacked
 

@@ -31,7 +31,6 @@ from rlzoo.config import ConfigError, DiscountedConfig, param
 from rlzoo.devices import restore_generator
 from rlzoo.live_state import joined_reasons
 from rlzoo.seed_stack import (
-    SeedGenerators,
     copy_optimizer_state,
     load_optimizer_state,
     per_seed,
@@ -243,8 +242,7 @@ class ReplayActorCritic(OffPolicyAgent):
         """A copy of the first lane whose actor, critics and targets hold every lane's (``stack_modules``), whose two
         optimizers step them all, whose generators draw each lane's numbers and whose buffer samples each lane's own
         (``SeedBatchReplay``); the lanes' envs, buffers, exploration noise and episodes stay theirs."""
-        stacked = copy.copy(lanes[0])
-        stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
+        stacked = super().stacked(lanes)
         for name in ("actor", "critic", *(f"{t}_target" for t in cls.targeted)):
             module = stack_modules([getattr(lane, name) for lane in lanes])
             setattr(stacked, name, module.requires_grad_(False) if name.endswith("_target") else module)
@@ -252,7 +250,6 @@ class ReplayActorCritic(OffPolicyAgent):
         load_optimizer_state(stacked.actor_optimizer, [lane.actor_optimizer for lane in lanes])
         load_optimizer_state(stacked.critic_optimizer, [lane.critic_optimizer for lane in lanes])
         stacked.bind_parts()
-        stacked.rng = SeedGenerators([lane.rng for lane in lanes])
         stacked.buffer = SeedBatchReplay([lane.buffer for lane in lanes])
         return stacked
 
