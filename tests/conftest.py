@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import strategies as st
 
 import rlzoo  # noqa: F401  (registers envs)
 from rlzoo.envs import GridWorld
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one pytest-xdist worker per core (pytest -n auto): one torch thread each
+    torch.set_num_threads(1)
 
 
 @st.composite
