@@ -103,7 +103,8 @@ FAMILIES: dict[str, Family] = {
                                 "pendulum"),
     "llm_policy_optimization": Family(2, {"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "max_len": 16},
                                           "prompts_per_step": 2, "num_generations": 2, "sft_steps": 2,
-                                          "sft_batch_size": 4, "eval_prompts": 2, "log_every": 1}),
+                                          "sft_batch_size": 4, "eval_prompts": 2, "log_every": 1,
+                                          "n_pairs": 8, "batch_size": 4}),  # DPO's pairs
 }  # fmt: skip
 DEFAULT_FAMILY = Family(64)
 
