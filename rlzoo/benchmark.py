@@ -8,7 +8,8 @@ directory (or ``--out``):
 - ``report.md``: per env × algo, the final evaluation return as the interquartile mean (IQM) over seeds with
   a 95 % percentile-bootstrap confidence interval (Agarwal et al., 2021, "Deep RL at the edge of the
   statistical precipice"), the env steps at which periodic evaluation first reached the env's threshold,
-  wall seconds and steps/s (medians over seeds), and on GridWorld the final ‖v − v*‖∞;
+  wall seconds and steps/s (medians over seeds; the seeds of a seed batch, "batched", share one training and report
+  its wall seconds and aggregate steps/s), and on GridWorld the final ‖v − v*‖∞;
 - beside it, for envs with published results (MuJoCo), rlzoo's return next to rl-baselines3-zoo's and CleanRL's
   (``rlzoo.published``);
 - ``curves_<env>.png``: ``eval/return_mean`` against env steps, IQM line and 95 % CI band, one line per algo;
@@ -185,9 +186,9 @@ def table(runs: list[Run]) -> str:
             reach = f"{median} ({len(reached)}/{len(ok)} ≥ {threshold:g})"
         errors = [r.summary["value_error"] for r in ok if "value_error" in r.summary]
         err = _fmt(float(iqm(np.array(errors)))) if errors else "—"
-        seeds = f"{len(ok)}" + (f" ({failed} failed)" if failed else "")
+        seeds = f"{len(ok)}" + (f" ({failed} failed)" if failed else "") + (" batched" if "n_seeds" in s0 else "")
         wall = np.median([r.summary["wall_seconds"] for r in ok])
-        sps = np.median([r.summary["sps"] for r in ok])
+        sps = np.median([r.summary.get("batch_sps", r.summary["sps"]) for r in ok])
         lines.append(f"| {env} | {algo} | {seeds} | {s0['total_steps']:,} | {_fmt(float(iqm(returns)))} "
                      f"[{_fmt(lo)}, {_fmt(hi)}] | {reach} | {err} | {wall:.1f} | {sps:,.0f} |")  # fmt: skip
     return "\n".join(lines)
@@ -308,7 +309,8 @@ def machine() -> str:
 
 def sweep_wall_minutes(runs: list[Run]) -> float:
     """Minutes from the first run's start (its ``.hydra`` files) to the last run's end (its summary)."""
-    starts = [(r.path / ".hydra" / "config.yaml").stat().st_mtime for r in runs if (r.path / ".hydra").exists()]
+    configs = [directory / ".hydra" / "config.yaml" for r in runs for directory in (r.path, r.path.parent)]
+    starts = [config.stat().st_mtime for config in configs if config.exists()]  # a job's seed<k>/: the job's
     ends = [p.stat().st_mtime for r in runs for p in (r.path / "summary.json", r.path / "failed.json") if p.exists()]
     return (max(ends) - min(starts)) / 60.0 if starts and ends else float("nan")
 
@@ -328,7 +330,9 @@ def report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> str:
             f"{sweep_wall_minutes(runs):.1f} min on {machine()}.", "",
             "Final eval return: mean of the run's final evaluation episodes, IQM over seeds with a 95 % "
             "percentile-bootstrap CI; steps to threshold: first periodic evaluation at or above it "
-            "(median over the seeds that reached it, shown when more than half did).", "", table(runs), ""]  # fmt: skip
+            "(median over the seeds that reached it, shown when more than half did); wall s and steps/s: one run's "
+            "training (medians over seeds), a seed batch's (\"batched\": its seeds share it) for all its seeds.", "",
+            table(runs), ""]  # fmt: skip
     beside = published_table(runs)
     if beside is not None:
         text += ["## Beside published results", "",

@@ -66,4 +66,4 @@ class ActionValueTableCritic(StateValueCritic):
         return (policy(obs).probs * self(obs)).sum(dim=-1)
 
     def prediction(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self(obs).gather(1, actions.long()[:, None]).squeeze(1)
+        return self(obs).gather(-1, actions.long()[..., None]).squeeze(-1)

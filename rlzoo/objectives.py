@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import torch
 
+from rlzoo.seed_stack import dot
+
 
 def clipped_surrogate(
     log_probs: torch.Tensor,
@@ -46,19 +48,22 @@ def approx_kl(log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Ten
 def conjugate_gradient(
     matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10, tol: float = 1e-10
 ) -> torch.Tensor:
-    """Approximately solve A x = b, A symmetric positive definite, in at most ``iters`` A-products."""
+    """Approximately solve A x = b, A symmetric positive definite, in at most ``iters`` A-products (Hestenes &
+    Stiefel, 1952), stopping once r·r ≤ ``tol``. With b of shape (K, P) it solves K independent systems, one per row
+    (a seed batch's; ``matvec`` maps rows to rows): each row stops at its own iteration, as alone."""
     x = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
-    rr = r @ r
+    rr = dot(r, r)
     for _ in range(iters):
-        if rr <= tol:
+        active = rr > tol
+        if not bool(active.any()):
             break
         ap = matvec(p)
-        alpha = rr / (p @ ap)
+        alpha = torch.where(active, rr / dot(p, ap), 0.0)[..., None]
         x += alpha * p
         r -= alpha * ap
-        rr_new = r @ r
-        p = r + (rr_new / rr) * p
-        rr = rr_new
+        rr_new = dot(r, r)
+        p = torch.where(active[..., None], r + (rr_new / rr)[..., None] * p, p)
+        rr = torch.where(active, rr_new, rr)
     return x

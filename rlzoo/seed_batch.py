@@ -10,7 +10,8 @@ run of it (up to the rounding of batched matrix products). ``sync`` writes the c
 into the lanes, so each lane logs, evaluates, checkpoints and resumes as the single run it stands for.
 
 The training loop drives a batch through ``rlzoo.trainer.Trainer.batched``; ``rlzoo.train`` with ``n_seeds=K``
-builds one and writes each seed's run directory.
+builds one and writes each seed's run directory (or, for an algorithm or config a batch cannot train, trains the seeds
+one after another, saying why in one line).
 """
 
 from __future__ import annotations
@@ -81,13 +82,23 @@ def batchable_algorithms() -> list[str]:
     return sorted(name for name, cls in AGENTS.items() if cls.seed_batchable)
 
 
-def check_batchable(name: str, config: Any) -> None:
-    """``ConfigError`` (one line) unless algorithm ``name`` with ``config`` can train as a seed batch."""
+def seed_batch_obstacle(name: str, config: Any) -> str | None:
+    """Why algorithm ``name`` with ``config`` cannot train as a seed batch (one line), or None when it can."""
     from rlzoo.agents import agent_class
 
     cls = agent_class(name)
     if not cls.seed_batchable:
-        raise ConfigError(f"n_seeds > 1 trains seeds as one batch, which algo={name} does not support; algorithms "
-                          f"that do: {', '.join(batchable_algorithms())} (run the seeds separately: seed=0,1,2 "
-                          "--multirun)")  # fmt: skip
-    cls.check_seed_batch(config)
+        return f"algo={name} has no seed batch (algorithms with one: {', '.join(batchable_algorithms())})"
+    try:
+        cls.check_seed_batch(config)
+    except ConfigError as err:
+        return str(err)
+    return None
+
+
+def check_batchable(name: str, config: Any) -> None:
+    """``ConfigError`` (``seed_batch_obstacle``'s line) unless algorithm ``name`` with ``config`` can train as a seed
+    batch."""
+    obstacle = seed_batch_obstacle(name, config)
+    if obstacle is not None:
+        raise ConfigError(obstacle)

@@ -166,6 +166,30 @@ def per_seed(value: torch.Tensor) -> float | list[float]:
     return value.item() if value.dim() == 0 else value.tolist()
 
 
+def flat_per_seed(tensors: Sequence[torch.Tensor], n_seeds: int) -> torch.Tensor:
+    """``tensors`` (parameters or their gradients) as one vector: (P,) for one seed, as ``parameters_to_vector``;
+    (K, P) for a seed batch's stacked ones, row k seed k's (in the stacked layout's element order)."""
+    if n_seeds == 1:
+        return torch.cat([t.reshape(-1) for t in tensors])
+    return torch.cat([t.reshape(n_seeds, -1) for t in tensors], dim=1)
+
+
+def assign_flat(vector: torch.Tensor, params: Sequence[torch.Tensor], n_seeds: int) -> None:
+    """Copy ``vector`` (``flat_per_seed``'s layout) into ``params`` in place (a stacked parameter's lanes stay views
+    of it)."""
+    start = 0
+    with torch.no_grad():
+        for param in params:
+            size = param[0].numel() if n_seeds > 1 else param.numel()
+            param.copy_(vector[..., start : start + size].reshape(param.shape))
+            start += size
+
+
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a · b over the last axis: a number for vectors, one per seed for (K, P) rows."""
+    return a @ b if a.dim() == 1 else (a * b).sum(dim=-1)
+
+
 class SeedGenerators:
     """The K seeds' own numpy generators drawn as one: a draw of shape (K, …) stacks generator k's draw of the
     trailing shape, so each seed gets the numbers a single run of it would (``rlzoo.distributions`` samples through

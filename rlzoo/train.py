@@ -50,7 +50,7 @@ from rlzoo.envs.text_tasks import RewardFunctionError
 from rlzoo.evaluate import evaluate, evaluation_seed
 from rlzoo.llm.lm_agent import LMAgent
 from rlzoo.logging import RunLogger
-from rlzoo.seed_batch import SeedBatch, check_batchable
+from rlzoo.seed_batch import SeedBatch, seed_batch_obstacle
 from rlzoo.seeding import seed_everything
 from rlzoo.tables import write_tables
 from rlzoo.trackers import make_trackers
@@ -88,8 +88,6 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     algo = build(agent_class(name).Config, algo_raw, "algo")
     if run.compile and not agent_class(name).has_compiled_update:
         raise ConfigError(compile_unavailable(name))
-    if run.n_seeds > 1:
-        check_batchable(name, algo)
     agent_class(name).place(run.device)  # device=cuda for an algorithm that runs on the CPU: one line
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
@@ -110,9 +108,14 @@ def _make_env(env_cfg: Any):
         raise ConfigError(f"env.{err}" if key in keys and key != "id" else f"env: {err}") from None
 
 
+def finished(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run (its ``summary.json``)."""
+    return (run_dir / "summary.json").exists()
+
+
 def check_run_dir(run_dir: Path, resume: bool = False) -> None:
     """Refuse to write into a directory holding a finished run, or an unfinished one without ``resume``."""
-    if (run_dir / "summary.json").exists():
+    if finished(run_dir):
         raise ConfigError(f"hydra.run.dir={run_dir} already holds a finished run (summary.json); choose another")
     if not resume and (run_dir / "checkpoints").exists():
         raise ConfigError(
@@ -256,8 +259,11 @@ def seed_runs(spec: RunSpec, run_dir: str | Path) -> list[tuple[RunSpec, Path]]:
 
 def check_run_for(run_dir: Path, spec: RunSpec) -> None:
     """``check_run_dir`` and, on resume, ``check_resume_settings``: may ``spec`` write into ``run_dir`` (into each of
-    its seeds' directories, for a job of several seeds)?"""
-    for one, directory in seed_runs(spec, run_dir):
+    its seeds' directories, for a job of several seeds; a resumed job keeps the seeds that finished, unless all did)?"""
+    runs = seed_runs(spec, run_dir)
+    if len(runs) > 1 and spec.run.resume:
+        runs = [(one, directory) for one, directory in runs if not finished(directory)] or runs
+    for one, directory in runs:
         check_run_dir(directory, one.run.resume)
         if one.run.resume:
             check_resume_settings(directory, one)
@@ -464,19 +470,44 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     return session.finish(wall)
 
 
-def train_batch(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Train ``n_seeds`` seeds (``seed``, ``seed`` + 1, …) of one config as one batched computation
-    (``rlzoo.seed_batch``), each seed writing ``run_dir/seed<k>`` exactly as a single run of it writes its run
-    directory (``resume=true`` continues every seed from the newest checkpoint step they all have); returns the
-    seeds' summaries, each with ``n_seeds`` and the batch's aggregate env steps/s."""
+def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Train the seeds of a job of several (``n_seeds`` or ``trial_seeds``: ``seed``, ``seed`` + 1, …), each in
+    ``run_dir/seed<k>`` exactly as a single run of it writes its run directory: ``n_seeds`` as one seed batch
+    (``train_batch``) when the algorithm and config can be batched, else, like ``trial_seeds``, one after another in
+    this process. With ``resume=true`` the seeds that finished keep their runs and the others continue. Returns the
+    seeds' summaries in seed order."""
     names = names or {"algo": spec.algo_name, "env": spec.env.id}
-    if distributed.init_from_env():
-        raise ConfigError("n_seeds > 1 under torchrun is not supported: a seed batch trains in one process")
+    if spec.run.n_seeds > 1 and distributed.init_from_env():
+        raise ConfigError("n_seeds > 1 under torchrun is not supported: the seeds of a job train in one process")
     runs = seed_runs(spec, run_dir)
+    done = {directory: _read_summary(directory) for _, directory in runs if spec.run.resume and finished(directory)}
+    pending = [(one, directory) for one, directory in runs if directory not in done]
+    for directory in done:
+        log.info("resume=true: %s holds a finished run, which is kept", directory)
+    obstacle = seed_batch_obstacle(spec.algo_name, spec.algo) if spec.run.n_seeds > 1 else "trial_seeds"
+    if len(pending) > 1 and obstacle is None:
+        summaries = train_batch(pending, names)
+    else:
+        if len(pending) > 1 and spec.run.n_seeds > 1:
+            log.warning("%s: its %d seeds train one after another in this process", obstacle, len(pending))
+        summaries = [train(one, directory, names) for one, directory in pending]
+    done.update(zip([directory for _, directory in pending], summaries, strict=True))
+    return [done[directory] for _, directory in runs]
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def train_batch(runs: list[tuple[RunSpec, Path]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Train ``runs`` (one config's seeds, each with its run directory: ``seed_runs``) as one batched computation
+    (``rlzoo.seed_batch``); ``resume=true`` continues every seed from the newest checkpoint step they all have. Returns
+    the seeds' summaries, each with ``n_seeds`` and the batch's aggregate env steps/s."""
+    spec = runs[0][0]
     with ExitStack() as claims:
         for one, directory in runs:
             claims.enter_context(claimed(directory, one))
-        _prepare_process(runs[0][0].run)
+        _prepare_process(spec.run)
         step = common_checkpoint_step([directory for _, directory in runs]) if spec.run.resume else None
         if spec.run.resume and step is None:
             log.warning("resume=true but the seeds' directories share no checkpoint step: starting from step 0")
@@ -504,12 +535,10 @@ def common_checkpoint_step(run_dirs: list[Path]) -> int | None:
     return max(common) if common else None
 
 
-def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None = None) -> float:
-    """Train ``trial_seeds`` seeds (``seed``, ``seed`` + 1, …) of one config one after another, each in
-    ``run_dir/seed<k>``; writes ``trial.json`` and returns the mean final eval return — the objective of a
-    tuning trial, averaged over seeds because a single seed's return is too noisy to rank configs by."""
-    runs = seed_runs(spec, run_dir)
-    returns = {one.run.seed: train(one, directory, names)["eval_return_mean"] for one, directory in runs}
+def write_trial(run_dir: str | Path, summaries: list[dict[str, Any]]) -> float:
+    """A tuning trial's objective: the mean final eval return of its ``trial_seeds`` seeds (one seed's return is too
+    noisy to rank configs by), written to ``trial.json`` with each seed's."""
+    returns = {summary["seed"]: summary["eval_return_mean"] for summary in summaries}
     mean = float(sum(returns.values()) / len(returns))
     atomic_write_json(Path(run_dir) / "trial.json", {"eval_return_mean": mean, "per_seed": returns})
     log.info("trial: mean eval return %.3f over seeds %s", mean, list(returns))
@@ -534,12 +563,13 @@ def _hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     try:
         spec = resolve(cfg)
+        out, choices = hc.runtime.output_dir, dict(hc.runtime.choices)
         if spec.run.trial_seeds > 1:
-            return train_seeds(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+            return write_trial(out, train_seeds(spec, out, choices))
         if spec.run.n_seeds > 1:
-            summaries = train_batch(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+            summaries = train_seeds(spec, out, choices)
             return float(sum(s["eval_return_mean"] for s in summaries) / len(summaries))
-        summary = train(spec, hc.runtime.output_dir, dict(hc.runtime.choices))
+        summary = train(spec, out, choices)
     except tuple(FAILURES) as err:
         template, code = next(failure for kind, failure in FAILURES.items() if isinstance(err, kind))
         what = template.format(err)

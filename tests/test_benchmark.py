@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -38,18 +39,20 @@ def test_first_step_reaching_a_threshold():
 
 
 def test_sweep_through_the_joblib_launcher_then_report(tmp_path):
+    """As ``+sweep=classic`` does: one job per cell trains its seeds (PPO's as one seed batch, Q-learning's in turn)."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("--multirun", "hydra/launcher=joblib", "algo=qlearning,ppo", "env=gridworld", "seed=0,1,2",
+    proc = run_cli("--multirun", "hydra/launcher=joblib", "algo=qlearning,ppo", "env=gridworld", "n_seeds=3",
                    "total_steps=3000", "eval.every=1000", "eval.episodes=2",
                    f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Joblib" in proc.stderr + proc.stdout  # the joblib launcher ran the jobs
-    assert len(list(sweep.glob("*/summary.json"))) == 6
+    assert len(list(sweep.glob("*/seed*/summary.json"))) == 6 and len(list(sweep.glob("*/.hydra"))) == 2
     assert main(["report", str(sweep), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| gridworld |")]
-    assert len(rows) == 2 and all("| 3 |" in row for row in rows)
-    summaries = [json.loads(p.read_text()) for p in sweep.glob("*qlearning*/summary.json")]
+    assert len(rows) == 2 and "| qlearning | 3 |" in rows[1] and "| ppo | 3 batched |" in rows[0], rows
+    assert re.search(r"6 runs finished, 0 failed; sweep wall-clock \d+\.\d min", report)  # from the jobs' .hydra/
+    summaries = [json.loads(p.read_text()) for p in sweep.glob("*qlearning*/seed*/summary.json")]
     expected = iqm(np.array([s["eval_return_mean"] for s in summaries]))
     assert f"| gridworld | qlearning | 3 | 3,000 | {expected:.3g} [" in report
     for png in ("curves_gridworld.png", "gridworld_value_error.png"):

@@ -559,6 +559,12 @@ def batch_run(name: str, env_name: str, hyperparams: dict[str, Any], n_seeds: in
             for agent, logger in zip(lanes, loggers, strict=True)]  # fmt: skip
 
 
+# how far a seed of a batch may be from its single run after the tiny run: float rounding (batched matrix products sum
+# in another order), 1e-5; TRPO's conjugate-gradient step amplifies rounding (a 1e-7 relative change of a single run's
+# weights moves them by 3e-5 within two updates on Pendulum), so its line-search variants end 1.5e-5 apart
+BATCH_TOLERANCE = {"trpo": 1e-4}
+
+
 def assert_same_run(single: Run, lane: Run, probes: tuple[Any, ...], tol: float = 1e-5) -> None:
     """The same state (floats to ``tol``, everything else exactly), greedy actions in ``probes`` (continuous ones to
     ``tol``) and logged scalars."""
@@ -587,12 +593,17 @@ def test_option_reaches_the_seed_batch(case: Case, tmp_dir: Path) -> None:
     rounding): since the key changes the single run (above), it reaches the batched path too — or the batch
     refuses the setting in one line."""
     env_name, _, variant = case_runs(case, tmp_dir)
-    if case.key in BATCH_REFUSED:
-        with pytest.raises(ConfigError, match="n_seeds"):
+    inert = lookup(INERT, case)
+    if inert is not None and inert[1] is check_inapplicable:  # a single run refuses it: so must the batch's seeds
+        with pytest.raises(ConfigError):
+            batch_run(case.algo, env_name, variant)
+        return
+    if case.key in BATCH_REFUSED:  # a job of seeds trains them one after another instead (tests/test_seed_batch.py)
+        with pytest.raises(ConfigError, match="cannot train as a seed batch"):
             batch_run(case.algo, env_name, variant)
         return
     single, lane = baseline(case.algo, env_name, variant), batch_run(case.algo, env_name, variant)[0]
-    assert_same_run(single, lane, SETUPS[env_name].probes)
+    assert_same_run(single, lane, SETUPS[env_name].probes, BATCH_TOLERANCE.get(case.algo, 1e-5))
 
 
 @pytest.mark.parametrize("name", sorted(n for n, cls in AGENTS.items() if cls.seed_batchable))
@@ -607,4 +618,6 @@ def test_seed_batches_are_reproducible_and_each_seed_is_its_single_run(name: str
         logger = RecordingLogger()
         single.learn(family_of(name).steps, logger=logger)
         probes = SETUPS[env_name].probes
-        assert_same_run(Run(_arrays(single.state_dict()), [], logger.records, single), lane, probes)
+        assert_same_run(
+            Run(_arrays(single.state_dict()), [], logger.records, single), lane, probes, BATCH_TOLERANCE.get(name, 1e-5)
+        )

@@ -21,6 +21,7 @@ from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
 from rlzoo.devices import to_host
 from rlzoo.distributions import Categorical
+from rlzoo.seed_stack import per_seed
 
 BEHAVIORS = ("uniform", "mixture")
 
@@ -49,6 +50,7 @@ class OffPolicyAC(OnPolicyAgent):
     name = "off_policy_ac"
     Config = OffPolicyACConfig
     discrete_actions_only = True
+    seed_batchable = True
 
     @property
     def gae_lambda(self) -> float:
@@ -73,5 +75,5 @@ class OffPolicyAC(OnPolicyAgent):
         )
         rho = self.importance_ratios(obs, actions, log_probs)
         stats = self.gradient_step(obs, actions, td_errors, returns, weights=rho)
-        stats["importance_ratio"] = rho.mean().item()
+        stats["importance_ratio"] = per_seed(rho.mean(dim=-1))
         return stats

@@ -333,10 +333,10 @@ class OnPolicyAgent(Agent):
     @classmethod
     def check_seed_batch(cls, config: OnPolicyConfig) -> None:
         if distributed.is_distributed():
-            raise ConfigError("n_seeds > 1 under torchrun is not supported: a seed batch trains in one process")
+            raise ConfigError("a seed batch trains in one process, not under torchrun")
         if config.use_sde:
-            raise ConfigError("algo.use_sde=true is not supported with n_seeds > 1 (gSDE's exploration matrices are "
-                              "per env, not yet per seed); run the seeds separately")  # fmt: skip
+            raise ConfigError("algo.use_sde=true cannot train as a seed batch (gSDE's exploration matrices are per "
+                              "env, not yet per seed)")  # fmt: skip
 
     @classmethod
     def stacked(cls, lanes: Sequence[OnPolicyAgent]) -> OnPolicyAgent:

@@ -62,9 +62,8 @@ class PPO(OnPolicyAgent):
     def check_seed_batch(cls, config: PPOConfig) -> None:
         super().check_seed_batch(config)
         if config.target_kl is not None:
-            raise ConfigError(f"algo.target_kl={config.target_kl} is not supported with n_seeds > 1: each seed would "
-                              "stop its epochs at its own time; set algo.target_kl=null or run the seeds "
-                              "separately")  # fmt: skip
+            raise ConfigError(f"algo.target_kl={config.target_kl} cannot train as a seed batch (each seed would stop "
+                              "its epochs at its own time)")  # fmt: skip
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         cfg = self.config

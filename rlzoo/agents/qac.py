@@ -9,11 +9,13 @@ expectation over the actions θ ← θ + α_θ Σ_a ∇_θ π(a|s; θ) q(s, a) (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from rlzoo.agents.base import Agent
 from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
@@ -44,6 +46,7 @@ class QAC(OnPolicyAgent):
     Config = QACConfig
     critic_class = ActionValueTableCritic
     discrete_actions_only = True
+    seed_batchable = True
     _next_actions: np.ndarray | None = None  # a' drawn for the bootstrap, taken at the next step
     live_parts = (*OnPolicyAgent.live_parts, "_next_actions")
 
@@ -64,6 +67,18 @@ class QAC(OnPolicyAgent):
         if last:
             self._next_actions = actions.cpu().numpy()
         return self.critic.prediction(obs, actions).cpu().numpy()
+
+    @classmethod
+    def stacked(cls, lanes: Sequence[QAC]) -> QAC:
+        """The on-policy stacked agent, holding the lanes' next actions a' stacked (K, n_envs) while they are drawn."""
+        stacked = super().stacked(lanes)
+        pending = [lane._next_actions for lane in lanes]
+        stacked._next_actions = None if pending[0] is None else np.stack(pending)
+        return stacked
+
+    def sync_lane(self, lane: Agent, k: int) -> None:
+        super().sync_lane(lane, k)
+        lane._next_actions = None if self._next_actions is None else self._next_actions[k].copy()
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         obs, actions, q_taken, returns = rollout_tensors(
