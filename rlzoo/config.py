@@ -30,6 +30,16 @@ class ConfigError(ValueError):
     """A user mistake in a config or its use: one line naming the key, the bad value and what is allowed."""
 
 
+def seeds_label(seed: int, n_seeds: int = 1, trial_seeds: int = 1) -> str:
+    """The seed part of a run or sweep-job directory's name (``conf/config.yaml``, resolver ``rlzoo_seeds``):
+    ``seed<s>``, or ``seeds<s>-<s+K-1>`` for a job that trains K seeds (``n_seeds``, ``trial_seeds``)."""
+    n = max(int(n_seeds), int(trial_seeds))
+    return f"seed{seed}" if n == 1 else f"seeds{seed}-{int(seed) + n - 1}"
+
+
+OmegaConf.register_new_resolver("rlzoo_seeds", seeds_label, replace=True)
+
+
 def param(
     default: Any = MISSING,
     *,

@@ -47,6 +47,8 @@ def test_sweep_through_the_joblib_launcher_then_report(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Joblib" in proc.stderr + proc.stdout  # the joblib launcher ran the jobs
     assert len(list(sweep.glob("*/seed*/summary.json"))) == 6 and len(list(sweep.glob("*/.hydra"))) == 2
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == ["0-qlearning-gridworld-seeds0-2", "1-ppo-gridworld-seeds0-2"], jobs  # the job's seeds, by name
     assert main(["report", str(sweep), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| gridworld |")]

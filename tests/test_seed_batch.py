@@ -17,7 +17,7 @@ import torch
 import rlzoo
 from rlzoo.benchmark import load_runs
 from rlzoo.checkpoint import load_checkpoint
-from rlzoo.config import ConfigError, to_dict
+from rlzoo.config import ConfigError, seeds_label, to_dict
 from rlzoo.policy_networks import PolicyNetwork
 from rlzoo.seed_batch import SeedBatch, seed_batch_obstacle
 from rlzoo.seed_stack import (
@@ -184,6 +184,10 @@ def test_a_killed_batch_resumes_bit_identical_to_the_uninterrupted_one(tmp_path,
         assert summary["resumes"] == [{"from_step": 512, "exact": True, "why_not_exact": None, "changes": {}}]
         tags = {t: v for t, v in scalars(whole).items() if t not in WALL_CLOCK_TAGS}
         assert tags == {t: v for t, v in scalars(resumed).items() if t not in WALL_CLOCK_TAGS}
+
+
+def test_a_job_of_several_seeds_is_named_by_its_seeds():
+    assert [seeds_label(3), seeds_label(0, 5), seeds_label(2, 1, 3)] == ["seed3", "seeds0-4", "seeds2-4"]
 
 
 def test_common_checkpoint_step(tmp_path):
