@@ -99,10 +99,10 @@ class StateDependentGaussian(DiagGaussian):
     def sample(self, rng: np.random.Generator) -> torch.Tensor:
         """a = μ(s) + z(s)ᵀ θ_ε with each row's (or one shared) exploration matrix; without matrices for this batch
         (e.g. one observation outside a rollout) a plain draw from N(μ(s), σ(s)²)."""
-        theta = self.exploration
-        if theta is None or theta.shape[0] not in (1, self.mean.shape[0]):
+        theta = self.exploration  # (envs, features, actions); a seed batch's (K, envs, …)
+        if theta is None or theta.shape[-3] not in (1, self.mean.shape[-2]):
             return super().sample(rng)
-        return self.mean + torch.einsum("bi,bij->bj", self.latent, theta.expand(self.mean.shape[0], -1, -1))
+        return self.mean + torch.einsum("...bi,...bij->...bj", self.latent, theta.expand(*self.mean.shape[:-1], -1, -1))
 
 
 Distribution = Categorical | DiagGaussian

@@ -70,13 +70,23 @@ class StateDependentNoiseHead(nn.Module):
         self.exploration: torch.Tensor | None = None
 
     def reset_noise(self, n: int, rng: np.random.Generator) -> None:
-        """New exploration matrices θ_ε = σ ⊙ ε, ε ~ N(0, I) from ``rng``, one for each of ``n`` envs."""
-        eps = torch.from_numpy(rng.standard_normal((n, *self.log_std.shape)))
-        self.exploration = eps.to(self.log_std.device, self.log_std.dtype) * self.log_std.detach().exp()
+        """New exploration matrices θ_ε = σ ⊙ ε, ε ~ N(0, I) from ``rng``, one for each of ``n`` envs: (n, features,
+        actions); in a seed batch's stacked head (log σ (K, 1, features, actions)) each seed's own, (K, n, …)."""
+        shape = self.log_std.shape
+        eps = rng.standard_normal((shape[0], n, *shape[2:]) if self.seed_stacked else (n, *shape))
+        self.exploration = (
+            torch.from_numpy(eps).to(self.log_std.device, self.log_std.dtype) * self.log_std.detach().exp()
+        )
+
+    @property
+    def seed_stacked(self) -> bool:
+        """Whether this head holds a seed batch's parameters (``rlzoo.seed_stack``): log σ (K, 1, features, actions)."""
+        return self.log_std.dim() == 4
 
     def forward(self, h: torch.Tensor) -> StateDependentGaussian:
         latent = h.detach()
-        variance = latent.square() @ (2.0 * self.log_std).exp()
+        log_std = self.log_std[:, 0] if self.seed_stacked else self.log_std  # (K, features, actions) for each seed
+        variance = latent.square() @ (2.0 * log_std).exp()
         return StateDependentGaussian(self.mean(h), 0.5 * torch.log(variance + self.VARIANCE_EPS), latent,
                                       self.exploration)  # fmt: skip
 

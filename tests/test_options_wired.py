@@ -538,8 +538,6 @@ def test_tables_name_known_keys() -> None:
 BATCH_CASES = [c for c in CASES if AGENTS[c.algo].seed_batchable]
 # keys whose variant a seed batch refuses with one ConfigError line (rlzoo.agents.on_policy / ppo check_seed_batch)
 BATCH_REFUSED = {
-    "use_sde": "gSDE's exploration matrices are per env, not per seed",
-    "sde_sample_freq": "acts with use_sde only",
     "target_kl": "each seed would stop its epochs at its own time",
 }
 

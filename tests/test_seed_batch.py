@@ -219,8 +219,6 @@ def test_what_a_job_of_seeds_cannot_do_is_one_config_error(overrides, message):
                          "reinforce, sac, td3, trpo)"),
         (["algo=ppo", "algo.target_kl=0.01"], "algo.target_kl=0.01 cannot train as a seed batch (each seed would stop "
                                               "its epochs at its own time)"),
-        (["algo=ppo", "env=pendulum", "algo.use_sde=true"], "algo.use_sde=true cannot train as a seed batch (gSDE's "
-                                                            "exploration matrices are per env, not yet per seed)"),
     ],
 )  # fmt: skip
 def test_what_a_batch_cannot_train_is_one_line_and_a_seed_batch_refuses_it(overrides, obstacle):

@@ -334,9 +334,6 @@ class OnPolicyAgent(Agent):
     def check_seed_batch(cls, config: OnPolicyConfig) -> None:
         if distributed.is_distributed():
             raise ConfigError("a seed batch trains in one process, not under torchrun")
-        if config.use_sde:
-            raise ConfigError("algo.use_sde=true cannot train as a seed batch (gSDE's exploration matrices are per "
-                              "env, not yet per seed)")  # fmt: skip
 
     @classmethod
     def stacked(cls, lanes: Sequence[OnPolicyAgent]) -> OnPolicyAgent:
