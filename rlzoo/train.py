@@ -484,11 +484,12 @@ def train_seeds(spec: RunSpec, run_dir: str | Path, names: dict[str, str] | None
     pending = [(one, directory) for one, directory in runs if directory not in done]
     for directory in done:
         log.info("resume=true: %s holds a finished run, which is kept", directory)
-    obstacle = seed_batch_obstacle(spec.algo_name, spec.algo) if spec.run.n_seeds > 1 else "trial_seeds"
-    if len(pending) > 1 and obstacle is None:
+    batch = spec.run.n_seeds > 1 and len(pending) > 1  # trial_seeds: always one after another
+    obstacle = seed_batch_obstacle(spec.algo_name, spec.algo) if batch else None
+    if batch and obstacle is None:
         summaries = train_batch(pending, names)
     else:
-        if len(pending) > 1 and spec.run.n_seeds > 1:
+        if obstacle is not None:
             log.warning("%s: its %d seeds train one after another in this process", obstacle, len(pending))
         summaries = [train(one, directory, names) for one, directory in pending]
     done.update(zip([directory for _, directory in pending], summaries, strict=True))

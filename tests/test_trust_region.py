@@ -24,6 +24,23 @@ def test_conjugate_gradient_solves_an_spd_system():
     torch.testing.assert_close(x, torch.linalg.solve(a, b))
 
 
+def test_conjugate_gradient_solves_each_row_of_a_seed_batch_as_alone():
+    """Rows of b (K, P) are K systems (one matrix per row): each ends where it would alone — a row at b = 0 at once,
+    the others after their own iterations — at every iteration budget."""
+    rng = np.random.default_rng(1)
+    mats = [m @ m.T + 6 * np.eye(6) for m in rng.normal(size=(3, 6, 6))]
+    a = torch.tensor(np.stack(mats))
+    b = torch.tensor(rng.normal(size=(3, 6)))
+    b[1] = 0.0
+    for iters in (2, 6):
+        rows = conjugate_gradient(lambda v: torch.einsum("kij,kj->ki", a, v), b, iters=iters)
+        for k in range(3):
+            alone = conjugate_gradient(lambda v, k=k: a[k] @ v, b[k], iters=iters)
+            torch.testing.assert_close(rows[k], alone)
+    torch.testing.assert_close(rows, torch.linalg.solve(a, b))
+    assert not rows[1].any()
+
+
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_fisher_vector_product_equals_the_explicit_fisher_matrix(env_id):
     """F = ∇²_θ mean KL(π_old ‖ π_θ) at θ_old, built explicitly on a tiny policy, times random vectors."""

@@ -121,7 +121,7 @@ class TRPO(OnPolicyAgent):
         KL ≤ δ, recording its figures in ``stats``; a seed that accepts none keeps θ_old."""
         cfg = self.config
         scale = torch.where(valid, torch.sqrt(2.0 * cfg.max_kl / curvature.double()), 0.0).float()  # in float64
-        full_step = scale[..., None] * direction
+        full_step = torch.where(valid[..., None], scale[..., None] * direction, 0.0)  # no NaN from a seed left out
         old_params = flat_per_seed(params, self.n_seeds).detach()
         accepted = ~valid  # a seed without a usable direction searches nothing
         with torch.no_grad():
