@@ -79,6 +79,11 @@ class SAC(ReplayActorCritic):
             self.target_entropy = -float(self.action_dim)
         self.log_alpha = torch.tensor(math.log(cfg.alpha if cfg.alpha is not None else cfg.alpha_init),
                                       device=self.device, requires_grad=cfg.alpha is None)  # fmt: skip
+        self.build_alpha_optimizer()
+
+    def build_alpha_optimizer(self) -> None:
+        """Adam on log α at ``alpha_learning_rate`` (default: ``learning_rate``); none for a fixed ``alpha``."""
+        cfg = self.config
         alpha_lr = cfg.alpha_learning_rate if cfg.alpha_learning_rate is not None else cfg.learning_rate
         self.alpha_optimizer = None if cfg.alpha is not None else torch.optim.Adam([self.log_alpha], lr=alpha_lr,
                                                                                    fused=True)  # fmt: skip
@@ -188,9 +193,8 @@ class SAC(ReplayActorCritic):
         for k, lane in enumerate(lanes):
             lane.log_alpha.data = log_alpha.data[k]
         stacked.log_alpha = log_alpha
-        if lanes[0].alpha_optimizer is not None:
-            stacked.alpha_optimizer = torch.optim.Adam([log_alpha], lr=lanes[0].alpha_optimizer.param_groups[0]["lr"],
-                                                       fused=True)  # fmt: skip
+        stacked.build_alpha_optimizer()
+        if stacked.alpha_optimizer is not None:
             load_optimizer_state(stacked.alpha_optimizer, [lane.alpha_optimizer for lane in lanes])
         return stacked
 
