@@ -12,6 +12,12 @@ script prints every repeat and the median ratio batch / single.
 
     python benchmarks/seed_batch_throughput.py            # ppo, a2c, dqn on CartPole, ddpg, td3 on Pendulum, 3 repeats
     python benchmarks/seed_batch_throughput.py --algos ppo --repeats 5 --seeds 16
+    python benchmarks/seed_batch_throughput.py --floor     # where the batch's time goes, and the ratio's ceiling
+
+``--floor`` runs the batch side once under cProfile and splits its training time into time inside torch's C++
+operators (the arithmetic: matrix products, activations, backward, optimizer) and the Python around them. Removing
+all of that Python would speed the batch by training / torch time at most, so the best batch / single ratio any
+implementation of the same computation could reach on this machine is the measured ratio times that factor.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -57,6 +64,26 @@ def batch_side(algo: str, env: str, seeds: int, steps: int, cores: int, root: Pa
     return json.loads((run_dir / "seed0" / "summary.json").read_text())["batch_sps"]
 
 
+def torch_seconds(profile: Path) -> float:
+    """Seconds spent inside torch's C++ operators (``torch.*`` built-ins, tensor methods, the autograd engine)."""
+    total = 0.0
+    for (_, _, name), (_, _, tottime, _, _) in pstats.Stats(str(profile)).stats.items():
+        if name.startswith(("<built-in method torch.", "<method 'run_backward'")) or "of 'torch._C." in name:
+            total += tottime
+    return total
+
+
+def floor_side(algo: str, env: str, seeds: int, steps: int, cores: int, root: Path) -> tuple[float, float, float]:
+    """One batch run under cProfile: its steps/s, training seconds and seconds inside torch operators."""
+    run_dir, profile = root / "floor", root / "batch.prof"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "rlzoo.train", f"algo={algo}", f"env={env}",
+           f"n_seeds={seeds}", f"total_steps={steps}", f"torch_threads={cores}", f"hydra.run.dir={run_dir}",
+           "checkpoint.every=0", "eval.episodes=1", "log.progress=false"]  # fmt: skip
+    wait([subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)])
+    summary = json.loads((run_dir / "seed0" / "summary.json").read_text())
+    return summary["batch_sps"], summary["wall_seconds"], torch_seconds(profile)
+
+
 def single_side(algo: str, env: str, steps: int, cores: int, root: Path) -> float:
     dirs = [root / f"single{k}" for k in range(cores)]
     wait([train([f"algo={algo}", f"env={env}", f"seed={k}", f"total_steps={steps}"], d) for k, d in enumerate(dirs)])
@@ -69,9 +96,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--floor", action="store_true", help="profile the batch side once (see above)")
     args = parser.parse_args()
     for algo in args.algos:
         env, single_steps, batch_steps = BENCHES[algo]
+        if args.floor:
+            with tempfile.TemporaryDirectory() as tmp:
+                sps, wall, inside = floor_side(algo, env, args.seeds, batch_steps, args.cores, Path(tmp))
+            print(f"{algo} on {env}: {args.seeds}-seed process {sps:.0f} steps/s (under cProfile), training "
+                  f"{wall:.1f} s of which {inside:.1f} s ({inside / wall:.0%}) inside torch operators: without any "
+                  f"Python around them the batch would be at most {wall / inside:.2f}x faster", flush=True)  # fmt: skip
+            continue
         ratios = []
         for repeat in range(args.repeats):
             with tempfile.TemporaryDirectory() as tmp:
