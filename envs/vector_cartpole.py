@@ -84,26 +84,27 @@ class CartPoleVectorEnv(VectorEnv):
         theta, theta_dot = theta + TAU * theta_dot, theta_dot + TAU * thetaacc
         state = np.stack((x, x_dot, theta, theta_dot), axis=1)
         terminated = (x < -X_THRESHOLD) | (x > X_THRESHOLD) | (theta < -THETA_THRESHOLD) | (theta > THETA_THRESHOLD)
+        t = (envs[0]._t if len(envs) == 1 else np.concatenate([env._t for env in envs])) + 1
+        limits = np.concatenate([np.full(env.num_envs, env.max_episode_steps) for env in envs])
+        truncated = t >= limits
+        obs, rewards, done = state.astype(np.float32), np.ones(len(t)), terminated | truncated
         out, start = [], 0
         for env in envs:
             end = start + env.num_envs
-            out.append(env._finish_step(state[start:end], terminated[start:end]))
+            env._state, env._t = state[start:end], t[start:end]  # views: each env owns its slice
+            infos = env._reset_ended(obs[start:end], done[start:end])
+            out.append((obs[start:end], rewards[start:end], terminated[start:end], truncated[start:end], infos))
             start = end
         return out
 
-    def _finish_step(self, state: np.ndarray, terminated: np.ndarray) -> tuple:
-        """Take the stepped ``state``; reset the copies whose episode ended; the ``step`` result."""
-        self._state = state
-        self._t += 1
-        truncated = self._t >= self.max_episode_steps
-        obs = state.astype(np.float32)
-        infos: dict[str, Any] = {}
-        done = terminated | truncated
-        if done.any():
-            ended = np.flatnonzero(done)
-            final = np.empty(self.num_envs, dtype=object)
-            final[ended] = list(obs[ended])
-            infos = {"final_obs": final, "_final_obs": done}
-            self._reset_copies(ended)
-            obs[ended] = self._state[ended].astype(np.float32)
-        return obs, np.ones(self.num_envs), terminated, truncated, infos
+    def _reset_ended(self, obs: np.ndarray, done: np.ndarray) -> dict[str, Any]:
+        """Reset the copies whose episode ended (``done``), putting their first observations in ``obs`` (in place);
+        the step's infos: the ended copies' true last observations in ``final_obs``."""
+        if not done.any():
+            return {}
+        ended = np.flatnonzero(done)
+        final = np.empty(self.num_envs, dtype=object)
+        final[ended] = list(obs[ended])
+        self._reset_copies(ended)
+        obs[ended] = self._state[ended].astype(np.float32)
+        return {"final_obs": final, "_final_obs": done}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -281,18 +281,19 @@ class RolloutBuffer:
     def full(self) -> bool:
         return self.t == self.n_steps
 
+    # what ``add`` stores of a step, in its arguments' order; ``arrays``: every (n_steps, n_envs, …) array
+    step_fields: ClassVar[tuple[str, ...]] = ("obs", "actions", "log_probs", "values", "rewards", "terminated",
+                                              "truncated")  # fmt: skip
+    arrays: ClassVar[tuple[str, ...]] = (*step_fields, "final_values", "advantages", "returns")
+
     def add(self, obs, actions, log_probs, values, rewards, terminated, truncated) -> None:
         """Store one step of every env; ``rewards``/flags are those returned by the step from ``obs``."""
         if self.full:
             raise ValueError(f"the rollout buffer holds {self.n_steps} steps already: call reset() first")
         t = self.t
-        self.obs[t] = obs
-        self.actions[t] = actions
-        self.log_probs[t] = log_probs
-        self.values[t] = values
-        self.rewards[t] = rewards
-        self.terminated[t] = terminated
-        self.truncated[t] = truncated
+        step = (obs, actions, log_probs, values, rewards, terminated, truncated)
+        for name, value in zip(self.step_fields, step, strict=True):
+            getattr(self, name)[t] = value
         self.final_values[t] = 0.0
         self.t = t + 1
 

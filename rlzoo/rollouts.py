@@ -26,6 +26,21 @@ SelectActions = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray, np.ndarra
 BootstrapValues = Callable[[torch.Tensor, bool], np.ndarray]
 
 
+def track_episodes(returns: np.ndarray, lengths: np.ndarray, rewards: np.ndarray, done: np.ndarray
+                   ) -> list[tuple[tuple[int, ...], float, int]]:  # fmt: skip
+    """Add one step's ``rewards`` to the running episodes' ``returns`` and ``lengths`` (in place, any shape: (n_envs,)
+    or a seed batch's (K, n_envs)); the episodes that ended (``done``) as (index tuple, return, length), in index
+    order, and restart them at 0."""
+    returns += rewards
+    lengths += 1
+    if not done.any():
+        return []
+    finished = [(index, float(returns[index]), int(lengths[index])) for index in map(tuple, np.argwhere(done))]
+    returns[done] = 0.0
+    lengths[done] = 0
+    return finished
+
+
 class RolloutCollector:
     """Fills a rollout buffer from ``n_envs`` copies of ``env`` (made lazily, on the first ``reset``)."""
 
@@ -86,32 +101,21 @@ class RolloutCollector:
         return self.obs_tensor(self.obs, update_stats=True)
 
     def record(self, obs_t: torch.Tensor, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray,
-               logger: RunLogger, step: int,
-               outcome: tuple | None = None) -> tuple[int, np.ndarray, torch.Tensor | None]:  # fmt: skip
-        """Step the envs with ``actions`` chosen in ``obs_t`` (``observe``) — or take ``outcome``, the result of that
-        step made by the caller — and store the transition; returns the env step reached, the envs a time limit cut
-        (``truncated`` and not ``terminated``) and their true final observations as the networks see them (None when
-        none was cut), whose values the caller bootstraps from."""
-        if outcome is None:
-            outcome = self.vec_env.step(self.to_env(actions))
-        obs, rewards, terminated, truncated, infos = outcome
+               logger: RunLogger, step: int) -> tuple[int, np.ndarray, torch.Tensor | None]:  # fmt: skip
+        """Step the envs with ``actions`` chosen in ``obs_t`` (``observe``) and store the transition; returns the env
+        step reached, the envs a time limit cut (``truncated`` and not ``terminated``) and their true final
+        observations as the networks see them (None when none was cut), whose values the caller bootstraps from."""
+        obs, rewards, terminated, truncated, infos = self.vec_env.step(self.to_env(actions))
         step += self.vec_env.num_envs
         done = terminated | truncated
-        self._track_episodes(rewards, done, logger, step)
+        for _, episode_return, length in track_episodes(self._returns, self._lengths, rewards, done):
+            logger.episode(episode_return, length, step)
         if self.reward_scaler is not None:
             rewards = self.reward_scaler(rewards, done)
         self.buffer.add(obs_t.numpy(), actions, log_probs, values, rewards, terminated, truncated)
         self.obs = obs
         cut = np.flatnonzero(truncated & ~terminated)
         return step, cut, self.obs_tensor(np.stack(infos["final_obs"][cut])) if len(cut) else None
-
-    def _track_episodes(self, rewards: np.ndarray, done: np.ndarray, logger: RunLogger, step: int) -> None:
-        self._returns += rewards
-        self._lengths += 1
-        for e in np.flatnonzero(done):
-            logger.episode(float(self._returns[e]), int(self._lengths[e]), step)
-        self._returns[done] = 0.0
-        self._lengths[done] = 0
 
     def state_dict(self) -> dict[str, Any]:
         """The normalisers' running statistics."""
@@ -130,15 +134,39 @@ class RolloutCollector:
 
 
 class SeedBatchBuffer:
-    """The rollout buffers of a seed batch's K collectors seen as one: ``flat`` stacks each seed's (K, N, …), and
-    advantages are computed per seed from its own last values."""
+    """The rollout buffers of a seed batch's K collectors seen as one. Their arrays become views of one stacked
+    storage, (K, n_steps, n_envs, …) per array, so that ``add`` stores a step of every seed at once and ``flat`` is a
+    reshape; advantages are computed per seed from its own last values."""
 
     def __init__(self, buffers: Sequence[RolloutBuffer]) -> None:
         self.buffers = list(buffers)
+        self.n_steps = self.buffers[0].n_steps
+        self.storage: dict[str, np.ndarray] = {}
+        for name in RolloutBuffer.arrays:
+            stacked = np.stack([getattr(buffer, name) for buffer in self.buffers])
+            for buffer, view in zip(self.buffers, stacked, strict=True):
+                setattr(buffer, name, view)  # each seed's buffer reads and writes its slice of the stacked storage
+            self.storage[name] = stacked
+
+    def reset(self) -> None:
+        for buffer in self.buffers:
+            buffer.reset()
+
+    def add(self, *step: np.ndarray) -> None:
+        """``RolloutBuffer.add`` for every seed: each of its arguments stacked (K, n_envs, …)."""
+        t = self.buffers[0].t
+        if t == self.n_steps:
+            raise ValueError(f"the rollout buffers hold {self.n_steps} steps already: call reset() first")
+        for name, value in zip(RolloutBuffer.step_fields, step, strict=True):
+            self.storage[name][:, t] = value
+        self.storage["final_values"][:, t] = 0.0
+        for buffer in self.buffers:
+            buffer.t = t + 1
 
     def flat(self, name: str, steps: int | None = None) -> np.ndarray:
         """``RolloutBuffer.flat`` of every seed, stacked: (K, steps · n_envs, …)."""
-        return np.stack([buffer.flat(name, steps) for buffer in self.buffers])
+        a = self.storage[name][:, : self.buffers[0].t if steps is None else steps]
+        return a.reshape(len(self.buffers), -1, *a.shape[3:])
 
     def compute_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
         for buffer, values in zip(self.buffers, last_values, strict=True):
@@ -147,8 +175,10 @@ class SeedBatchBuffer:
 
 class SeedBatchRollouts:
     """The K seeds' own collectors (``RolloutCollector``: vector env, normalisers, buffer, episode counters, each
-    seed's exactly as a single run of it has) stepped together, their observations stacked (K, n_envs, …) so that
-    one batched network chooses every seed's actions. Each seed's episodes go to its own logger."""
+    seed's exactly as a single run of it has) stepped together: their observations stacked (K, n_envs, …) so that
+    one batched network chooses every seed's actions, their envs stepped as one where they can be
+    (``step_vector_envs``), and each step's episode counters and buffer writes made for every seed at once. Each
+    seed's episodes go to its own logger."""
 
     def __init__(self, collectors: Sequence[RolloutCollector], device: torch.device) -> None:
         self.collectors, self.device = list(collectors), device
@@ -157,26 +187,38 @@ class SeedBatchRollouts:
     def collect(self, select_actions: SelectActions, bootstrap_values: BootstrapValues,
                 loggers: Sequence[RunLogger], step: int, n_steps: int) -> tuple[np.ndarray, int]:  # fmt: skip
         """``RolloutCollector.collect`` for every seed at once (``loggers``: one per seed); values are (K, n_envs)."""
-        collectors = self.collectors
-        for c in collectors:
-            c.buffer.reset()
+        collectors, buffer = self.collectors, self.buffer
+        buffer.reset()
+        returns = np.stack([c._returns for c in collectors])  # the running episodes, (K, n_envs)
+        lengths = np.stack([c._lengths for c in collectors])
+        scales_rewards = collectors[0].reward_scaler is not None
         with torch.inference_mode():
-            for _ in range(min(n_steps, collectors[0].buffer.n_steps)):
+            for _ in range(min(n_steps, buffer.n_steps)):
                 obs = torch.stack([c.observe() for c in collectors])
                 actions, log_probs, values = select_actions(obs.to(self.device))
                 env_actions = [c.to_env(a) for c, a in zip(collectors, actions, strict=True)]
                 outcomes = step_vector_envs([c.vec_env for c in collectors], env_actions)
-                records = [c.record(obs[k], actions[k], log_probs[k], values[k], loggers[k], step, outcomes[k])
-                           for k, c in enumerate(collectors)]  # fmt: skip
-                step = records[0][0]  # every seed's envs step together
-                if any(len(cut) for _, cut, _ in records):  # one batched bootstrap for every seed's cut envs
-                    final = torch.zeros_like(obs)
-                    for k, (_, cut, final_obs) in enumerate(records):
-                        if final_obs is not None:
-                            final[k, cut] = final_obs
+                rewards, terminated, truncated = (np.stack([outcome[i] for outcome in outcomes]) for i in (1, 2, 3))
+                step += collectors[0].vec_env.num_envs  # every seed's envs step together
+                done = terminated | truncated
+                for (k, _), episode_return, length in track_episodes(returns, lengths, rewards, done):
+                    loggers[k].episode(episode_return, length, step)
+                if scales_rewards:
+                    scaled = [c.reward_scaler(r, d) for c, r, d in zip(collectors, rewards, done, strict=True)]
+                    rewards = np.stack(scaled)
+                buffer.add(obs.numpy(), actions, log_probs, values, rewards, terminated, truncated)
+                for c, outcome in zip(collectors, outcomes, strict=True):
+                    c.obs = outcome[0]
+                cut = truncated & ~terminated
+                if cut.any():  # one batched bootstrap for every seed's cut envs
+                    final, cut_envs = torch.zeros_like(obs), {}
+                    for k in np.flatnonzero(cut.any(axis=1)):
+                        cut_envs[k] = envs = np.flatnonzero(cut[k])
+                        final[k, envs] = collectors[k].obs_tensor(np.stack(outcomes[k][4]["final_obs"][envs]))
                     final_values = bootstrap_values(final.to(self.device), False)
-                    for k, (_, cut, _) in enumerate(records):
-                        if len(cut):
-                            collectors[k].buffer.set_final_values(cut, final_values[k][cut])
+                    for k, envs in cut_envs.items():
+                        collectors[k].buffer.set_final_values(envs, final_values[k][envs])
+            for c, r, n in zip(collectors, returns, lengths, strict=True):
+                c._returns[:], c._lengths[:] = r, n
             last = torch.stack([c.obs_tensor(c.obs) for c in collectors])
             return bootstrap_values(last.to(self.device), True), step
