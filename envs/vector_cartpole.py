@@ -88,20 +88,19 @@ class CartPoleVectorEnv(VectorEnv):
         limits = np.concatenate([np.full(env.num_envs, env.max_episode_steps) for env in envs])
         truncated = t >= limits
         obs, rewards, done = state.astype(np.float32), np.ones(len(t)), terminated | truncated
-        out, start = [], 0
-        for env in envs:
+        starts = np.cumsum([0] + [env.num_envs for env in envs[:-1]])
+        ended = np.logical_or.reduceat(done, starts) if done.any() else np.zeros(len(envs), dtype=bool)
+        out = []
+        for env, start, any_ended in zip(envs, starts, ended, strict=True):
             end = start + env.num_envs
             env._state, env._t = state[start:end], t[start:end]  # views: each env owns its slice
-            infos = env._reset_ended(obs[start:end], done[start:end])
+            infos = env._reset_ended(obs[start:end], done[start:end]) if any_ended else {}
             out.append((obs[start:end], rewards[start:end], terminated[start:end], truncated[start:end], infos))
-            start = end
         return out
 
     def _reset_ended(self, obs: np.ndarray, done: np.ndarray) -> dict[str, Any]:
-        """Reset the copies whose episode ended (``done``), putting their first observations in ``obs`` (in place);
-        the step's infos: the ended copies' true last observations in ``final_obs``."""
-        if not done.any():
-            return {}
+        """Reset the copies whose episode ended (``done``: at least one), putting their first observations in ``obs``
+        (in place); the step's infos: the ended copies' true last observations in ``final_obs``."""
         ended = np.flatnonzero(done)
         final = np.empty(self.num_envs, dtype=object)
         final[ended] = list(obs[ended])

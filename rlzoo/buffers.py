@@ -244,6 +244,15 @@ class SeedBatchReplay:
         return TransitionBatch(**{name: torch.stack([p[name] for p in parts]) for name in parts[0]})
 
 
+def fill_advantages(rollout: dict[str, np.ndarray], last_values: np.ndarray, gamma: float, lam: float) -> None:
+    """Write ``gae`` advantages and ``returns = advantages + values`` into a rollout's arrays (time first: (T, …), as
+    ``RolloutBuffer``'s, or a seed batch's (T, K, n_envs) views)."""
+    r = rollout
+    adv = gae(r["rewards"], r["values"], last_values, r["terminated"], r["truncated"], r["final_values"], gamma, lam)
+    r["advantages"][...] = adv
+    r["returns"][...] = adv + r["values"]
+
+
 class RolloutBuffer:
     """``n_steps × n_envs`` on-policy transitions with log-probs and values; GAE advantages and returns.
 
@@ -304,10 +313,7 @@ class RolloutBuffer:
     def compute_advantages(self, last_values: np.ndarray, gamma: float, lam: float, steps: int | None = None) -> None:
         """Fill ``advantages`` (GAE) and ``returns = advantages + values`` for the first ``steps`` steps."""
         n = self.t if steps is None else steps
-        adv = gae(self.rewards[:n], self.values[:n], last_values, self.terminated[:n], self.truncated[:n],
-                  self.final_values[:n], gamma, lam)  # fmt: skip
-        self.advantages[:n] = adv
-        self.returns[:n] = adv + self.values[:n]
+        fill_advantages({name: getattr(self, name)[:n] for name in self.arrays}, last_values, gamma, lam)
 
     def reset(self) -> None:
         self.t = 0

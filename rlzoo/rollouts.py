@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlzoo.buffers import RolloutBuffer
+from rlzoo.buffers import RolloutBuffer, fill_advantages
 from rlzoo.envs import step_vector_envs, vectorize
 from rlzoo.logging import RunLogger
 from rlzoo.normalization import ObservationNormalizer, RewardScaler
@@ -169,8 +169,10 @@ class SeedBatchBuffer:
         return a.reshape(len(self.buffers), -1, *a.shape[3:])
 
     def compute_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
-        for buffer, values in zip(self.buffers, last_values, strict=True):
-            buffer.compute_advantages(values, gamma, gae_lambda)
+        """``RolloutBuffer.compute_advantages`` of every seed at once, each from its own ``last_values[k]``."""
+        n = self.buffers[0].t
+        time_first = {name: array[:, :n].swapaxes(0, 1) for name, array in self.storage.items()}  # (n, K, n_envs)
+        fill_advantages(time_first, last_values, gamma, gae_lambda)
 
 
 class SeedBatchRollouts:
