@@ -28,6 +28,14 @@ X_THRESHOLD = 2.4
 RESET_BOUND = 0.05
 
 
+def refuse_bad_actions(envs: Sequence[CartPoleVectorEnv], actions: Sequence[np.ndarray]) -> None:
+    """Raise for the first env whose actions are not ``num_envs`` values in {0, 1}."""
+    for env, a in zip(envs, actions, strict=True):
+        a = np.asarray(a)
+        if a.shape != (env.num_envs,) or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"actions must be {env.num_envs} values in {{0, 1}}; got {a!r}")
+
+
 class CartPoleVectorEnv(VectorEnv):
     """``num_envs`` copies of ``CartPole-v1`` (Barto, Sutton & Anderson, 1983; gymnasium's equations and constants),
     same-step autoreset, truncated at ``max_episode_steps``; copy i's resets come from its own generator."""
@@ -67,13 +75,14 @@ class CartPoleVectorEnv(VectorEnv):
     def step_together(envs: Sequence[CartPoleVectorEnv], actions: Sequence[np.ndarray]) -> list[tuple]:
         """Step several batch CartPoles with their ``actions`` as one array computation (a seed batch's envs):
         each env's ``step`` result, exactly what stepping it alone returns."""
-        for env, a in zip(envs, actions, strict=True):
-            a = np.asarray(a)
-            if a.shape != (env.num_envs,) or a.min() < 0 or a.max() > 1:
-                raise ValueError(f"actions must be {env.num_envs} values in {{0, 1}}; got {a!r}")
+        if any(np.shape(a) != (env.num_envs,) for env, a in zip(envs, actions, strict=True)):
+            refuse_bad_actions(envs, actions)
+        joined = np.concatenate(actions)  # every env's actions checked at once
+        if joined.min() < 0 or joined.max() > 1:
+            refuse_bad_actions(envs, actions)
         state = envs[0]._state if len(envs) == 1 else np.concatenate([env._state for env in envs])
         x, x_dot, theta, theta_dot = state.T
-        force = np.where(np.concatenate(actions) == 1, FORCE_MAG, -FORCE_MAG)
+        force = np.where(joined == 1, FORCE_MAG, -FORCE_MAG)
         costheta, sintheta = np.cos(theta), np.sin(theta)
         temp = (force + POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / TOTAL_MASS
         thetaacc = (GRAVITY * sintheta - costheta * temp) / (
