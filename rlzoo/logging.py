@@ -64,9 +64,13 @@ class EventFile:
         self._write(self._event(wall_time=time.time(), step=int(step), summary=summary))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
+        self.scalars({tag: value}, step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        """Several scalars at ``step`` as one event (one record to write; TensorBoard reads each tag as its own)."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        self.summary(Summary(value=[Summary.Value(tag=tag, simple_value=float(value))]), step)
+        self.summary(Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()]), step)
 
     def flush(self) -> None:
         self._file.flush()
@@ -83,6 +87,7 @@ class RunLogger:
 
     ``RunLogger()`` with no directory and no progress is a silent logger that only remembers the
     latest value of each tag (``last``), which is what library calls of ``learn`` get by default.
+    Every scalar goes through ``scalars`` (``scalar`` and ``episode`` call it): the one method to override to see them.
     """
 
     def __init__(
@@ -116,12 +121,17 @@ class RunLogger:
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         """Log one scalar against env step ``step``."""
-        value = float(value)
-        self.last[tag] = value
+        self.scalars({tag: value}, step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        """Log several scalars against env step ``step`` (one TensorBoard event)."""
+        values = {tag: float(value) for tag, value in values.items()}
+        self.last.update(values)
         if self.writer is not None:
-            self.writer.scalar(tag, value, step)
+            self.writer.scalars(values, step)
         for tracker in self.trackers:
-            tracker.scalar(tag, value, step)
+            for tag, value in values.items():
+                tracker.scalar(tag, value, step)
 
     def text(self, tag: str, text: str, step: int) -> None:
         """Log a text sample (e.g. completions) against env step ``step``."""
@@ -150,8 +160,7 @@ class RunLogger:
 
     def episode(self, episodic_return: float, length: int, step: int) -> None:
         """Log a finished episode's return and length."""
-        self.scalar("charts/episodic_return", episodic_return, step)
-        self.scalar("charts/episodic_length", length, step)
+        self.scalars({"charts/episodic_return": episodic_return, "charts/episodic_length": length}, step)
         self.bar.set_postfix(ret=f"{episodic_return:.3g}", refresh=False)
 
     def step(self, step: int) -> None:

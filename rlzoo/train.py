@@ -374,8 +374,7 @@ class RunSession:
         """The evaluation at the end of training, logged and shown to the best-model and video callbacks."""
         agent = self.agent
         self.final = final = self.evaluate()
-        self.logger.scalar("eval/return_mean", final.mean, agent.num_timesteps)
-        self.logger.scalar("eval/return_std", final.std, agent.num_timesteps)
+        self.logger.scalars({"eval/return_mean": final.mean, "eval/return_std": final.std}, agent.num_timesteps)
         for watcher in self.watchers:
             watcher.on_evaluation(agent, agent.num_timesteps, final.mean)
 

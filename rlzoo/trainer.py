@@ -169,8 +169,7 @@ class Trainer:
         check_finite({tag(k): v for k, v in stats.items() if is_guarded(k)} | agent.watched(), step)
         if at_log:
             scalars = {tag(key): value for key, value in (stats | agent.log_point(step)).items()}
-            for key, value in scalars.items():
-                logger.scalar(key, value, step)
+            logger.scalars(scalars, step)
             self.log_truth(lane, step)
             self.dispatch(lane, "on_log", step, scalars)
         logger.step(step)
@@ -188,5 +187,4 @@ class Trainer:
                 self.stopped_at = step
 
     def log_truth(self, lane: Lane, step: int) -> None:
-        for key, value in truth_scalars(lane.agent).items():
-            lane.logger.scalar(f"truth/{key}", value, step)
+        lane.logger.scalars({f"truth/{key}": value for key, value in truth_scalars(lane.agent).items()}, step)

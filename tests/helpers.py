@@ -65,9 +65,9 @@ class RecordingLogger(RunLogger):
         super().__init__()
         self.records: list[tuple[str, int, float]] = []
 
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        super().scalar(tag, value, step)
-        self.records.append((tag, int(step), float(value)))
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        super().scalars(values, step)
+        self.records.extend((tag, int(step), float(value)) for tag, value in values.items())
 
     def steps(self, tag: str) -> list[int]:
         """The steps at which ``tag`` was logged."""

@@ -103,9 +103,9 @@ def test_value_error_is_logged_and_contracts():
     errors = []
 
     class Recorder(RunLogger):
-        def scalar(self, tag, value, step):
-            if tag == "truth/value_error":
-                errors.append(value)
+        def scalars(self, values, step):
+            if "truth/value_error" in values:
+                errors.append(values["truth/value_error"])
 
     agent.learn(50, logger=Recorder())
     assert len(errors) == 51  # step 0 (untrained) and every sweep

@@ -32,9 +32,10 @@ class Recorder(RunLogger):
         super().__init__()
         self.series: dict[str, list[tuple[int, float]]] = {}
 
-    def scalar(self, tag, value, step):
-        self.series.setdefault(tag, []).append((step, float(value)))
-        super().scalar(tag, value, step)
+    def scalars(self, values, step):
+        for tag, value in values.items():
+            self.series.setdefault(tag, []).append((step, float(value)))
+        super().scalars(values, step)
 
 
 def book_world(**kw):
