@@ -62,6 +62,7 @@ RUNS: list[tuple[str, list[str]]] = [
     ("ppo_pendulum", ["algo=ppo", "env=pendulum", "total_steps=8192", "algo.log_every=500"]),
     ("ddpg", ["algo=ddpg", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
     ("td3", ["algo=td3", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"]),
+    ("sac", ["algo=sac", "total_steps=1500", "algo.learning_starts=500", "algo.log_every=500"]),
     (
         "ddpg_gridworld_continuous",
         ["algo=ddpg", "env=gridworld_continuous", "total_steps=2000", "algo.learning_starts=500", "algo.log_every=500"],
