@@ -63,9 +63,6 @@ class EventFile:
         """Write a ``Summary`` protocol buffer at ``step``."""
         self._write(self._event(wall_time=time.time(), step=int(step), summary=summary))
 
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        self.scalars({tag: value}, step)
-
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         """Several scalars at ``step`` as one event (one record to write; TensorBoard reads each tag as its own)."""
         from tensorboard.compat.proto.summary_pb2 import Summary

@@ -154,9 +154,9 @@ class SeedBatchBuffer:
 
     def add(self, *step: np.ndarray) -> None:
         """``RolloutBuffer.add`` for every seed: each of its arguments stacked (K, n_envs, …)."""
-        t = self.buffers[0].t
-        if t == self.n_steps:
+        if self.buffers[0].full:
             raise ValueError(f"the rollout buffers hold {self.n_steps} steps already: call reset() first")
+        t = self.buffers[0].t
         for name, value in zip(RolloutBuffer.step_fields, step, strict=True):
             self.storage[name][:, t] = value
         self.storage["final_values"][:, t] = 0.0
