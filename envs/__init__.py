@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -19,8 +19,10 @@ from .dynamics import ACTIONS, GridDynamics, Rewards
 from .gridworld import GridWorld
 from .layout import DEFAULT_LAYOUT, Layout, LayoutError, random_layout
 from .model import TabularModel
+from .numpy_vector_env import NumpyVectorEnv
 from .vector_cartpole import CartPoleVectorEnv
 from .vector_gridworld import GridWorldVectorEnv
+from .vector_pendulum import PendulumVectorEnv
 
 GRIDWORLD_ID = "rlzoo/GridWorld-v0"
 CONTINUOUS_GRIDWORLD_ID = "rlzoo/GridWorldContinuous-v0"
@@ -80,24 +82,30 @@ def _mujoco_warning(message: str) -> None:
 
 VECTOR_MODES = ("sync", "async", "numpy")
 CARTPOLE_ID = "CartPole-v1"
+PENDULUM_ID = "Pendulum-v1"
+NUMPY_VECTOR_IDS = (GRIDWORLD_ID, CARTPOLE_ID, PENDULUM_ID)  # the envs with a numpy batch form
 
 
 def numpy_vector_env(spec: gym.envs.registration.EnvSpec, n_envs: int) -> gym.vector.VectorEnv | None:
-    """The numpy batch env of ``spec`` (the GridWorld, or ``CartPole-v1`` made with its defaults and no extra
-    wrappers), or None when there is none."""
+    """The numpy batch env of ``spec`` (the GridWorld; ``CartPole-v1``, ``Pendulum-v1`` made without extra wrappers
+    or a render mode, CartPole with its default reward), or None when there is none."""
     if spec.id == GRIDWORLD_ID:
         return GridWorldVectorEnv(n_envs, **spec.kwargs, max_episode_steps=spec.max_episode_steps)
-    plain = not spec.additional_wrappers and spec.kwargs.get("render_mode") is None
-    if spec.id == CARTPOLE_ID and plain and not spec.kwargs.get("sutton_barto_reward", False):
+    if spec.additional_wrappers or spec.kwargs.get("render_mode") is not None:
+        return None
+    if spec.id == CARTPOLE_ID and not spec.kwargs.get("sutton_barto_reward", False):
         return CartPoleVectorEnv(n_envs, max_episode_steps=spec.max_episode_steps or 500)
+    if spec.id == PENDULUM_ID and set(spec.kwargs) <= {"g", "render_mode"}:
+        return PendulumVectorEnv(n_envs, max_episode_steps=spec.max_episode_steps or 200, g=spec.kwargs.get("g", 10.0))
     return None
 
 
 def step_vector_envs(envs: Sequence[gym.vector.VectorEnv], actions: Sequence[np.ndarray]) -> list[tuple]:
-    """Each env's ``step(actions[i])``; batch CartPoles as one array computation (``CartPoleVectorEnv.step_together``:
-    the same results), so that a seed batch's envs cost little more than one's."""
-    if envs and all(type(env) is CartPoleVectorEnv for env in envs):
-        return CartPoleVectorEnv.step_together(envs, actions)
+    """Each env's ``step(actions[i])``; numpy batch envs of one class as one array computation
+    (``NumpyVectorEnv.step_together``: the same results), so that a seed batch's envs cost little more than one's."""
+    kind = type(envs[0]) if envs else None
+    if kind is not None and issubclass(kind, NumpyVectorEnv) and all(type(env) is kind for env in envs):
+        return kind.step_together(envs, actions)
     return [env.step(a) for env, a in zip(envs, actions, strict=True)]
 
 
@@ -117,8 +125,10 @@ def make_vec(env_cfg: Mapping[str, Any] | Any, n_envs: int, mode: str = "sync") 
     if mode == "numpy":
         if env_id == CARTPOLE_ID and set(kwargs) <= {"max_episode_steps"}:
             return CartPoleVectorEnv(n_envs, kwargs.get("max_episode_steps") or 500)
+        if env_id == PENDULUM_ID and set(kwargs) <= {"max_episode_steps", "g"}:
+            return PendulumVectorEnv(n_envs, kwargs.get("max_episode_steps") or 200, g=kwargs.get("g", 10.0))
         if env_id != GRIDWORLD_ID:
-            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} and {CARTPOLE_ID} only, not {env_id}")
+            raise ValueError(f"vector mode 'numpy' exists for {', '.join(NUMPY_VECTOR_IDS)} only, not {env_id}")
         return GridWorldVectorEnv(n_envs, **kwargs)
     route_mujoco_warnings(env_id)
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode,
@@ -149,11 +159,52 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
         if batch is not None:
             return batch
         if mode == "numpy":
-            raise ValueError(f"vector mode 'numpy' exists for {GRIDWORLD_ID} and {CARTPOLE_ID} (made with its "
-                             f"defaults) only, not {spec.id}")  # fmt: skip
+            raise ValueError(f"vector mode 'numpy' exists for {', '.join(NUMPY_VECTOR_IDS)} (made without extra "
+                             f"wrappers) only, not {spec.id}")  # fmt: skip
         mode = "sync"
     factory = SyncVectorEnv if mode == "sync" else AsyncVectorEnv
     return factory([lambda: gym.make(spec) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+class OneEnvVector(gym.vector.VectorEnv):
+    """One env as a one-copy vector env with same-step autoreset (an ended episode's env has started the next one,
+    ``infos["final_obs"]`` holds its true last observation), stepping the env itself: without ``SyncVectorEnv``'s
+    per-step machinery (batched spaces, merged infos), so a single run steps as fast as its env."""
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, env: gym.Env) -> None:
+        from gymnasium.vector.utils import batch_space
+
+        self.env, self.num_envs, self.render_mode = env, 1, None
+        self.single_observation_space, self.single_action_space = env.observation_space, env.action_space
+        self.observation_space = batch_space(env.observation_space, 1)
+        self.action_space = batch_space(env.action_space, 1)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return np.asarray(obs)[None], info
+
+    def step(self, actions):
+        action = actions[0]
+        obs, reward, terminated, truncated, _ = self.env.step(action.item() if action.ndim == 0 else action)
+        infos: dict[str, Any] = {}
+        if terminated or truncated:
+            final = np.empty(1, dtype=object)
+            final[0] = obs
+            obs = self.env.reset()[0]
+            infos = {"final_obs": final, "_final_obs": np.ones(1, dtype=bool)}
+        return np.asarray(obs)[None], np.array([reward], dtype=np.float64), np.array([terminated]), \
+            np.array([truncated]), infos  # fmt: skip
+
+
+def acting_env(env: gym.Env, batch_lane: bool) -> gym.vector.VectorEnv:
+    """The one-copy vector env an off-policy agent acts in: for a seed batch's lane (``batch_lane``) the numpy batch
+    form of ``env`` where it has one (``numpy_vector_env``: a fresh copy, the same episodes; a batch steps its lanes'
+    as one array computation), else ``env`` itself (``OneEnvVector``: its own wrappers, also ones that cannot be
+    re-made from a spec; a single run steps it as fast as the env)."""
+    batch = numpy_vector_env(env.spec, 1) if batch_lane and env.spec is not None else None
+    return batch if batch is not None else OneEnvVector(env)
 
 
 def model_of(env: gym.Env) -> TabularModel | None:
@@ -201,6 +252,7 @@ __all__ = [
     "CONTINUOUS_GRIDWORLD_ID",
     "DEFAULT_LAYOUT",
     "GRIDWORLD_ID",
+    "PENDULUM_ID",
     "TEXT_FILE_ID",
     "TEXT_TASK_ID",
     "CartPoleVectorEnv",
@@ -210,8 +262,12 @@ __all__ = [
     "GridWorldVectorEnv",
     "Layout",
     "LayoutError",
+    "NumpyVectorEnv",
+    "OneEnvVector",
+    "PendulumVectorEnv",
     "Rewards",
     "TabularModel",
+    "acting_env",
     "make",
     "make_vec",
     "model_of",

@@ -4,6 +4,7 @@ on-policy rollout buffer with GAE(λ) advantages."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,6 +62,9 @@ class TransitionBatch:
     rewards: Any
     next_obs: Any
     discounts: Any
+
+
+TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "discounts")  # a replay buffer's arrays, batch order
 
 
 class ReplayBuffer:
@@ -142,30 +146,34 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
         """A uniform minibatch of stored transitions (with replacement), as numpy arrays (host storage)."""
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
         if self.device is not None:
             return TransitionBatch(*(x.cpu().numpy() for x in vars(self.sample_tensors(batch_size, rng)).values()))
-        idx = rng.integers(0, self.size, size=batch_size)
-        return TransitionBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
-                               self.discounts[idx])  # fmt: skip
+        return self.gather(self.draw_indices(batch_size, rng))
 
     def sample_tensors(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
         """``sample`` as torch tensors where the storage is: host arrays wrapped without a copy (indices from
         ``rng``), device tensors indexed on the device (indices from a device generator seeded once from ``rng``)."""
-        if self.device is None:
-            return TransitionBatch(*(torch.from_numpy(x) for x in vars(self.sample(batch_size, rng)).values()))
+        batch = self.gather(self.draw_indices(batch_size, rng))
+        return batch if self.device is not None else TransitionBatch(*map(torch.from_numpy, vars(batch).values()))
+
+    def draw_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray | torch.Tensor:
+        """``batch_size`` uniform indices of stored transitions: numpy ones from ``rng`` (host storage), or a tensor
+        on the device from the buffer's device generator (seeded from ``rng`` at its first draw)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        if self.device is None:
+            return rng.integers(0, self.size, size=batch_size)
         if self._index_generator is None:
             self._index_generator = torch.Generator(self.device).manual_seed(int(rng.integers(2**62)))
-        idx = torch.randint(self.size, (batch_size,), device=self.device, generator=self._index_generator)
-        return TransitionBatch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
-                               self.discounts[idx])  # fmt: skip
+        return torch.randint(self.size, (batch_size,), device=self.device, generator=self._index_generator)
+
+    def gather(self, idx: np.ndarray | torch.Tensor) -> TransitionBatch:
+        """The transitions at ``idx``, in the storage's kind (numpy arrays or device tensors)."""
+        return TransitionBatch(*(getattr(self, key)[idx] for key in TRANSITION_FIELDS))
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        state = {key: getattr(self, key)[:n] for key in ("obs", "next_obs", "actions", "rewards", "discounts")}
+        state = {key: getattr(self, key)[:n] for key in TRANSITION_FIELDS}
         if self.device is not None:  # host arrays in the checkpoint: it loads on any device
             state = {key: value.cpu().numpy() for key, value in state.items()}
             if self._index_generator is not None:
@@ -183,7 +191,7 @@ class ReplayBuffer:
         """Restore the transitions (from host or device storage) and the index generator; returns why the minibatches
         to come cannot be the ones the saved run would have drawn (its indices came from other storage), or None."""
         n = int(state["size"])
-        for key in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        for key in TRANSITION_FIELDS:
             saved = state[key][:n]
             if self.device is None:
                 getattr(self, key)[:n] = saved.cpu().numpy() if isinstance(saved, torch.Tensor) else saved
@@ -232,16 +240,50 @@ def gae(
 
 
 class SeedBatchReplay:
-    """The replay buffers of a seed batch's K seeds sampled as one: each seed's minibatch from its own buffer with its
-    own generator (what a single run of it samples), stacked (K, batch, …)."""
+    """The replay buffers of a seed batch's K seeds seen as one. Their arrays become views of one stacked storage,
+    (K, capacity, …) per array, so that ``add`` stores a step of every seed in one write and a minibatch of every seed
+    (each drawn from its own buffer with its own generator: what a single run of it samples) is one gather per array,
+    stacked (K, batch, …)."""
 
-    def __init__(self, buffers: list[ReplayBuffer]) -> None:
-        self.buffers = buffers
+    def __init__(self, buffers: Sequence[ReplayBuffer]) -> None:
+        self.buffers = list(buffers)
+        on_device = self.buffers[0].device is not None
+        self.storage: dict[str, Any] = {}
+        for name in TRANSITION_FIELDS:
+            parts = [getattr(buffer, name) for buffer in self.buffers]
+            stacked = torch.stack(parts) if on_device else np.stack(parts)
+            for buffer, view in zip(self.buffers, stacked, strict=True):
+                setattr(buffer, name, view)  # each seed's buffer reads and writes its slice of the stacked storage
+            self.storage[name] = stacked
+        self._seeds = (torch.arange(len(self.buffers), device=self.buffers[0].device) if on_device
+                       else np.arange(len(self.buffers)))[:, None]  # fmt: skip
+
+    def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
+        """``ReplayBuffer.add`` of one step of every seed (each argument stacked (K, …), seed k's one env's step):
+        one write for all where every seed stores its transition at the same position (1-step returns), each seed's
+        own ``add`` otherwise."""
+        first = self.buffers[0]
+        if first.n_step > 1 or first.n_envs > 1 or any(b.pos != first.pos for b in self.buffers):
+            for k, buffer in enumerate(self.buffers):
+                buffer.add(obs[k][None], actions[k][None], rewards[k][None], next_obs[k][None], terminated[k][None],
+                           truncated[k][None])  # fmt: skip
+            return
+        step = {"obs": obs, "actions": actions, "rewards": rewards, "next_obs": next_obs,
+                "discounts": np.where(terminated, 0.0, first.gamma)}  # fmt: skip
+        for name, value in step.items():
+            self.storage[name][:, first.pos] = value if first.device is None else torch.as_tensor(np.asarray(value))
+        for buffer in self.buffers:
+            buffer.pos = (buffer.pos + 1) % buffer.capacity
+            buffer.size = min(buffer.size + 1, buffer.capacity)
 
     def sample_tensors(self, batch_size: int, rng: Any) -> TransitionBatch:
         """``ReplayBuffer.sample_tensors`` of every seed (``rng``: the seeds' ``SeedGenerators``), stacked."""
-        parts = [vars(b.sample_tensors(batch_size, g)) for b, g in zip(self.buffers, rng.generators, strict=True)]
-        return TransitionBatch(**{name: torch.stack([p[name] for p in parts]) for name in parts[0]})
+        draws = [b.draw_indices(batch_size, g) for b, g in zip(self.buffers, rng.generators, strict=True)]
+        if self.buffers[0].device is not None:
+            idx = torch.stack(draws)
+            return TransitionBatch(*(self.storage[name][self._seeds, idx] for name in TRANSITION_FIELDS))
+        idx = np.stack(draws)
+        return TransitionBatch(*(torch.from_numpy(self.storage[name][self._seeds, idx]) for name in TRANSITION_FIELDS))
 
 
 def fill_advantages(rollout: dict[str, np.ndarray], last_values: np.ndarray, gamma: float, lam: float) -> None:

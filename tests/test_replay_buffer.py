@@ -5,10 +5,13 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlzoo.buffers import ReplayBuffer
+from rlzoo.buffers import ReplayBuffer, SeedBatchReplay
+from rlzoo.seed_stack import SeedGenerators
 
 
 def add(buf, obs, action, reward, next_obs, terminated=False, truncated=False):
@@ -103,3 +106,31 @@ def test_matches_a_list_reference(capacity, steps):
     if kept:
         # rewards are stored as float32: relative 1e-6, and absolute 1e-6 for tiny values that flush to 0
         np.testing.assert_allclose(np.array(stored, dtype=float), np.array(kept, dtype=float), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_a_seed_batch_stores_and_samples_what_each_seeds_own_buffer_does(n_step):
+    """``SeedBatchReplay``: one write and one gather for K seeds give each seed's buffer exactly the transitions and
+    minibatches its own ``add`` and ``sample_tensors`` give (its slice of the stacked storage), through a wrap-around
+    and episode ends at different steps per seed."""
+    k, rng = 3, np.random.default_rng(0)
+    alone = [ReplayBuffer(7, (2,), (1,), action_dtype=np.float32, n_envs=1, n_step=n_step, gamma=0.9)
+             for _ in range(k)]  # fmt: skip
+    batched = [ReplayBuffer(7, (2,), (1,), action_dtype=np.float32, n_envs=1, n_step=n_step, gamma=0.9)
+               for _ in range(k)]  # fmt: skip
+    batch = SeedBatchReplay(batched)
+    for _ in range(12):
+        step = (rng.normal(size=(k, 2)), rng.normal(size=(k, 1)), rng.normal(size=k), rng.normal(size=(k, 2)),
+                rng.random(k) < 0.2, rng.random(k) < 0.1)  # fmt: skip
+        for s, buffer in enumerate(alone):
+            buffer.add(*(part[s : s + 1] for part in step))
+        batch.add(*step)
+    for mine, theirs in zip(alone, batched, strict=True):
+        assert (mine.pos, mine.size) == (theirs.pos, theirs.size)
+        for name in ("obs", "actions", "rewards", "next_obs", "discounts"):
+            np.testing.assert_array_equal(getattr(mine, name), getattr(theirs, name))
+    sampled = batch.sample_tensors(5, SeedGenerators([np.random.default_rng(s) for s in range(k)]))
+    for s, buffer in enumerate(alone):
+        own = buffer.sample_tensors(5, np.random.default_rng(s))
+        for name in ("obs", "actions", "rewards", "next_obs", "discounts"):
+            assert torch.equal(getattr(sampled, name)[s], getattr(own, name)), name

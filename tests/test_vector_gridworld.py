@@ -96,5 +96,5 @@ def test_make_vec_wraps_any_registered_env():
     vec.step(np.zeros(3, dtype=np.int64))
     _, _, _, trunc, info = vec.step(np.zeros(3, dtype=np.int64))
     assert trunc.all() and info["_final_obs"].all() and np.stack(list(info["final_obs"])).shape == (3, 4)
-    with pytest.raises(ValueError, match="'numpy' exists for rlzoo/GridWorld-v0 and CartPole-v1"):
-        make_vec({"id": "Pendulum-v1"}, 2, "numpy")
+    with pytest.raises(ValueError, match="'numpy' exists for rlzoo/GridWorld-v0, CartPole-v1, Pendulum-v1 only"):
+        make_vec({"id": "MountainCar-v0"}, 2, "numpy")

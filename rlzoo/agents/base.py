@@ -56,6 +56,7 @@ class Agent(ABC):
     runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
     seed_batchable: ClassVar[bool] = False  # trains K seeds as one batched computation (``rlzoo.seed_batch``)
     n_seeds: int = 1  # > 1: a seed batch's stacked agent, whose tensors lead with the seed axis (``Agent.stacked``)
+    in_seed_batch: bool = False  # a lane of a seed batch (set by ``Agent.stacked``, before the lanes ``begin``)
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
     # policy-gradient agents; not planners and tabular learners, whose frequent log points would each cost a solve
     solves_policy_truth: ClassVar[bool] = False
@@ -186,6 +187,8 @@ class Agent(ABC):
         (``SeedGenerators``); a ``seed_batchable`` family stacks its networks, optimizers and buffers on top."""
         if not cls.seed_batchable:
             raise ConfigError(f"algo={cls.name} cannot train seeds as one batch")
+        for lane in lanes:
+            lane.in_seed_batch = True
         stacked = copy.copy(lanes[0])
         stacked.n_seeds, stacked.seed_lanes = len(lanes), list(lanes)
         stacked.rng = SeedGenerators([lane.rng for lane in lanes])

@@ -85,19 +85,19 @@ class DDPG(ReplayActorCritic):
         """μ(s) ∈ [−1, 1]^d."""
         return self.actor(obs)
 
-    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Uniform in [−1, 1]^d for the first ``learning_starts`` steps, then clip(μ(s) + noise, −1, 1), for every
         lane's observation (K, obs_dim), each lane's draws from its own generator and noise process."""
         lanes = self.lanes
         if step < self.config.learning_starts:
-            us = [g.uniform(-1.0, 1.0, self.action_dim) for g in generators_of(self.rng)]
+            us = np.stack([g.uniform(-1.0, 1.0, self.action_dim) for g in generators_of(self.rng)])
         else:
             x = self.tensor(obs)
             with torch.inference_mode():
                 mu = self.acting(x[:, None] if self.n_seeds > 1 else x).reshape(len(lanes), -1).cpu().numpy()
-            us = [np.clip(mu[k] + lane.noise.sample(), -1.0, 1.0) for k, lane in enumerate(lanes)]
-        stored = [u.astype(np.float32) for u in us]
-        return stored, [self.scaler.to_env(u) for u in stored]
+            us = np.clip(mu + np.stack([lane.noise.sample() for lane in lanes]), -1.0, 1.0)
+        stored = us.astype(np.float32)
+        return stored, self.scaler.to_env(stored)
 
     def on_episode_end(self) -> None:
         self.noise.reset()

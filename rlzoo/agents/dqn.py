@@ -154,14 +154,15 @@ class DQN(OffPolicyAgent):
         """θ⁻ ← τ θ + (1 − τ) θ⁻ (τ = 1: a hard copy)."""
         polyak_update(list(self.target_net.parameters()), list(self.q_net.parameters()), self.config.tau)
 
-    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[int], list[int]]:
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """ε-greedy on Q for every lane's observation (K, obs_dim), each lane's draws from its own generator."""
         eps = self.epsilon(step)
         generators = generators_of(self.rng)
         explore = [g.random() < eps for g in generators]
         greedy_actions = None if all(explore) else self.greedy_actions(obs)
-        actions = [int(g.integers(self.n_actions)) if e else int(greedy_actions[k])
+        actions = [g.integers(self.n_actions) if e else greedy_actions[k]
                    for k, (g, e) in enumerate(zip(generators, explore, strict=True))]  # fmt: skip
+        actions = np.array(actions, dtype=np.int64)
         return actions, actions
 
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:

@@ -112,7 +112,7 @@ class SAC(ReplayActorCritic):
         """The most probable action (Discrete) or tanh(μ(s)) (Box)."""
         return self.actor(obs).mode() if self.discrete_actions else self.actor.mode(obs)
 
-    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[list[Any], list[Any]]:
+    def behaviour_actions(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """Uniformly random for the first ``learning_starts`` steps, then a draw from π(·|s), for every lane's
         observation (K, …), each lane's draws from its own generator."""
         generators, warm_up = generators_of(self.rng), step < self.config.learning_starts
@@ -120,19 +120,19 @@ class SAC(ReplayActorCritic):
         x = x[:, None] if x is not None and self.n_seeds > 1 else x
         if self.discrete_actions:
             if warm_up:
-                actions = [int(g.integers(self.env.action_space.n)) for g in generators]
+                actions = np.array([g.integers(self.env.action_space.n) for g in generators], dtype=np.int64)
             else:
                 with torch.inference_mode():
-                    actions = [int(a) for a in self.acting(x).sample(self.rng).reshape(-1)]
+                    actions = self.acting(x).sample(self.rng).reshape(-1).cpu().numpy().astype(np.int64)
             return actions, actions
         if warm_up:
-            us = [g.uniform(-1.0, 1.0, self.action_dim).astype(np.float32) for g in generators]
+            us = np.stack([g.uniform(-1.0, 1.0, self.action_dim).astype(np.float32) for g in generators])
         else:
             with torch.inference_mode():
                 mean, log_std = (t.reshape(len(generators), -1).cpu().numpy() for t in self.acting(x))
-            us = [np.tanh(mean[k] + np.exp(log_std[k]) * g.standard_normal(self.action_dim).astype(np.float32))
-                  for k, g in enumerate(generators)]  # fmt: skip
-        return us, [self.scaler.to_env(u) for u in us]
+            noise = np.stack([g.standard_normal(self.action_dim).astype(np.float32) for g in generators])
+            us = np.tanh(mean + np.exp(log_std) * noise)
+        return us, self.scaler.to_env(us)
 
     # ---- learning -----------------------------------------------------------------------
     def actor_noise(self, n: int) -> torch.Tensor | None:
