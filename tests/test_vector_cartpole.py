@@ -69,3 +69,51 @@ def test_stepping_several_together_equals_stepping_each():
             for x, y in zip(e[:4], g[:4], strict=True):
                 assert np.array_equal(x, y)
             assert e[4].keys() == g[4].keys()
+
+
+def test_a_joined_env_steps_its_parts_as_stepping_them_together_does():
+    """``NumpyVectorEnv.joined`` (a seed batch's lanes' envs as one): the parts' states become views of the joined
+    env's, so after every joined step each part holds what stepping the parts together gives it."""
+    rng = np.random.default_rng(2)
+    reference = [CartPoleVectorEnv(n, 40) for n in (1, 2, 1)]
+    parts = [CartPoleVectorEnv(n, 40) for n in (1, 2, 1)]
+    for k, (a, b) in enumerate(zip(reference, parts, strict=True)):
+        a.reset(seed=k), b.reset(seed=k)
+    joined = CartPoleVectorEnv.joined(parts)
+    assert joined.num_envs == 4 and joined.action_space.shape == (4,)
+    for _ in range(300):
+        actions = [rng.integers(0, 2, env.num_envs) for env in reference]
+        expected = step_vector_envs(reference, actions)
+        obs, rewards, terminated, truncated, infos = joined.step(np.concatenate(actions))
+        assert np.array_equal(obs, np.concatenate([e[0] for e in expected]))
+        assert np.array_equal(rewards, np.concatenate([e[1] for e in expected]))
+        assert np.array_equal(truncated | terminated, np.concatenate([e[2] | e[3] for e in expected]))
+        for part, ref in zip(parts, reference, strict=True):
+            assert np.array_equal(part._state, ref._state) and np.array_equal(part._t, ref._t)
+        if "final_obs" in infos:
+            finals = [f for e in expected for f in (e[4]["final_obs"] if e[4] else [None] * len(e[0]))]
+            for i in np.flatnonzero(infos["_final_obs"]):
+                assert np.array_equal(infos["final_obs"][i], finals[i])
+    with pytest.raises(ValueError, match="one time limit"):
+        CartPoleVectorEnv.joined([CartPoleVectorEnv(1, 40), CartPoleVectorEnv(1, 50)])
+
+
+def test_acting_env_a_lanes_numpy_form_or_the_env_itself():
+    """An off-policy agent acts in ``acting_env``: a seed batch's lane in the numpy batch form (joinable), a single run
+    in its own env (``OneEnvVector``), which autoresets in the step that ends an episode as a ``SyncVectorEnv`` does."""
+    from rlzoo.envs import OneEnvVector, acting_env
+
+    assert isinstance(acting_env(gym.make("CartPole-v1"), batch_lane=True), CartPoleVectorEnv)
+    env = gym.make("CartPole-v1", max_episode_steps=7)
+    one = acting_env(env, batch_lane=False)
+    assert isinstance(one, OneEnvVector) and one.env is env
+    sync = sync_cartpoles(1, 7)
+    assert np.array_equal(one.reset(seed=3)[0], sync.reset(seed=3)[0])
+    for t in range(30):
+        actions = np.array([t % 2])
+        mine, theirs = one.step(actions), sync.step(actions)
+        for a, b in zip(mine[:4], theirs[:4], strict=True):
+            assert np.array_equal(a, b) and a.dtype == b.dtype
+        assert ("final_obs" in mine[4]) == bool(theirs[4])
+        if theirs[4]:
+            assert np.array_equal(mine[4]["final_obs"][0], theirs[4]["final_obs"][0])
