@@ -33,7 +33,7 @@ def track_episodes(returns: np.ndarray, lengths: np.ndarray, rewards: np.ndarray
     order, and restart them at 0."""
     returns += rewards
     lengths += 1
-    if not done.any():
+    if not np.count_nonzero(done):  # (faster than done.any() on the few envs of a step)
         return []
     finished = [(index, float(returns[index]), int(lengths[index])) for index in map(tuple, np.argwhere(done))]
     returns[done] = 0.0
