@@ -239,6 +239,20 @@ def gae(
     return advantages
 
 
+def stacked_storage(buffers: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+    """A seed batch's buffers as one storage: per array name, the K buffers' arrays (numpy or torch) stacked (K, …),
+    each buffer's attribute re-pointed at its slice (a view), so what a buffer reads and writes is the stacked
+    array's and one write to the stacked array stores every seed's."""
+    storage = {}
+    for name in names:
+        parts = [getattr(buffer, name) for buffer in buffers]
+        stacked = torch.stack(parts) if isinstance(parts[0], torch.Tensor) else np.stack(parts)
+        for buffer, view in zip(buffers, stacked, strict=True):
+            setattr(buffer, name, view)
+        storage[name] = stacked
+    return storage
+
+
 class SeedBatchReplay:
     """The replay buffers of a seed batch's K seeds seen as one. Their arrays become views of one stacked storage,
     (K, capacity, …) per array, so that ``add`` stores a step of every seed in one write and a minibatch of every seed
@@ -247,14 +261,8 @@ class SeedBatchReplay:
 
     def __init__(self, buffers: Sequence[ReplayBuffer]) -> None:
         self.buffers = list(buffers)
+        self.storage = stacked_storage(self.buffers, TRANSITION_FIELDS)
         on_device = self.buffers[0].device is not None
-        self.storage: dict[str, Any] = {}
-        for name in TRANSITION_FIELDS:
-            parts = [getattr(buffer, name) for buffer in self.buffers]
-            stacked = torch.stack(parts) if on_device else np.stack(parts)
-            for buffer, view in zip(self.buffers, stacked, strict=True):
-                setattr(buffer, name, view)  # each seed's buffer reads and writes its slice of the stacked storage
-            self.storage[name] = stacked
         self._seeds = (torch.arange(len(self.buffers), device=self.buffers[0].device) if on_device
                        else np.arange(len(self.buffers)))[:, None]  # fmt: skip
 

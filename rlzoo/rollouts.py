@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlzoo.buffers import RolloutBuffer, fill_advantages
+from rlzoo.buffers import RolloutBuffer, fill_advantages, stacked_storage
 from rlzoo.envs import step_vector_envs, vectorize
 from rlzoo.logging import RunLogger
 from rlzoo.normalization import ObservationNormalizer, RewardScaler
@@ -141,12 +141,7 @@ class SeedBatchBuffer:
     def __init__(self, buffers: Sequence[RolloutBuffer]) -> None:
         self.buffers = list(buffers)
         self.n_steps = self.buffers[0].n_steps
-        self.storage: dict[str, np.ndarray] = {}
-        for name in RolloutBuffer.arrays:
-            stacked = np.stack([getattr(buffer, name) for buffer in self.buffers])
-            for buffer, view in zip(self.buffers, stacked, strict=True):
-                setattr(buffer, name, view)  # each seed's buffer reads and writes its slice of the stacked storage
-            self.storage[name] = stacked
+        self.storage: dict[str, np.ndarray] = stacked_storage(self.buffers, RolloutBuffer.arrays)
 
     def reset(self) -> None:
         for buffer in self.buffers:
