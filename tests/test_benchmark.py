@@ -98,14 +98,21 @@ def test_mujoco_rows_stand_beside_the_published_returns(tmp_path):
 
 
 def test_the_classic_and_mujoco_sweeps_split_the_benchmark_cells():
+    """Every ``conf/bench`` cell is in exactly one of the two sweeps (the classic one lists its cells, longest first,
+    so a new cell must be added to it), and the classic sweep's jobs start in that order."""
     names = sorted(p.stem for p in (REPO / "conf" / "bench").glob("*.yaml"))
     cells = {}
     for sweep in ("classic", "mujoco"):
         pattern = yaml.safe_load((REPO / "conf" / "sweep" / f"{sweep}.yaml").read_text())["hydra"]["sweeper"]
-        glob = OverridesParser.create().parse_override(f"+bench={pattern['params']['+bench']}").value()
-        cells[sweep] = set(glob.filter(names))
-    assert cells["classic"] | cells["mujoco"] == set(names) and not cells["classic"] & cells["mujoco"]
-    assert len(cells["mujoco"]) == 25 and "pendulum_sac" in cells["classic"]
+        swept = OverridesParser.create().parse_override(f"+bench={pattern['params']['+bench']}").value()
+        cells[sweep] = swept.filter(names) if sweep == "mujoco" else swept.list
+    classic = set(cells["classic"])
+    assert len(classic) == len(cells["classic"]), "a cell is listed twice in conf/sweep/classic.yaml"
+    assert classic <= set(names), f"not a conf/bench file: {sorted(classic - set(names))}"
+    missing = set(names) - classic - set(cells["mujoco"])
+    assert not missing, f"conf/bench cells in no sweep (add them to conf/sweep/classic.yaml): {sorted(missing)}"
+    assert not classic & set(cells["mujoco"]) and len(cells["mujoco"]) == 25
+    assert cells["classic"][:2] == ["pendulum_sac", "pendulum_a2c"]  # the two longest jobs start first
 
 
 def test_runs_of_different_configs_are_not_pooled_and_a_broken_summary_is_a_failed_run(tmp_path):
