@@ -262,9 +262,12 @@ class SeedBatchReplay:
     def __init__(self, buffers: Sequence[ReplayBuffer]) -> None:
         self.buffers = list(buffers)
         self.storage = stacked_storage(self.buffers, TRANSITION_FIELDS)
-        on_device = self.buffers[0].device is not None
-        self._seeds = (torch.arange(len(self.buffers), device=self.buffers[0].device) if on_device
-                       else np.arange(len(self.buffers)))[:, None]  # fmt: skip
+        k, capacity, device = len(self.buffers), self.buffers[0].capacity, self.buffers[0].device
+        # (K·capacity, …) views of the storage: seed k's transition i is row k·capacity + i, so a minibatch of every
+        # seed is one ``take`` of rows per array (a third of the time numpy's two-array fancy indexing takes)
+        self._rows = {name: array.reshape(k * capacity, *array.shape[2:]) for name, array in self.storage.items()}
+        self._first_rows = (np.arange(k) * capacity)[:, None]
+        self._seeds = None if device is None else torch.arange(k, device=device)[:, None]
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """``ReplayBuffer.add`` of one step of every seed (each argument stacked (K, …), seed k's one env's step):
@@ -290,8 +293,8 @@ class SeedBatchReplay:
         if self.buffers[0].device is not None:
             idx = torch.stack(draws)
             return TransitionBatch(*(self.storage[name][self._seeds, idx] for name in TRANSITION_FIELDS))
-        idx = np.stack(draws)
-        return TransitionBatch(*(torch.from_numpy(self.storage[name][self._seeds, idx]) for name in TRANSITION_FIELDS))
+        rows = np.stack(draws) + self._first_rows
+        return TransitionBatch(*(torch.from_numpy(self._rows[name].take(rows, axis=0)) for name in TRANSITION_FIELDS))
 
 
 def fill_advantages(rollout: dict[str, np.ndarray], last_values: np.ndarray, gamma: float, lam: float) -> None:
