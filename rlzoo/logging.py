@@ -103,7 +103,7 @@ class RunLogger:
         self.writer: EventFile | None = None
         if self.run_dir is not None and tensorboard:
             # on resume, TensorBoard drops what the interrupted run logged after its checkpoint (steps > start_step;
-            # everything at start_step itself was logged before that checkpoint was written)
+            # everything up to start_step was logged and flushed before that checkpoint was written: Trainer)
             purge = start_step + 1 if start_step > 0 else None
             if purge is not None:
                 wait_for_a_later_second(self.run_dir)
@@ -171,6 +171,11 @@ class RunLogger:
             self._sps_t, self._sps_step = now, step
         if self.writer is not None:
             self.writer.flush_if_due()
+
+    def flush(self) -> None:
+        """Hand every event logged so far to the operating system, so that a killed process loses none of them."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def close(self) -> None:
         """Close the progress bar and the TensorBoard file (the trackers end with :meth:`finish_trackers`)."""

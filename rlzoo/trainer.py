@@ -173,6 +173,8 @@ class Trainer:
             self.log_truth(lane, step)
             self.dispatch(lane, "on_log", step, scalars)
         logger.step(step)
+        if any(n is not None and step >= n for n in (getattr(c, "next_step", None) for c in lane.callbacks)):
+            logger.flush()  # a checkpoint at ``step`` must never exist while events logged before it could be lost
         for callback in lane.callbacks:
             result = callback(agent, step)
             if isinstance(result, Evaluation):

@@ -20,8 +20,9 @@ from rlzoo.train import resolve, train
 
 from .helpers import REPO, composed, run_cli, scalars
 
-DQN_RUN = ["algo=dqn", "total_steps=20000", "algo.learning_starts=500", "algo.log_every=500", "checkpoint.every=2000",
-           "checkpoint.keep=5", "algo.hidden=[32]"]  # fmt: skip
+DQN_STEPS, DQN_CHECKPOINT_EVERY = 8000, 1000
+DQN_RUN = ["algo=dqn", f"total_steps={DQN_STEPS}", "algo.learning_starts=500", "algo.log_every=500",
+           f"checkpoint.every={DQN_CHECKPOINT_EVERY}", "checkpoint.keep=5", "algo.hidden=[32]"]  # fmt: skip
 
 
 PPO_RUN = ["algo=ppo", "total_steps=40960", "algo.log_every=2048", "checkpoint.every=8192", "checkpoint.keep=5"]
@@ -52,8 +53,9 @@ def test_resume_after_sigkill_reaches_total_steps_without_gaps_or_duplicates(tmp
     proc = run_cli(*DQN_RUN, "resume=true", f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["steps"] == 20000 and summary["resumed_from_step"] % 2000 == 0 and summary["resumed_from_step"] > 0
-    assert epsilon_steps(run_dir) == list(range(500, 20001, 500))  # one point per log_every, none twice
+    resumed = summary["resumed_from_step"]
+    assert summary["steps"] == DQN_STEPS and resumed % DQN_CHECKPOINT_EVERY == 0 and resumed > 0
+    assert epsilon_steps(run_dir) == list(range(500, DQN_STEPS + 1, 500))  # one point per log_every, none twice
     assert (run_dir / "checkpoints" / "final.pt").is_file()
 
 
@@ -79,7 +81,7 @@ def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert f"skipping corrupted checkpoint {newest}" in proc.stdout + proc.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["resumed_from_step"] == int(previous.stem.split("_")[1])
-    assert epsilon_steps(run_dir) == list(range(500, 20001, 500))
+    assert epsilon_steps(run_dir) == list(range(500, DQN_STEPS + 1, 500))
 
 
 def test_resume_without_checkpoints_is_refused_for_finished_runs(tmp_path):

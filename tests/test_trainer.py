@@ -13,7 +13,7 @@ from rlzoo.config import AlgoConfig, param
 from rlzoo.logging import RunLogger
 from rlzoo.trainer import NumericalError, Trainer
 
-from .helpers import RecordingLogger
+from .helpers import RecordingLogger, scalars
 
 
 @dataclass
@@ -129,3 +129,19 @@ def test_truth_scalars_come_from_the_agents_tables():
 def test_learn_rejects_a_budget_that_is_not_a_positive_int(budget):
     with pytest.raises(ValueError, match=r"total_steps=.* is not allowed: give a positive int"):
         Counter(ENV).learn(budget)
+
+
+def test_events_logged_before_a_callback_step_are_on_disk_when_the_callback_runs(tmp_path):
+    """A checkpoint at step S is written by a callback; a resume from it never re-logs steps ≤ S, so everything logged
+    up to S must already be in the event file then (a SIGKILL loses only what the process still buffers)."""
+    logger = RunLogger(tmp_path)  # its event file flushes on its own only every 10 s
+
+    class ReadsTheEventFile(Every):
+        def __call__(self, agent: Agent, step: int) -> None:
+            super().__call__(agent, step)
+            self.on_disk = [s for s, _ in scalars(tmp_path).get("losses/loss", [])]
+
+    callback = ReadsTheEventFile(40)
+    Trainer(Counter(ENV), 50, logger, [callback]).run()
+    assert callback.ran == [40] and callback.on_disk == [10, 20, 30, 40]
+    logger.close()
