@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlzoo.agents.on_policy import LR_SCHEDULES, OPTIMIZERS, OnPolicyAgent, rollout_tensors
+from rlzoo.agents.on_policy import OnPolicyAgent, rollout_tensors
 from rlzoo.agents.qac import StepwiseActorCriticConfig
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
@@ -28,15 +28,8 @@ BEHAVIORS = ("uniform", "mixture")
 
 @dataclass
 class OffPolicyACConfig(StepwiseActorCriticConfig):
-    """QAC's batch, plus the behaviour policy and ratio truncation. Its steps are the book's plain gradient steps,
-    annealed to 0: Adam's per-parameter normalisation turns the vanishing gradients of a nearly deterministic softmax
-    into full-size steps, and on CartPole that drift ended seeds on a deterministic policy that always pushes one way
-    (README, "Cells still short of their threshold")."""
+    """QAC's batch and plain gradient steps, plus the behaviour policy and ratio truncation."""
 
-    optimizer: str = param("sgd", choices=OPTIMIZERS)
-    lr_schedule: str = param("linear", choices=LR_SCHEDULES, help="linear: anneal to 0 at total_steps")
-    learning_rate: float = param(0.3, gt=0.0, help="actor step size α_θ")
-    critic_learning_rate: float | None = param(0.3, gt=0.0, help="critic step size α_w (null: learning_rate)")
     behavior: str = param("mixture", choices=BEHAVIORS, help="behaviour policy β")
     behavior_epsilon: float = param(0.5, ge=0.0, le=1.0, help="mixture: weight of the uniform policy in β")
     ratio_clip: float = param(0.0, ge=0.0, help="truncate ρ at this value; 0: no truncation")

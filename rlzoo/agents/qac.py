@@ -1,8 +1,9 @@
 """QAC — the simplest actor-critic (S. Zhao, *Mathematical Foundations of RL*, ch. 10.1).
 
 Critic: Sarsa on Q(s, a; w): w ← w + α_w [r + γ q(s', a') − q(s, a)] ∇_w q(s, a), with a' ~ π(·|s')
-the action actually taken next. Actor: θ ← θ + α_θ ∇_θ log π(a|s; θ) q(s, a), or with ``all_actions`` its
-expectation over the actions θ ← θ + α_θ Σ_a ∇_θ π(a|s; θ) q(s, a) (Allen et al., 2017). Updates are made every
+the action actually taken next. Actor: θ ← θ + α_θ Σ_a ∇_θ π(a|s; θ) q(s, a) over every action (``all_actions``, the
+default: mean actor-critic, Allen et al., 2017), or the book's sampled step θ ← θ + α_θ ∇_θ log π(a|s; θ) q(s, a) whose
+expectation it is (``all_actions=false``). Plain gradient steps (SGD), annealed to 0 by default. Updates are made every
 ``n_steps`` steps of ``n_envs`` envs (default: every step, a batch of ``n_envs`` transitions); with
 ``hidden=[]`` on a Discrete observation both π and q are tables.
 """
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from rlzoo.agents.base import Agent
-from rlzoo.agents.on_policy import ActorCriticConfig, OnPolicyAgent, rollout_tensors
+from rlzoo.agents.on_policy import LR_SCHEDULES, OPTIMIZERS, ActorCriticConfig, OnPolicyAgent, rollout_tensors
 from rlzoo.agents.registry import register_agent
 from rlzoo.buffers import RolloutBuffer
 from rlzoo.config import param
@@ -26,16 +27,22 @@ from rlzoo.devices import to_host
 
 @dataclass
 class StepwiseActorCriticConfig(ActorCriticConfig):
-    """QAC's and the off-policy actor-critic's batch and step sizes: an update every step of ``n_envs`` envs."""
+    """QAC's and the off-policy actor-critic's batch and step sizes: an update every step of ``n_envs`` envs, the book's
+    plain gradient steps annealed to 0. Adam's per-parameter normalisation turns the vanishing gradients of a nearly
+    deterministic softmax into full-size steps; on CartPole that drift ended seeds of both on a deterministic policy
+    that always pushes one way (README, "Cells still short of their threshold")."""
 
     n_steps: int = param(1, ge=1)
-    learning_rate: float = param(1e-3, gt=0.0, help="actor step size α_θ")
-    critic_learning_rate: float | None = param(3e-3, gt=0.0, help="critic step size α_w (null: learning_rate)")
+    optimizer: str = param("sgd", choices=OPTIMIZERS)
+    lr_schedule: str = param("linear", choices=LR_SCHEDULES, help="linear: anneal to 0 at total_steps")
+    learning_rate: float = param(0.3, gt=0.0, help="actor step size α_θ")
+    critic_learning_rate: float | None = param(0.3, gt=0.0, help="critic step size α_w (null: learning_rate)")
 
 
 @dataclass
 class QACConfig(StepwiseActorCriticConfig):
-    all_actions: bool = param(False, help="actor ascends Σ_a π(a|s) q(s,a) over every action (mean actor-critic)")
+    all_actions: bool = param(True, help="actor ascends Σ_a π(a|s) q(s,a) over every action (mean actor-critic); "
+                              "false: the book's sampled step q(s,a) ∇log π(a|s)")  # fmt: skip
 
 
 @register_agent
