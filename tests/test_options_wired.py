@@ -273,8 +273,9 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "alpha_power": {"alpha_schedule": "robbins_monro"},
     "epsilon_final": {"epsilon_decay_steps": 200},
     "epsilon_decay_steps": {"epsilon_final": 0.0},
-    # off_policy_ac's plain steps of 0.3 are far too large for Adam, whose 0.3-sized steps blow float rounding up past
-    # the batch's 1e-5: compare its optimizers at step sizes Adam takes
+    # QAC's and off_policy_ac's plain steps of 0.3 are far too large for Adam, whose 0.3-sized steps blow float rounding
+    # up past the batch's 1e-5: compare their optimizers at step sizes Adam takes
+    ("qac", "optimizer"): {"learning_rate": 1e-3, "critic_learning_rate": 3e-3},
     ("off_policy_ac", "optimizer"): {"learning_rate": 1e-3, "critic_learning_rate": 3e-3},
     "temperature": {"behavior": "softmax"},  # tabular learners; GRPO's temperature acts on its own
     "eval_tol": {"eval_method": "iterative"},

@@ -50,6 +50,12 @@ def test_qac_gridworld_greedy_policy_optimal_in_90_percent_of_states(tmp_path):
     assert min(fractions) >= 0.9, fractions
 
 
+def test_qac_cartpole_475_at_100k_for_4_of_5_seeds(tmp_path):
+    # its defaults: the expected actor step and plain gradient steps (README: every seed at 500 in the benchmark)
+    returns = _across_seeds(tmp_path, "eval_return_mean", "algo=qac")
+    assert sum(r >= 475 for r in returns) >= 4, returns
+
+
 @pytest.mark.parametrize("algo", ["trpo", "ppo"])
 def test_trust_region_cartpole_475_at_100k_for_4_of_5_seeds(tmp_path, algo):
     returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}")
