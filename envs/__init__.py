@@ -19,7 +19,7 @@ from .dynamics import ACTIONS, GridDynamics, Rewards
 from .gridworld import GridWorld
 from .layout import DEFAULT_LAYOUT, Layout, LayoutError, random_layout
 from .model import TabularModel
-from .numpy_vector_env import NumpyVectorEnv
+from .numpy_vector_env import NumpyVectorEnv, common_batch_kind
 from .vector_cartpole import CartPoleVectorEnv
 from .vector_gridworld import GridWorldVectorEnv
 from .vector_pendulum import PendulumVectorEnv
@@ -103,8 +103,8 @@ def numpy_vector_env(spec: gym.envs.registration.EnvSpec, n_envs: int) -> gym.ve
 def step_vector_envs(envs: Sequence[gym.vector.VectorEnv], actions: Sequence[np.ndarray]) -> list[tuple]:
     """Each env's ``step(actions[i])``; numpy batch envs of one class as one array computation
     (``NumpyVectorEnv.step_together``: the same results), so that a seed batch's envs cost little more than one's."""
-    kind = type(envs[0]) if envs else None
-    if kind is not None and issubclass(kind, NumpyVectorEnv) and all(type(env) is kind for env in envs):
+    kind = common_batch_kind(envs)
+    if kind is not None:
         return kind.step_together(envs, actions)
     return [env.step(a) for env, a in zip(envs, actions, strict=True)]
 
@@ -268,6 +268,7 @@ __all__ = [
     "Rewards",
     "TabularModel",
     "acting_env",
+    "common_batch_kind",
     "make",
     "make_vec",
     "model_of",

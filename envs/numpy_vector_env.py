@@ -147,3 +147,12 @@ class NumpyVectorEnv(VectorEnv):
         self._reset_copies(ended)
         obs[ended] = self.observe(self._state[ended])
         return {"final_obs": final, "_final_obs": done}
+
+
+def common_batch_kind(envs: Sequence[Any]) -> type[NumpyVectorEnv] | None:
+    """The class of ``envs`` when they are all numpy batch envs of one class (so they can step together or be joined),
+    else None."""
+    kind = type(envs[0]) if envs else None
+    if kind is not None and issubclass(kind, NumpyVectorEnv) and all(type(env) is kind for env in envs):
+        return kind
+    return None

@@ -141,7 +141,11 @@ class ReplayBuffer:
             for key, value in (("obs", obs), ("actions", action), ("next_obs", next_obs)):
                 getattr(self, key)[i] = torch.as_tensor(np.asarray(value))
             self.rewards[i], self.discounts[i] = float(reward), float(discount)
-        self.pos = (i + 1) % self.capacity
+        self.advance()
+
+    def advance(self) -> None:
+        """Move the ring's write position past the transition just written there."""
+        self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> TransitionBatch:
@@ -263,11 +267,13 @@ class SeedBatchReplay:
         self.buffers = list(buffers)
         self.storage = stacked_storage(self.buffers, TRANSITION_FIELDS)
         k, capacity, device = len(self.buffers), self.buffers[0].capacity, self.buffers[0].device
-        # (K·capacity, …) views of the storage: seed k's transition i is row k·capacity + i, so a minibatch of every
-        # seed is one ``take`` of rows per array (a third of the time numpy's two-array fancy indexing takes)
-        self._rows = {name: array.reshape(k * capacity, *array.shape[2:]) for name, array in self.storage.items()}
-        self._first_rows = (np.arange(k) * capacity)[:, None]
-        self._seeds = None if device is None else torch.arange(k, device=device)[:, None]
+        if device is None:
+            # (K·capacity, …) views of the host storage: seed k's transition i is row k·capacity + i, so a minibatch of
+            # every seed is one ``take`` of rows per array (a third of the time two-array fancy indexing takes)
+            self._rows = {name: array.reshape(k * capacity, *array.shape[2:]) for name, array in self.storage.items()}
+            self._first_rows = (np.arange(k) * capacity)[:, None]
+        else:
+            self._seeds = torch.arange(k, device=device)[:, None]  # device storage: indexed (seed, index) there
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """``ReplayBuffer.add`` of one step of every seed (each argument stacked (K, …), seed k's one env's step):
@@ -284,8 +290,7 @@ class SeedBatchReplay:
         for name, value in step.items():
             self.storage[name][:, first.pos] = value if first.device is None else torch.as_tensor(np.asarray(value))
         for buffer in self.buffers:
-            buffer.pos = (buffer.pos + 1) % buffer.capacity
-            buffer.size = min(buffer.size + 1, buffer.capacity)
+            buffer.advance()
 
     def sample_tensors(self, batch_size: int, rng: Any) -> TransitionBatch:
         """``ReplayBuffer.sample_tensors`` of every seed (``rng``: the seeds' ``SeedGenerators``), stacked."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from rlzoo.agents.base import Agent
 from rlzoo.buffers import ReplayBuffer
-from rlzoo.envs import NumpyVectorEnv, acting_env
+from rlzoo.envs import acting_env, common_batch_kind
 from rlzoo.logging import RunLogger
 from rlzoo.rollouts import track_episodes
 from rlzoo.trainer import is_guarded
@@ -127,9 +127,8 @@ class OffPolicyAgent(Agent):
         are numpy batch envs of one kind; else ``step_lanes`` steps each lane's env in turn."""
         super().begin_stacked(total_steps)
         envs = [lane.vec_env for lane in self.lanes]
-        kind = type(envs[0])
-        joinable = issubclass(kind, NumpyVectorEnv) and all(type(env) is kind for env in envs)
-        self.joined_env = kind.joined(envs) if joinable else None
+        kind = common_batch_kind(envs)
+        self.joined_env = kind.joined(envs) if kind is not None else None
 
     def sync_lane(self, lane: Agent, k: int) -> None:
         super().sync_lane(lane, k)
