@@ -166,6 +166,22 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
     return factory([lambda: gym.make(spec) for _ in range(n_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
 
 
+def seeded_copies(env: gym.Env, n: int) -> gym.vector.VectorEnv | None:
+    """``n`` fresh copies of a made ``env`` as one same-step-autoreset ``VectorEnv`` whose ``reset(seed=s)`` starts
+    copy i exactly as ``env.reset(seed=s + i)`` would: the numpy batch form where it seeds each copy so (CartPole,
+    Pendulum: ``NumpyVectorEnv``), else ``SyncVectorEnv`` of copies re-made from ``env.spec``. None when the copies
+    could differ from ``env``: an env made without gymnasium (no spec) or wrapped after ``make``."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    spec = env.spec
+    if spec is None or spec.additional_wrappers:
+        return None
+    batch = numpy_vector_env(spec, n)
+    if isinstance(batch, NumpyVectorEnv):
+        return batch
+    return SyncVectorEnv([lambda: gym.make(spec) for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+
+
 class OneEnvVector(gym.vector.VectorEnv):
     """One env as a one-copy vector env with same-step autoreset (an ended episode's env has started the next one,
     ``infos["final_obs"]`` holds its true last observation), stepping the env itself: without ``SyncVectorEnv``'s
@@ -275,6 +291,7 @@ __all__ = [
     "move_of",
     "random_layout",
     "reset_to_state",
+    "seeded_copies",
     "step_vector_envs",
     "supports_state_reset",
     "vectorize",

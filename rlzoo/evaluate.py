@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import gymnasium as gym
 import numpy as np
 
+from rlzoo.envs import seeded_copies
+
 if TYPE_CHECKING:
     from rlzoo.agents.base import Agent
 
@@ -51,9 +53,19 @@ def evaluate(
     ``render`` prints ``env.render()`` after each step; ``observe()`` is called after each reset and each step
     (a video records its frames there).
 
-    Raises ``ValueError`` for ``episodes`` < 1: the mean of no returns is not a result."""
+    Greedy episodes of an agent that ``acts_in_batches`` run side by side in fresh copies of ``env``
+    (``evaluate_together``) where ``env`` can be re-made (``rlzoo.envs.seeded_copies``) and nothing watches its steps;
+    otherwise one after another in ``env``. Raises ``ValueError`` for ``episodes`` < 1: the mean of no returns is
+    not a result."""
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is not allowed: evaluate at least 1 episode")
+    if deterministic and agent.acts_in_batches and not render and observe is None:
+        copies = seeded_copies(env, episodes)
+        if copies is not None:
+            try:
+                return evaluate_together(agent, copies, seed=seed, max_episode_steps=max_episode_steps)
+            finally:
+                copies.close()
     result = EvalResult()
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -72,6 +84,23 @@ def evaluate(
         result.returns.append(total)
         result.lengths.append(length)
     return result
+
+
+def evaluate_together(agent: Agent, envs: gym.vector.VectorEnv, *, seed: int, max_episode_steps: int) -> EvalResult:
+    """Greedy episodes side by side, episode i in copy i of ``envs`` reset with ``seed + i`` (``seeded_copies``):
+    one ``agent.act_batch`` call a step for every copy (a finished one's actions are ignored), until each episode has
+    ended or run ``max_episode_steps``. The same episodes as ``evaluate``'s one-at-a-time loop: each batch row's
+    action is the one-row call's up to the last bits of the batched products."""
+    n = envs.num_envs
+    obs, _ = envs.reset(seed=seed)
+    returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
+    running = np.ones(n, dtype=bool)
+    while running.any():
+        obs, rewards, terminated, truncated, _ = envs.step(agent.act_batch(obs))
+        returns += np.where(running, rewards, 0.0)  # float64 sums in evaluate's order: the same numbers
+        lengths += running
+        running &= ~(terminated | truncated) & (lengths < max_episode_steps)
+    return EvalResult(returns=returns.tolist(), lengths=lengths.tolist())
 
 
 EVALUATION_SEEDS = 1_000_000  # evaluation resets draw from seeds this far above any training seed

@@ -55,6 +55,7 @@ class Agent(ABC):
     has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
     runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
     seed_batchable: ClassVar[bool] = False  # trains K seeds as one batched computation (``rlzoo.seed_batch``)
+    acts_in_batches: ClassVar[bool] = False  # ``act_batch`` is one network call (evaluation runs episodes together)
     n_seeds: int = 1  # > 1: a seed batch's stacked agent, whose tensors lead with the seed axis (``Agent.stacked``)
     in_seed_batch: bool = False  # a lane of a seed batch (set by ``Agent.stacked``, before the lanes ``begin``)
     # truth/* with v_π of the current policy solved exactly at each log point (policy_value_gap, critic_error):
@@ -159,6 +160,21 @@ class Agent(ABC):
                 f"{space_text(self.env.observation_space)}: {problem}"
             )
         return self._act(obs, deterministic)
+
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions (N, …) for a batch of observations (N, …) of the env, each what ``act(obs[i])`` returns up
+        to the last bits of batched arithmetic; a family with ``acts_in_batches`` answers in one network call
+        (default: ``act`` row by row). ``ValueError`` for rows that are not observations of the env."""
+        obs, space = np.asarray(obs), self.env.observation_space
+        if obs.ndim == 0 or (space.shape is not None and obs.shape[1:] != space.shape):
+            wanted = ", ".join(map(str, ("N", *(space.shape or ()))))
+            raise ValueError(f"obs of shape {obs.shape} is not a batch of observations of this agent's observation "
+                             f"space {space_text(space)}: give shape ({wanted})")  # fmt: skip
+        return self._act_batch(obs)
+
+    def _act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """``act_batch`` of a batch already checked; a family with ``acts_in_batches`` overrides it."""
+        return np.stack([np.asarray(self.act(row, deterministic=True)) for row in obs])
 
     @abstractmethod
     def _act(self, obs: Any, deterministic: bool = True) -> Any:

@@ -80,6 +80,7 @@ class DQN(OffPolicyAgent):
     family = "value_approximation"
     Config = DQNConfig
     runs_on_device = True
+    acts_in_batches = True
     seed_batchable = True
     saved_parts = ("q_net", "target_net", "optimizer")
 
@@ -131,6 +132,10 @@ class DQN(OffPolicyAgent):
             return int(self.rng.integers(self.n_actions))
         with torch.inference_mode():
             return int(self.q_net(self.tensor(np.asarray(obs, dtype=np.float32)[None])).argmax())
+
+    def _act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(s, a) for a batch of observations, in one call."""
+        return self.q_values(obs).argmax(axis=-1)
 
     def train_step(self) -> float | list[float]:
         """One gradient step on a uniform minibatch (a seed batch's: each seed's own, its loss the mean over its own

@@ -136,6 +136,7 @@ class OnPolicyAgent(Agent):
     discrete_actions_only: ClassVar[bool] = False
     saved_parts = ("policy", "critic", "optimizer")
     runs_on_device = True
+    acts_in_batches = True
     live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
 
     @classmethod
@@ -212,6 +213,12 @@ class OnPolicyAgent(Agent):
             action = dist.mode() if deterministic else dist.sample(self.rng)
         action = self.rollouts.to_env(action.cpu().numpy()[0])
         return int(action) if self.discrete else action
+
+    def _act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """The policy's modes for a batch of observations, in one call."""
+        with torch.inference_mode():
+            actions = self.policy(self.rollouts.obs_tensor(obs).to(self.device)).mode()
+        return self.rollouts.to_env(actions.cpu().numpy())
 
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Actions to take in a batch of states (on the agent's device), their log-probabilities and the critic's

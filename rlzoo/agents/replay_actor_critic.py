@@ -93,6 +93,7 @@ class ReplayActorCritic(OffPolicyAgent):
     solves_policy_truth = True
     has_compiled_update = True
     runs_on_device = True
+    acts_in_batches = True
     discrete_actions = False  # True: a Discrete action space (integer actions, critics Q_i(s, ·))
 
     @classmethod
@@ -272,6 +273,12 @@ class ReplayActorCritic(OffPolicyAgent):
         with torch.inference_mode():
             u = self.greedy_actions(self.tensor(np.asarray(obs, dtype=np.float32)[None]))[0].cpu().numpy()
         return int(u) if self.discrete_actions else self.scaler.to_env(u)
+
+    def _act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """The greedy actions for a batch of observations, in one call, in the env's units."""
+        with torch.inference_mode():
+            u = self.greedy_actions(self.tensor(np.asarray(obs, dtype=np.float32))).cpu().numpy()
+        return u if self.discrete_actions else self.scaler.to_env(u)
 
     # ---- ground truth -------------------------------------------------------------------
     def truth_tables(self) -> tuple[np.ndarray, np.ndarray]:
