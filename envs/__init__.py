@@ -169,16 +169,18 @@ def vectorize(env: gym.Env, n_envs: int, mode: str = "auto") -> gym.vector.Vecto
 def seeded_copies(env: gym.Env, n: int) -> gym.vector.VectorEnv | None:
     """``n`` fresh copies of a made ``env`` as one same-step-autoreset ``VectorEnv`` whose ``reset(seed=s)`` starts
     copy i exactly as ``env.reset(seed=s + i)`` would: the numpy batch form where it seeds each copy so (CartPole,
-    Pendulum: ``NumpyVectorEnv``), else ``SyncVectorEnv`` of copies re-made from ``env.spec``. None when the copies
-    could differ from ``env``: an env made without gymnasium (no spec) or wrapped after ``make``."""
+    Pendulum with their time limit: ``NumpyVectorEnv``), else ``SyncVectorEnv`` of copies re-made from ``env.spec``.
+    None when the copies could differ from ``env`` or be watched: an env made without gymnasium (no spec), wrapped
+    after ``make``, or with a render mode (n windows, or frames nobody asked for)."""
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
     spec = env.spec
-    if spec is None or spec.additional_wrappers:
+    if spec is None or spec.additional_wrappers or env.render_mode is not None:
         return None
-    batch = numpy_vector_env(spec, n)
-    if isinstance(batch, NumpyVectorEnv):
-        return batch
+    if spec.id in (CARTPOLE_ID, PENDULUM_ID) and spec.max_episode_steps is not None:
+        batch = numpy_vector_env(spec, n)
+        if batch is not None:
+            return batch
     return SyncVectorEnv([lambda: gym.make(spec) for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
 
 

@@ -94,7 +94,7 @@ def evaluate_together(agent: Agent, envs: gym.vector.VectorEnv, *, seed: int, ma
     n = envs.num_envs
     obs, _ = envs.reset(seed=seed)
     returns, lengths = np.zeros(n), np.zeros(n, dtype=np.int64)
-    running = np.ones(n, dtype=bool)
+    running = np.full(n, max_episode_steps > 0)
     while running.any():
         obs, rewards, terminated, truncated, _ = envs.step(agent.act_batch(obs))
         returns += np.where(running, rewards, 0.0)  # float64 sums in evaluate's order: the same numbers

@@ -16,7 +16,7 @@ from rlzoo.evaluate import evaluate
 
 def one_at_a_time(agent, env, episodes, seed, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(type(agent), "acts_in_batches", False)
+        m.setattr(agent, "acts_in_batches", False)
         return evaluate(agent, env, episodes, seed=seed, max_episode_steps=300)
 
 
@@ -86,6 +86,13 @@ def test_copy_i_starts_as_the_env_reset_with_seed_plus_i(env_id, numpy_form):
     for i in range(3):
         np.testing.assert_array_equal(obs[i], env.reset(seed=40 + i)[0])
     assert seeded_copies(gym.wrappers.ClipReward(env, -1.0, 1.0), 3) is None
+    assert seeded_copies(gym.make(env_id, render_mode="rgb_array"), 3) is None
+
+
+def test_copies_of_an_env_without_a_time_limit_have_none():
+    copies = seeded_copies(gym.make("CartPole-v1").unwrapped, 2)
+    assert not isinstance(copies, NumpyVectorEnv)  # the numpy form would cut episodes at 500 steps
+    assert copies.envs[0].spec.max_episode_steps is None
 
 
 def test_act_batch_names_a_batch_of_the_wrong_shape():
@@ -93,6 +100,9 @@ def test_act_batch_names_a_batch_of_the_wrong_shape():
     assert agent.act_batch(np.zeros((5, 4), dtype=np.float32)).shape == (5,)
     with pytest.raises(ValueError, match=r"obs of shape \(4,\) is not a batch of observations .* give shape \(N, 4\)"):
         agent.act_batch(np.zeros(4, dtype=np.float32))
+    agent.n_seeds = 2  # a seed batch's stacked agent would read the rows as its seeds
+    with pytest.raises(ValueError, match=r"^this is a seed batch of 2 agents: act with one of its lanes$"):
+        agent.act_batch(np.zeros((2, 4), dtype=np.float32))
 
 
 def test_act_batch_of_an_agent_without_batched_networks_acts_row_by_row():

@@ -164,7 +164,10 @@ class Agent(ABC):
     def act_batch(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions (N, …) for a batch of observations (N, …) of the env, each what ``act(obs[i])`` returns up
         to the last bits of batched arithmetic; a family with ``acts_in_batches`` answers in one network call
-        (default: ``act`` row by row). ``ValueError`` for rows that are not observations of the env."""
+        (default: ``act`` row by row). ``ValueError`` for rows that are not observations of the env, and on a seed
+        batch's stacked agent (its lanes act)."""
+        if self.n_seeds > 1:
+            raise ValueError(f"this is a seed batch of {self.n_seeds} agents: act with one of its lanes")
         obs, space = np.asarray(obs), self.env.observation_space
         if obs.ndim == 0 or (space.shape is not None and obs.shape[1:] != space.shape):
             wanted = ", ".join(map(str, ("N", *(space.shape or ()))))
