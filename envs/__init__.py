@@ -172,8 +172,6 @@ def seeded_copies(env: gym.Env, n: int) -> gym.vector.VectorEnv | None:
     Pendulum with their time limit: ``NumpyVectorEnv``), else ``SyncVectorEnv`` of copies re-made from ``env.spec``.
     None when the copies could differ from ``env`` or be watched: an env made without gymnasium (no spec), wrapped
     after ``make``, or with a render mode (n windows, or frames nobody asked for)."""
-    from gymnasium.vector import AutoresetMode, SyncVectorEnv
-
     spec = env.spec
     if spec is None or spec.additional_wrappers or env.render_mode is not None:
         return None
@@ -181,7 +179,7 @@ def seeded_copies(env: gym.Env, n: int) -> gym.vector.VectorEnv | None:
         batch = numpy_vector_env(spec, n)
         if batch is not None:
             return batch
-    return SyncVectorEnv([lambda: gym.make(spec) for _ in range(n)], autoreset_mode=AutoresetMode.SAME_STEP)
+    return vectorize(env, n, "sync")
 
 
 class OneEnvVector(gym.vector.VectorEnv):

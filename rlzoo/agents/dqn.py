@@ -130,8 +130,7 @@ class DQN(OffPolicyAgent):
     def _act(self, obs: Any, deterministic: bool = True) -> int:
         if not deterministic and self.rng.random() < self.config.exploration_final_eps:
             return int(self.rng.integers(self.n_actions))
-        with torch.inference_mode():
-            return int(self.q_net(self.tensor(np.asarray(obs, dtype=np.float32)[None])).argmax())
+        return int(self._act_batch(np.asarray(obs)[None])[0])
 
     def _act_batch(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a Q(s, a) for a batch of observations, in one call."""

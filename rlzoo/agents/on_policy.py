@@ -208,16 +208,14 @@ class OnPolicyAgent(Agent):
 
     # ---- acting ----------------------------------------------------------------------------
     def _act(self, obs: Any, deterministic: bool = True) -> Any:
-        with torch.inference_mode():
-            dist = self.policy(self.rollouts.obs_tensor(np.asarray(obs)[None]).to(self.device))
-            action = dist.mode() if deterministic else dist.sample(self.rng)
-        action = self.rollouts.to_env(action.cpu().numpy()[0])
+        action = self._act_batch(np.asarray(obs)[None], deterministic)[0]
         return int(action) if self.discrete else action
 
-    def _act_batch(self, obs: np.ndarray) -> np.ndarray:
-        """The policy's modes for a batch of observations, in one call."""
+    def _act_batch(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """The policy's modes (or, not ``deterministic``, samples) for a batch of observations, in one call."""
         with torch.inference_mode():
-            actions = self.policy(self.rollouts.obs_tensor(obs).to(self.device)).mode()
+            dist = self.policy(self.rollouts.obs_tensor(obs).to(self.device))
+            actions = dist.mode() if deterministic else dist.sample(self.rng)
         return self.rollouts.to_env(actions.cpu().numpy())
 
     def select_actions(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -270,9 +270,8 @@ class ReplayActorCritic(OffPolicyAgent):
         """The greedy action (``deterministic``) or the behaviour policy's, in the env's units."""
         if not deterministic:
             return self.behaviour_action(np.asarray(obs, dtype=np.float32), self.config.learning_starts)[1]
-        with torch.inference_mode():
-            u = self.greedy_actions(self.tensor(np.asarray(obs, dtype=np.float32)[None]))[0].cpu().numpy()
-        return int(u) if self.discrete_actions else self.scaler.to_env(u)
+        action = self._act_batch(np.asarray(obs)[None])[0]
+        return int(action) if self.discrete_actions else action
 
     def _act_batch(self, obs: np.ndarray) -> np.ndarray:
         """The greedy actions for a batch of observations, in one call, in the env's units."""
