@@ -10,9 +10,11 @@ import pytest
 
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents import Agent
+from rlzoo.bellman import evaluate_exact
 from rlzoo.envs import make
 from rlzoo.logging import RunLogger
 from rlzoo.train import resolve
+from rlzoo.truth import GroundTruth
 
 from .helpers import composed
 
@@ -137,7 +139,7 @@ def textbook_sarsa(env, seed: int, alpha: float, gamma: float, epsilon: float):
 
 
 def test_sarsa_and_nstep_sarsa_with_n_1_match_textbook_sarsa_step_for_step():
-    kw = {"seed": 3, "log_every": 1, "epsilon": 0.3, "alpha": 0.2, "gamma": 0.8}
+    kw = {"seed": 3, "log_every": 1, "epsilon": 0.3, "epsilon_decay_steps": 0, "alpha": 0.2, "gamma": 0.8}
     sarsa = make_agent("sarsa", grid(episodic=True), **kw)
     nstep = make_agent("nstep_sarsa", grid(episodic=True), n=1, **kw)
     reference = textbook_sarsa(grid(episodic=True), seed=3, alpha=0.2, gamma=0.8, epsilon=0.3)
@@ -194,7 +196,8 @@ def textbook_nstep_sarsa(env, seed: int, n: int, alpha: float, gamma: float, eps
 
 def test_nstep_sarsa_matches_textbook_nstep_sarsa():
     env_kw = {"episodic": True, "max_episode_steps": 10**6}
-    agent = make_agent("nstep_sarsa", grid(**env_kw), seed=5, n=3, log_every=1, epsilon=0.3, alpha=0.2, gamma=0.8)
+    agent = make_agent("nstep_sarsa", grid(**env_kw), seed=5, n=3, log_every=1, epsilon=0.3,
+                       epsilon_decay_steps=0, alpha=0.2, gamma=0.8)  # fmt: skip
     reference = textbook_nstep_sarsa(grid(**env_kw), seed=5, n=3, alpha=0.2, gamma=0.8, epsilon=0.3)
     for t in range(1, 2001):
         agent.learn(t)
@@ -229,6 +232,18 @@ def test_every_tabular_algorithm_learns(algo):
     assert "charts/episodic_return" in rec.series and "charts/episodic_length" in rec.series
 
 
+@pytest.mark.parametrize("algo", ["sarsa", "expected_sarsa", "nstep_sarsa", "qlearning"])
+def test_td_control_defaults_reach_a_near_optimal_greedy_policy_at_the_benchmark_budget(algo):
+    """The default ε schedule (1 → 0.1 over 50k steps): at 100k steps the greedy policy's exact value, averaged over
+    the start cells, is within 5 % of v*'s (measured 0.96–1.0 on seeds 0–4; a constant ε 0.1, the old default,
+    left 0.83–0.95 for the Sarsas and below 0.13 for Q-learning, whose greedy policy loops in rarely tried cells)."""
+    env = grid()
+    agent = make_agent(algo, env, seed=1).learn(100_000)
+    model = env.unwrapped.tabular_model()
+    v_greedy = evaluate_exact(model, np.eye(5)[agent.policy.argmax(axis=1)], agent.config.gamma)
+    assert v_greedy.mean() >= 0.95 * GroundTruth.optimal(model, agent.config.gamma).v.mean()
+
+
 @pytest.mark.parametrize("algo", [*TABULAR, "td_linear"])
 def test_seeded_runs_are_reproducible(algo):
     hp = {"alpha_schedule": "robbins_monro", "alpha": 1.0, "alpha_power": 0.7} if algo.startswith("td") else {}
@@ -259,12 +274,10 @@ def test_exploring_starts_need_an_env_that_resets_to_a_state():
 @pytest.mark.parametrize("env_id", ["FrozenLake-v1", "CliffWalking-v1", "Taxi-v4"])
 def test_runs_on_gymnasium_toy_text_envs_with_ground_truth(env_id):
     env = gym.make(env_id, max_episode_steps=200)
-    agent = make_agent("qlearning", env, seed=0, gamma=0.95, epsilon=0.2).learn(30_000)
+    agent = make_agent("qlearning", env, seed=0, gamma=0.95).learn(30_000)
     summary = agent.summary()
     assert summary["value_error_target"] == "v*"
     rec = Recorder()
-    make_agent("qlearning", gym.make(env_id, max_episode_steps=200), seed=0, gamma=0.95, epsilon=0.2).learn(
-        30_000, logger=rec
-    )
+    make_agent("qlearning", gym.make(env_id, max_episode_steps=200), seed=0, gamma=0.95).learn(30_000, logger=rec)
     errors = [v for _, v in rec.series["truth/value_error"]]
     assert errors[-1] < errors[0]

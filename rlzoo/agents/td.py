@@ -48,7 +48,13 @@ class TDLinearConfig(TD0Config):
 
 @dataclass
 class TDControlConfig(ApproximatorConfig, ExplorationConfig, StepSizeConfig, TabularLearnerConfig):
-    pass
+    """TD control's ε-greedy behaviour starts uniform (ε = 1) and decays linearly to ε = 0.1 over 50 000 steps
+    (the DQN-style schedule): with a constant ε = 0.1 the GridWorld's continuing task spends most steps at the
+    target and leaves many (s, a) pairs almost untried (README, "Benchmarks")."""
+
+    epsilon: float = param(1.0, ge=0.0, le=1.0, help="ε at step 0, decaying linearly to epsilon_final")
+    epsilon_final: float | None = param(0.1, ge=0.0, le=1.0, help="ε after epsilon_decay_steps (None: constant ε)")
+    epsilon_decay_steps: int = param(50_000, ge=0, help="steps of the linear decay (0: constant epsilon)")
 
 
 @dataclass
