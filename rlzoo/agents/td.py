@@ -50,7 +50,8 @@ class TDLinearConfig(TD0Config):
 class TDControlConfig(ApproximatorConfig, ExplorationConfig, StepSizeConfig, TabularLearnerConfig):
     """TD control's ε-greedy behaviour starts uniform (ε = 1) and decays linearly to ε = 0.1 over 50 000 steps
     (the DQN-style schedule): with a constant ε = 0.1 the GridWorld's continuing task spends most steps at the
-    target and leaves many (s, a) pairs almost untried (README, "Benchmarks")."""
+    target and leaves many (s, a) pairs almost untried (README, "Benchmarks: every algorithm, three envs, five
+    seeds")."""
 
     epsilon: float = param(1.0, ge=0.0, le=1.0, help="ε at step 0, decaying linearly to epsilon_final")
     epsilon_final: float | None = param(0.1, ge=0.0, le=1.0, help="ε after epsilon_decay_steps (None: constant ε)")
