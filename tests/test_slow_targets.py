@@ -76,6 +76,13 @@ def test_reinforce_gridworld_within_1_percent_of_the_optimum_on_its_own_start_ce
     assert all(r >= o - 0.01 * abs(o) for r, o in zip(learned, optimal, strict=True)), (learned, optimal)
 
 
+@pytest.mark.parametrize("algo", ["sarsa", "expected_sarsa", "nstep_sarsa", "qlearning"])
+def test_td_control_gridworld_within_1_percent_of_the_optimum_for_4_of_5_seeds(tmp_path, algo):
+    learned = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}", "env=gridworld")
+    optimal = _across_seeds(tmp_path, "eval_return_mean", "algo=value_iteration", "env=gridworld")
+    assert sum(r >= o - 0.01 * abs(o) for r, o in zip(learned, optimal, strict=True)) >= 4, (learned, optimal)
+
+
 @pytest.mark.parametrize("algo", ["ddpg", "td3"])
 def test_deterministic_policy_gradient_pendulum_minus_200_at_20k_for_4_of_5_seeds(tmp_path, algo):
     returns = _across_seeds(tmp_path, "eval_return_mean", f"algo={algo}")
