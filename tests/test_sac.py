@@ -33,16 +33,17 @@ def grid(**kwargs) -> gym.Env:
 def test_squashed_gaussian_log_prob_is_the_change_of_variables(seed):
     torch.manual_seed(seed)
     actor = SquashedGaussianActor(gym.spaces.Box(-1, 1, (3,), np.float32), 2, [8], "tanh")
-    obs = torch.randn(5, 3)
-    u, log_prob = actor.sample(obs, torch.randn(5, 2))
+    obs, eps = torch.randn(5, 3), torch.randn(5, 2)
+    u, log_prob = actor.sample(obs, eps)
     mean, log_std = actor(obs)
-    reference = torch.distributions.TransformedDistribution(
-        torch.distributions.Normal(mean.double(), log_std.double().exp()), [torch.distributions.TanhTransform()]
-    )
-    inside = u.abs() < 1 - 1e-6  # where tanh has not rounded to ±1 in float32
-    expected = reference.log_prob(u.double().clamp(-1 + 1e-12, 1 - 1e-12)).sum(-1)
-    rows = inside.all(dim=1)
+    # the textbook change of variables in float64 at the pre-squash draw x (not at u: float32's rounding of u near ±1
+    # would move atanh(u) by more than the tolerance): log N(x; μ, σ²) − Σ log(1 − tanh(x)²)
+    x = mean.double() + log_std.double().exp() * eps.double()
+    gaussian = torch.distributions.Normal(mean.double(), log_std.double().exp()).log_prob(x)
+    expected = (gaussian - torch.log1p(-torch.tanh(x).square())).sum(-1)
+    rows = (x.abs() < 8).all(dim=1)  # where 1 − tanh(x)² is still resolved in float64
     torch.testing.assert_close(log_prob.double()[rows], expected[rows], rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(u.double(), torch.tanh(x), rtol=0, atol=1e-6)
     assert torch.isfinite(log_prob).all() and (u.abs() <= 1).all()
 
 
