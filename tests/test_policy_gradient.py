@@ -97,6 +97,26 @@ def test_uniform_and_mixture_behaviour_policies():
     torch.testing.assert_close(mix, 0.7 * pi.probs + 0.1)
 
 
+def test_the_mixture_s_epsilon_decays_linearly_over_its_steps_and_each_rollout_samples_at_its_own():
+    """β_t = (1 − ε_t) π + ε_t/|A| with ε_t linear from behavior_epsilon to behavior_epsilon_final over
+    behavior_epsilon_decay_steps, read at the rollout's first step: every stored log β(a|s) is that mixture's."""
+    agent = make_agent("off_policy_ac", Bandit(), seed=0, hidden=[], n_envs=1, n_steps=8, behavior_epsilon=0.9,
+                       behavior_epsilon_final=0.1, behavior_epsilon_decay_steps=32)  # fmt: skip
+    with torch.no_grad():
+        agent.policy.head.logits.bias.copy_(torch.tensor([2.0, -1.0, 0.0]))  # π far from uniform: ε shows in β
+    for start, epsilon in [(0, 0.9), (8, 0.7), (16, 0.5), (24, 0.3), (32, 0.1), (40, 0.1)]:
+        assert agent.num_timesteps == start and agent.behaviour_epsilon(start) == pytest.approx(epsilon)
+        with torch.no_grad():
+            pi = agent.policy(torch.zeros(1, 1)).probs[0].double()  # β of this rollout: π before its update
+        agent.learn(start + 8)
+        actions = torch.from_numpy(agent.buffer.flat("actions")).long()
+        expected = torch.log((1 - epsilon) * pi[actions] + epsilon / 3)
+        torch.testing.assert_close(torch.from_numpy(agent.buffer.flat("log_probs")).double(), expected, atol=1e-6,
+                                   rtol=0)  # fmt: skip
+    constant = make_agent("off_policy_ac", Bandit(), seed=0, behavior_epsilon=0.9, behavior_epsilon_final=None)
+    assert constant.behaviour_epsilon(0) == constant.behaviour_epsilon(10**6) == 0.9
+
+
 def test_ratio_clip_truncates_importance_weights():
     agent = make_agent("off_policy_ac", Bandit(), seed=0, hidden=[], behavior="uniform", ratio_clip=1.2)
     with torch.no_grad():
