@@ -9,7 +9,8 @@ directory (or ``--out``):
   a 95 % percentile-bootstrap confidence interval (Agarwal et al., 2021, "Deep RL at the edge of the
   statistical precipice"), the env steps at which periodic evaluation first reached the env's threshold,
   wall seconds and steps/s (medians over seeds; the seeds of a seed batch, "batched", share one training and report
-  its wall seconds and aggregate steps/s), and on GridWorld the final ‖v − v*‖∞;
+  its wall seconds and aggregate steps/s), and on GridWorld the final ‖v − v*‖∞ and, for learners with a critic,
+  ‖v̂ − v_π‖∞ (the critic against the exact value of the run's own policy, ``critic_error``);
 - beside it, for envs with published results (MuJoCo), rlzoo's return next to rl-baselines3-zoo's and CleanRL's
   (``rlzoo.published``);
 - ``curves_<env>.png``: ``eval/return_mean`` against env steps, IQM line and 95 % CI band, one line per algo;
@@ -160,19 +161,26 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def _iqm_of(runs: list[Run], key: str) -> str:
+    """The IQM over ``runs`` of ``summary[key]`` (of the runs that report it), or "—" when none does."""
+    values = [r.summary[key] for r in runs if key in r.summary]
+    return _fmt(float(iqm(np.array(values)))) if values else "—"
+
+
 def table(runs: list[Run]) -> str:
     """The Markdown table, one row per env × algo."""
     groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
         groups[(run.env, run.algo)].append(run)
     header = ("env", "algo", "seeds", "budget (steps)", "final eval return, IQM [95 % CI]",
-              "steps to threshold (median; reached)", "‖v − v*‖∞ IQM", "wall s", "steps/s")  # fmt: skip
+              "steps to threshold (median; reached)", "‖v − v*‖∞ IQM", "‖v̂ − v_π‖∞ IQM", "wall s",
+              "steps/s")  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (env, algo), group in sorted(groups.items()):
         ok = [r for r in group if r.summary is not None]
         failed = len(group) - len(ok)
         if not ok:
-            lines.append(f"| {env} | {algo} | 0 ({failed} failed) | — | — | — | — | — | — |")
+            lines.append(f"| {env} | {algo} | 0 ({failed} failed) |" + " — |" * (len(header) - 3))
             continue
         s0 = ok[0].summary
         returns = np.array([r.summary["eval_return_mean"] for r in ok])
@@ -184,13 +192,13 @@ def table(runs: list[Run]) -> str:
             reached = [h for h in hits if h is not None]
             median = f"{np.median(reached):,.0f}" if len(reached) * 2 > len(ok) else "not reached"
             reach = f"{median} ({len(reached)}/{len(ok)} ≥ {threshold:g})"
-        errors = [r.summary["value_error"] for r in ok if "value_error" in r.summary]
-        err = _fmt(float(iqm(np.array(errors)))) if errors else "—"
+        err, critic_err = (_iqm_of(ok, key) for key in ("value_error", "critic_error"))
         seeds = f"{len(ok)}" + (f" ({failed} failed)" if failed else "") + (" batched" if "n_seeds" in s0 else "")
         wall = np.median([r.summary["wall_seconds"] for r in ok])
         sps = np.median([r.summary.get("batch_sps", r.summary["sps"]) for r in ok])
         lines.append(f"| {env} | {algo} | {seeds} | {s0['total_steps']:,} | {_fmt(float(iqm(returns)))} "
-                     f"[{_fmt(lo)}, {_fmt(hi)}] | {reach} | {err} | {wall:.1f} | {sps:,.0f} |")  # fmt: skip
+                     f"[{_fmt(lo)}, {_fmt(hi)}] | {reach} | {err} | {critic_err} | {wall:.1f} | "
+                     f"{sps:,.0f} |")  # fmt: skip
     return "\n".join(lines)
 
 

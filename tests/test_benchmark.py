@@ -97,6 +97,26 @@ def test_mujoco_rows_stand_beside_the_published_returns(tmp_path):
     assert "| ant |" not in beside and "cartpole" not in beside  # nothing published for DDPG on Ant, or CartPole
 
 
+def test_gridworld_rows_report_the_critic_s_error_against_its_own_policy_s_exact_value(tmp_path):
+    """‖v̂ − v_π‖∞ (``critic_error``) as an IQM over seeds for learners with a critic; "—" for one without."""
+    sweep = tmp_path / "sweep"
+    gridworld = ("gridworld", "rlzoo/GridWorld-v0")
+    for seed, (value_error, critic_error) in enumerate([(3.0, 0.1), (2.0, 0.5), (4.0, 0.3), (1.0, 0.9)]):
+        _fake_run(sweep, f"{seed}-a2c", seed, 1e-3, 98.0, "a2c", gridworld)
+        summary_path = sweep / f"{seed}-a2c" / "summary.json"
+        summary = json.loads(summary_path.read_text())
+        summary_path.write_text(json.dumps({**summary, "value_error": value_error, "critic_error": critic_error}))
+    _fake_run(sweep, "9-dqn", 0, 1e-3, 98.0, "dqn", gridworld)  # a Q-learner: v = max_a q, no critic of v_π
+    summary_path = sweep / "9-dqn" / "summary.json"
+    summary_path.write_text(json.dumps({**json.loads(summary_path.read_text()), "value_error": 0.07}))
+    assert main(["report", str(sweep)]) == 0
+    report = (sweep / "report.md").read_text()
+    assert "| ‖v − v*‖∞ IQM | ‖v̂ − v_π‖∞ IQM |" in report
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in report.splitlines() if line.startswith("| gridworld |")}
+    # IQM of 4 values: the mean of the middle two (2.0, 3.0 → 2.5; 0.3, 0.5 → 0.4)
+    assert rows["a2c"][6:8] == ["2.5", "0.4"] and rows["dqn"][6:8] == ["0.07", "—"], rows
+
+
 def test_the_classic_and_mujoco_sweeps_split_the_benchmark_cells():
     """Every ``conf/bench`` cell is in exactly one of the two sweeps (the classic one lists its cells, longest first,
     so a new cell must be added to it), and the classic sweep's jobs start in that order."""
