@@ -75,12 +75,13 @@ def test_report_of_a_missing_directory_is_one_line(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
-def _fake_run(sweep, name, seed, learning_rate, ret, algo="ppo", env=("cartpole", "CartPole-v1"), steps=1000):
+def _fake_run(sweep, name, seed, learning_rate, ret, algo="ppo", env=("cartpole", "CartPole-v1"), steps=1000, **extra):
+    """A finished run's ``summary.json`` with these figures (and any ``extra`` keys) under ``sweep/name``."""
     run = sweep / name
     run.mkdir(parents=True)
     summary = {"algo": algo, "env": env[0], "env_id": env[1], "seed": seed, "total_steps": steps,
                "eval_return_mean": ret, "wall_seconds": 1.0, "sps": 1000.0,
-               "algo_config": {"learning_rate": learning_rate, "n_epochs": 4}}  # fmt: skip
+               "algo_config": {"learning_rate": learning_rate, "n_epochs": 4}, **extra}  # fmt: skip
     (run / "summary.json").write_text(json.dumps(summary))
 
 
@@ -102,13 +103,9 @@ def test_gridworld_rows_report_the_critic_s_error_against_its_own_policy_s_exact
     sweep = tmp_path / "sweep"
     gridworld = ("gridworld", "rlzoo/GridWorld-v0")
     for seed, (value_error, critic_error) in enumerate([(3.0, 0.1), (2.0, 0.5), (4.0, 0.3), (1.0, 0.9)]):
-        _fake_run(sweep, f"{seed}-a2c", seed, 1e-3, 98.0, "a2c", gridworld)
-        summary_path = sweep / f"{seed}-a2c" / "summary.json"
-        summary = json.loads(summary_path.read_text())
-        summary_path.write_text(json.dumps({**summary, "value_error": value_error, "critic_error": critic_error}))
-    _fake_run(sweep, "9-dqn", 0, 1e-3, 98.0, "dqn", gridworld)  # a Q-learner: v = max_a q, no critic of v_π
-    summary_path = sweep / "9-dqn" / "summary.json"
-    summary_path.write_text(json.dumps({**json.loads(summary_path.read_text()), "value_error": 0.07}))
+        _fake_run(sweep, f"{seed}-a2c", seed, 1e-3, 98.0, "a2c", gridworld, value_error=value_error,
+                  critic_error=critic_error)  # fmt: skip
+    _fake_run(sweep, "9-dqn", 0, 1e-3, 98.0, "dqn", gridworld, value_error=0.07)  # v = max_a q: no critic of v_π
     assert main(["report", str(sweep)]) == 0
     report = (sweep / "report.md").read_text()
     assert "| ‖v − v*‖∞ IQM | ‖v̂ − v_π‖∞ IQM |" in report

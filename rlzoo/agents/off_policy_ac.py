@@ -81,7 +81,7 @@ class OffPolicyAC(OnPolicyAgent):
         """The on-policy charts and, for the mixture, the behaviour policy's ε."""
         out = super().log_point(step)
         if self.config.behavior == "mixture":
-            out["charts/behavior_epsilon"] = self.behaviour_epsilon(self.num_timesteps)
+            out["charts/behavior_epsilon"] = self.behaviour_epsilon(step)
         return out
 
     def importance_ratios(self, obs: torch.Tensor, actions: torch.Tensor, behaviour_log_probs: torch.Tensor):
