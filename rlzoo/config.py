@@ -211,7 +211,7 @@ class RunConfig:
     seed: int = param(0, ge=0)
     total_steps: int = param(MISSING, ge=1, help="budget in env steps (planners: iterations)")
     torch_threads: int | None = param(1, ge=1, help="intra-op CPU threads; 1 suits small networks")
-    compile: bool = param(False, help="run the update through torch.compile (the replay actor-critics)")
+    compile: bool = param(False, help="run the update through torch.compile (the replay actor-critics and PPO)")
     device: str = param("cpu", choices=("auto", "cpu", "cuda"), help="networks and replay storage; auto: a GPU if any")
     resume: bool = False
     trial_seeds: int = param(

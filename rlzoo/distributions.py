@@ -27,13 +27,22 @@ class Categorical:
     def probs(self) -> torch.Tensor:
         return self.logits.exp()
 
+    @staticmethod
+    def noise(batch_shape: tuple[int, ...], rng: np.random.Generator, like: torch.Tensor) -> torch.Tensor:
+        """The uniforms u ~ U[0, 1) of ``sample_with`` for ``batch_shape`` rows, drawn from ``rng`` (as ``like``'s
+        dtype and device)."""
+        return torch.from_numpy(rng.random(batch_shape)).to(like.device, like.dtype)
+
     def sample(self, rng: np.random.Generator) -> torch.Tensor:
-        """Inverse-CDF sampling with uniforms from ``rng``: a ~ π(·|s) for every row.
+        """a ~ π(·|s) for every row, with uniforms from ``rng`` (``sample_with``)."""
+        return self.sample_with(self.noise(self.logits.shape[:-1], rng, self.logits))
+
+    def sample_with(self, u: torch.Tensor) -> torch.Tensor:
+        """Inverse-CDF sampling with given uniforms ``u`` (one per row).
 
         The draw x = (1 − u) · cdf[-1] lies in (0, cdf[-1]], so the count of cdf entries below it never
         selects an action of probability 0 (also when rounding leaves the cdf's last entry under 1).
         """
-        u = torch.from_numpy(rng.random(self.logits.shape[:-1])).to(self.logits.device, self.logits.dtype)
         cdf = self.probs.cumsum(dim=-1)
         x = (1.0 - u).unsqueeze(-1) * cdf[..., -1:]
         return (cdf < x).sum(dim=-1)
@@ -60,9 +69,18 @@ class DiagGaussian:
         self.mean = mean
         self.log_std = log_std.expand_as(mean)
 
+    @staticmethod
+    def noise(shape: tuple[int, ...], rng: np.random.Generator, like: torch.Tensor) -> torch.Tensor:
+        """z ~ N(0, I) of ``shape`` (the actions') for ``sample_with``, drawn from ``rng`` (as ``like``'s dtype and
+        device)."""
+        return torch.from_numpy(rng.standard_normal(shape)).to(like.device, like.dtype)
+
     def sample(self, rng: np.random.Generator) -> torch.Tensor:
-        """a = mean + std · z with z ~ N(0, I) drawn from ``rng``."""
-        z = torch.from_numpy(rng.standard_normal(self.mean.shape)).to(self.mean.device, self.mean.dtype)
+        """a = mean + std · z with z ~ N(0, I) drawn from ``rng`` (``sample_with``)."""
+        return self.sample_with(self.noise(self.mean.shape, rng, self.mean))
+
+    def sample_with(self, z: torch.Tensor) -> torch.Tensor:
+        """a = mean + std · z for given standard normals ``z`` (the actions' shape)."""
         return self.mean + self.log_std.exp() * z
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:

@@ -130,6 +130,18 @@ class PolicyNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> Distribution:
         return self.head(self.body(self.encoder(obs)))
 
+    def sampling_noise(self, obs: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """The random numbers ``sample`` draws from ``rng`` for the policy at ``obs``, drawn before the forward pass
+        (so that acting can run as one compiled function of the observations and these): the categorical head's
+        uniforms or the Gaussian head's standard normals (not gSDE's, whose exploration matrices are held)."""
+        if isinstance(self.head, StateDependentNoiseHead):
+            raise ValueError("gSDE draws its exploration matrices, not per-step noise")
+        batch_shape = tuple(obs.shape[: obs.dim() - self.encoder.obs_dims])
+        if self.discrete:
+            return Categorical.noise(batch_shape, rng, self.head.logits.weight)
+        mean = self.head.mean
+        return DiagGaussian.noise((*batch_shape, mean.out_features), rng, mean.weight)
+
     def reset_noise(self, n: int, rng: np.random.Generator) -> None:
         """gSDE: new exploration matrices for ``n`` envs (``StateDependentNoiseHead.reset_noise``)."""
         self.head.reset_noise(n, rng)

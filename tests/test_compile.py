@@ -1,5 +1,5 @@
-"""compile=true: the replay actor-critics' losses traced whole by torch.compile give the eager run's numbers (same seed,
-1e-5); an algorithm without a compiled update is one line before anything is written."""
+"""compile=true: the replay actor-critics' losses and PPO's minibatch loss traced whole by torch.compile give the eager
+run's numbers (same seed, 1e-5); an algorithm without a compiled update is one line before anything is written."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rlzoo import ConfigError, make_agent
-from rlzoo.train import resolve
+from rlzoo.agents.ppo import PPO
+from rlzoo.train import resolve, train
 
 from .helpers import composed
 from .test_ddpg import PointReach
@@ -49,9 +50,64 @@ def test_inductor_updates_match_eager(algo):
     assert_same_run(algo, PointReach, "inductor")  # C++ kernels generated and compiled: 10-20 s each
 
 
+PPO_TINY = {
+    "hidden": [16, 16],
+    "n_envs": 2,
+    "n_steps": 32,
+    "batch_size": 32,
+    "n_epochs": 2,
+    "clip_range_vf": 0.2,
+    "ent_coef": 0.01,
+    "log_every": 10**9,
+}
+
+
+def assert_same_ppo_run(make_env, backend: str) -> None:
+    eager = make_agent("ppo", make_env(), seed=0, **PPO_TINY).learn(256)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = make_agent("ppo", make_env(), seed=0, **PPO_TINY).compile(backend).learn(256)
+    # the acting step, and one graph for every minibatch of every update: the annealed clip range (a 0-d tensor)
+    # does not retrace it
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2
+    assert compiled.n_updates == eager.n_updates == 4
+    for a, b in zip(eager.parameters, compiled.parameters, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for key, value in eager.first_minibatch.items():
+        assert compiled.first_minibatch[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "CartPole-v1"])
+def test_ppo_minibatch_loss_traces_as_one_graph_and_matches_eager(env):
+    assert_same_ppo_run(lambda: gym.make(env), "aot_eager")
+
+
+def test_compile_true_compiles_ppos_run(tmp_path, monkeypatch):
+    backends: list[str] = []
+    eager_compile = PPO.compile
+
+    def compile_with_aot_eager(self, backend="inductor"):  # the CLI's backend noted; traced without code generation
+        backends.append(backend)
+        return eager_compile(self, "aot_eager")
+
+    monkeypatch.setattr(PPO, "compile", compile_with_aot_eager)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    spec = resolve(composed("algo=ppo", "compile=true", "total_steps=64", "algo.n_envs=2", "algo.n_steps=32",
+                            "algo.batch_size=32", "algo.n_epochs=1", "eval.episodes=1"))  # fmt: skip
+    train(spec, tmp_path / "run")
+    assert backends == ["inductor"]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2  # the acting step and the minibatch loss
+
+
+@pytest.mark.slow
+def test_inductor_ppo_update_matches_eager():
+    assert_same_ppo_run(lambda: gym.make("Pendulum-v1"), "inductor")
+
+
 def test_compile_for_an_algorithm_without_a_compiled_update_is_one_line():
     with pytest.raises(ConfigError) as err:
         resolve(composed("algo=sarsa", "compile=true"))
-    assert str(err.value) == "compile=true is not available for algo=sarsa: the update of ddpg, sac, td3 compiles"
+    assert str(err.value) == "compile=true is not available for algo=sarsa: the update of ddpg, ppo, sac, td3 compiles"
     with pytest.raises(ConfigError, match="algo=dqn"):
         make_agent("dqn", gym.make("CartPole-v1")).compile()

@@ -4,9 +4,12 @@ SB3 runs in ``.venvs/sb3`` (made on first use, with mujoco); rlzoo never imports
 ``conf/experiment/ppo_<env>.yaml`` (rl-baselines3-zoo's ``hyperparams/ppo.yml`` entry); SB3 gets the same entry in
 its own names: VecNormalize on observations and rewards (γ of the entry), constant learning rate and clip range,
 and the entry's policy_kwargs. One torch thread each; runs alternate; median steps/s over ``--repeats``, and each
-run's evaluation (10 deterministic episodes, observations normalised with the run's own statistics).
+run's evaluation (10 deterministic episodes, observations normalised with the run's own statistics). Each side's
+clock starts after its first rollout and update, so that ``<env>-compiled`` (rlzoo with ``compile=true``: its
+minibatch loss through ``torch.compile``) does not count the one-off compilation; SB3 is timed the same way.
 
     python benchmarks/peers/sb3_mujoco_ppo.py --preset halfcheetah --steps 20000 --repeats 3
+    python benchmarks/peers/sb3_mujoco_ppo.py --preset halfcheetah-compiled --steps 20000 --repeats 3
     python benchmarks/peers/sb3_mujoco_ppo.py --preset hopper --steps 20000 --repeats 3
 """
 
@@ -25,6 +28,7 @@ from sb3_sac import SB3_REQUIREMENTS
 ENVS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5"}
 PRESETS = {name: {"env": env_id, "algo": yaml.safe_load((ROOT / "conf" / "experiment" / f"ppo_{name}.yaml").read_text())
                   ["algo"]} for name, env_id in ENVS.items()}  # fmt: skip
+PRESETS.update({f"{name}-compiled": {**preset, "compile": True} for name, preset in list(PRESETS.items())})
 
 SB3_RUN = textwrap.dedent(
     """
@@ -44,8 +48,10 @@ SB3_RUN = textwrap.dedent(
     keys = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "learning_rate", "ent_coef", "clip_range",
             "max_grad_norm", "vf_coef")
     model = PPO("MlpPolicy", venv, policy_kwargs=policy_kwargs, seed=seed, verbose=0, **{k: hp[k] for k in keys})
+    first = hp["n_steps"] * hp["n_envs"]
+    model.learn(first)  # the first rollout and update, not timed (as on rlzoo's side)
     t0 = time.perf_counter()
-    model.learn(steps)
+    model.learn(steps - first, reset_num_timesteps=False)
     wall = time.perf_counter() - t0
     env, rets = gym.make(preset["env"]), []
     for i in range(10):
@@ -54,7 +60,7 @@ SB3_RUN = textwrap.dedent(
             a = model.predict(venv.normalize_obs(obs), deterministic=True)[0]
             obs, r, term, trunc, _ = env.step(a); total += float(r); done = term or trunc
         rets.append(total)
-    print(json.dumps({"sps": model.num_timesteps / wall, "wall": wall, "eval": float(np.mean(rets))}))
+    print(json.dumps({"sps": (model.num_timesteps - first) / wall, "wall": wall, "eval": float(np.mean(rets))}))
     """
 )
 
@@ -67,11 +73,15 @@ RLZOO_RUN = textwrap.dedent(
     preset, steps, seed = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(1)  # as `python -m rlzoo.train` does by default (torch_threads=1)
     agent = make_agent("ppo", gym.make(preset["env"]), seed=seed, log_every=steps, **preset["algo"])
+    if preset.get("compile"):
+        agent.compile()
+    first = preset["algo"]["n_steps"] * preset["algo"]["n_envs"]
+    agent.learn(first)  # the first rollout and update (with compile: the compilation), not timed
     t0 = time.perf_counter()
     agent.learn(steps)
     wall = time.perf_counter() - t0
     score = evaluate(agent, gym.make(preset["env"]), 10, seed=10_000).mean
-    print(json.dumps({"sps": agent.num_timesteps / wall, "wall": wall, "eval": score}))
+    print(json.dumps({"sps": (agent.num_timesteps - first) / wall, "wall": wall, "eval": score}))
     """
 )
 

@@ -40,6 +40,13 @@ from rlzoo.trainer import NumericalError, Trainer, truth_scalars
 __all__ = ["Agent", "NumericalError", "global_rng_state", "require_discrete", "set_global_rng_state"]
 
 
+def compiled(fn: Any, device: torch.device, backend: str) -> Any:
+    """``torch.compile(fn)`` as one whole graph (``fullgraph``: a graph break is an error, not a slow path); on a GPU
+    with TorchInductor replayed as CUDA graphs (``reduce-overhead``, LeanRL's recipe)."""
+    mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
+    return torch.compile(fn, backend=backend, fullgraph=True, mode=mode)
+
+
 class Agent(ABC):
     """An RL agent bound to an env, configured by a validated dataclass ``Config``.
 

@@ -9,7 +9,7 @@ chosen (``select_actions``) and how states are valued for bootstrapping (``boots
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -138,6 +138,7 @@ class OnPolicyAgent(Agent):
     runs_on_device = True
     acts_in_batches = True
     live_parts = tuple(f"rollouts.{name}" for name in RolloutCollector.live_parts)
+    compiled_acting: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]] | None = None  # ``compile``
 
     @classmethod
     def check_env(cls, env: gym.Env) -> None:
@@ -223,9 +224,18 @@ class OnPolicyAgent(Agent):
         values, as host arrays."""
         if self.config.use_sde:
             self.resample_exploration()
+        if self.compiled_acting is not None:  # the noise drawn first, the rest one compiled function (``compile``)
+            return to_host(*self.compiled_acting(obs, self.policy.sampling_noise(obs, self.rng)))
         dist = self.policy(obs)
         actions = dist.sample(self.rng)
         return to_host(actions, dist.log_prob(actions), self.critic.state_values(obs, self.policy))
+
+    def act_and_evaluate(self, obs: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``select_actions`` as a function of tensors only: actions sampled with ``noise``
+        (``PolicyNetwork.sampling_noise``), their log-probabilities and the critic's values."""
+        dist = self.policy(obs)
+        actions = dist.sample_with(noise)
+        return actions, dist.log_prob(actions), self.critic.state_values(obs, self.policy)
 
     def resample_exploration(self) -> None:
         """gSDE: new exploration matrices (one per env) at a rollout's first step and every ``sde_sample_freq``."""

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from rlzoo.action_scaling import ActionScaler
-from rlzoo.agents.base import Agent
+from rlzoo.agents.base import Agent, compiled
 from rlzoo.agents.off_policy import OffPolicyAgent
 from rlzoo.approximators import ACTIVATIONS, polyak_update
 from rlzoo.buffers import ReplayBuffer, SeedBatchReplay
@@ -190,10 +190,9 @@ class ReplayActorCritic(OffPolicyAgent):
         (``acting``) through ``torch.compile`` as whole graphs (TorchInductor: fused elementwise kernels around the
         matrix products; on a GPU replayed as CUDA graphs, LeanRL's recipe); the optimiser steps stay eager (fused
         Adam). Same draws, same numbers up to float rounding."""
-        mode = "reduce-overhead" if self.device.type == "cuda" and backend == "inductor" else None  # CUDA graphs
         losses = (self.critic_loss, self.actor_loss)
-        self.losses = LossFunctions(*(torch.compile(f, backend=backend, fullgraph=True, mode=mode) for f in losses))
-        self.acting = torch.compile(self.actor, backend=backend, fullgraph=True, mode=mode)
+        self.losses = LossFunctions(*(compiled(f, self.device, backend) for f in losses))
+        self.acting = compiled(self.actor, self.device, backend)
         return self
 
     def critic_loss(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor, rewards: torch.Tensor,
