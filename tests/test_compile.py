@@ -1,5 +1,6 @@
-"""compile=true: the replay actor-critics' losses and PPO's minibatch loss traced whole by torch.compile give the eager
-run's numbers (same seed, 1e-5); an algorithm without a compiled update is one line before anything is written."""
+"""compile=true: the replay actor-critics' losses, PPO's minibatch loss and its acting step traced whole by
+torch.compile give the eager run's numbers (same seed, 1e-5); an algorithm without a compiled update is one line
+before anything is written."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def assert_same_ppo_run(make_env, backend: str) -> None:
 
 
 @pytest.mark.parametrize("env", ["Pendulum-v1", "CartPole-v1"])
-def test_ppo_minibatch_loss_traces_as_one_graph_and_matches_eager(env):
+def test_ppo_loss_and_acting_trace_as_whole_graphs_and_match_eager(env):
     assert_same_ppo_run(lambda: gym.make(env), "aot_eager")
 
 

@@ -6,7 +6,8 @@ its own names: VecNormalize on observations and rewards (γ of the entry), const
 and the entry's policy_kwargs. One torch thread each; runs alternate; median steps/s over ``--repeats``, and each
 run's evaluation (10 deterministic episodes, observations normalised with the run's own statistics). Each side's
 clock starts after its first rollout and update, so that ``<env>-compiled`` (rlzoo with ``compile=true``: its
-minibatch loss through ``torch.compile``) does not count the one-off compilation; SB3 is timed the same way.
+minibatch loss and acting step through ``torch.compile``) does not count the one-off compilation; SB3 is timed the
+same way.
 
     python benchmarks/peers/sb3_mujoco_ppo.py --preset halfcheetah --steps 20000 --repeats 3
     python benchmarks/peers/sb3_mujoco_ppo.py --preset halfcheetah-compiled --steps 20000 --repeats 3
