@@ -229,9 +229,6 @@ class RunConfig:
         from rlzoo.devices import resolve_device
 
         resolve_device(self.device)  # device=cuda without a GPU: one line before anything is written
-        if self.n_seeds > 1 and self.compile:
-            raise ConfigError(f"compile=true with n_seeds={self.n_seeds} is not supported: a seed batch runs its "
-                              "updates eagerly; set compile=false")  # fmt: skip
         if self.n_seeds > 1 and self.trial_seeds > 1:
             raise ConfigError(f"n_seeds={self.n_seeds} and trial_seeds={self.trial_seeds}: both train seeds seed, "
                               "seed+1, … in seed<k>/ (n_seeds as one batch); give one of them")  # fmt: skip

@@ -115,6 +115,7 @@ class PolicyNetwork(nn.Module):
         self.body = mlp([self.encoder.size, *hidden], activation, activate_last=True)
         width = hidden[-1] if hidden else self.encoder.size
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.action_dim = 0 if self.discrete else int(action_space.shape[0])  # a Gaussian's, for ``sampling_noise``
         if self.discrete:
             self.head: nn.Module = CategoricalHead(width, int(action_space.n))
         elif state_dependent_exploration:
@@ -139,8 +140,7 @@ class PolicyNetwork(nn.Module):
         batch_shape = tuple(obs.shape[: obs.dim() - self.encoder.obs_dims])
         if self.discrete:
             return Categorical.noise(batch_shape, rng, self.head.logits.weight)
-        mean = self.head.mean
-        return DiagGaussian.noise((*batch_shape, mean.out_features), rng, mean.weight)
+        return DiagGaussian.noise((*batch_shape, self.action_dim), rng, self.head.mean.weight)
 
     def reset_noise(self, n: int, rng: np.random.Generator) -> None:
         """gSDE: new exploration matrices for ``n`` envs (``StateDependentNoiseHead.reset_noise``)."""

@@ -88,6 +88,9 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     algo = build(agent_class(name).Config, algo_raw, "algo")
     if run.compile and not agent_class(name).has_compiled_update:
         raise ConfigError(compile_unavailable(name))
+    if run.compile and run.n_seeds > 1 and not agent_class(name).seed_batch_compiles:
+        raise ConfigError(f"compile=true with n_seeds={run.n_seeds} is not supported for algo={name}: its seed batch "
+                          "runs its updates eagerly (ppo's compiles); set compile=false")  # fmt: skip
     agent_class(name).place(run.device)  # device=cuda for an algorithm that runs on the CPU: one line
     return RunSpec(run, name, algo, build_env_config(env_raw))
 
@@ -514,6 +517,8 @@ def train_batch(runs: list[tuple[RunSpec, Path]], names: dict[str, str]) -> list
             runs = [(dataclasses.replace(one, run=dataclasses.replace(one.run, resume=False)), d) for one, d in runs]
         sessions = [RunSession(one, directory, names, step) for one, directory in runs]
         batch = SeedBatch([session.agent for session in sessions])
+        if spec.run.compile:
+            batch.stacked.compile()
         start = time.perf_counter()
         with training(sessions):
             batch.learn(spec.run.total_steps, [s.logger for s in sessions], [s.callbacks for s in sessions])

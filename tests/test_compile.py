@@ -10,7 +10,8 @@ import torch
 
 from rlzoo import ConfigError, make_agent
 from rlzoo.agents.ppo import PPO
-from rlzoo.train import resolve, train
+from rlzoo.seed_batch import SeedBatch
+from rlzoo.train import resolve, train, train_seeds
 
 from .helpers import composed
 from .test_ddpg import PointReach
@@ -83,7 +84,8 @@ def test_ppo_loss_and_acting_trace_as_whole_graphs_and_match_eager(env):
     assert_same_ppo_run(lambda: gym.make(env), "aot_eager")
 
 
-def test_compile_true_compiles_ppos_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("n_seeds", [1, 2], ids=["one-run", "seed-batch"])
+def test_compile_true_compiles_ppos_run(tmp_path, monkeypatch, n_seeds):
     backends: list[str] = []
     eager_compile = PPO.compile
 
@@ -94,11 +96,31 @@ def test_compile_true_compiles_ppos_run(tmp_path, monkeypatch):
     monkeypatch.setattr(PPO, "compile", compile_with_aot_eager)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    spec = resolve(composed("algo=ppo", "compile=true", "total_steps=64", "algo.n_envs=2", "algo.n_steps=32",
-                            "algo.batch_size=32", "algo.n_epochs=1", "eval.episodes=1"))  # fmt: skip
-    train(spec, tmp_path / "run")
-    assert backends == ["inductor"]
+    overrides = ("algo=ppo", "compile=true", "total_steps=64", "algo.n_envs=2", "algo.n_steps=32",
+                 "algo.batch_size=32", "algo.n_epochs=1", "eval.episodes=1", f"n_seeds={n_seeds}")  # fmt: skip
+    (train if n_seeds == 1 else train_seeds)(resolve(composed(*overrides)), tmp_path / "run")
+    # a seed batch compiles its stacked agent (each seed's session compiles its own agent too, which never runs)
+    assert backends == ["inductor"] * (1 if n_seeds == 1 else n_seeds + 1)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2  # the acting step and the minibatch loss
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "CartPole-v1"])
+def test_a_compiled_ppo_seed_batch_gives_each_seed_the_eager_batch_s_numbers(env):
+    def batch_run(backend: str | None) -> SeedBatch:
+        batch = SeedBatch([make_agent("ppo", gym.make(env), seed=k, **PPO_TINY) for k in range(3)])
+        if backend is not None:
+            batch.stacked.compile(backend)
+        batch.learn(256)
+        return batch
+
+    eager = batch_run(None)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled = batch_run("aot_eager")
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2  # the stacked acting step and loss
+    for eager_lane, compiled_lane in zip(eager.lanes, compiled.lanes, strict=True):
+        for a, b in zip(eager_lane.parameters, compiled_lane.parameters, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -60,6 +60,7 @@ class Agent(ABC):
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     data_parallel: ClassVar[bool] = False  # trains across torchrun processes (rlzoo.distributed)
     has_compiled_update: ClassVar[bool] = False  # ``compile`` runs its update through torch.compile
+    seed_batch_compiles: ClassVar[bool] = False  # a seed batch's stacked agent can ``compile`` too
     runs_on_device: ClassVar[bool] = False  # its networks and replay storage may live on a GPU (``device``)
     seed_batchable: ClassVar[bool] = False  # trains K seeds as one batched computation (``rlzoo.seed_batch``)
     acts_in_batches: ClassVar[bool] = False  # ``act_batch`` is one network call (evaluation runs episodes together)

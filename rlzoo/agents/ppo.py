@@ -60,6 +60,7 @@ class PPO(OnPolicyAgent):
     data_parallel = True
     seed_batchable = True
     has_compiled_update = True
+    seed_batch_compiles = True
     compiled_minibatch_loss: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None  # set by ``compile``
 
     @classmethod
