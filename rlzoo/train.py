@@ -321,8 +321,6 @@ class RunSession:
         # a function of the agent and env only: a callback holding the session would keep its envs alive in a cycle
         self.evaluate = functools.partial(evaluate_run, agent, self.eval_env, run)
         atomic_write_json(run_dir / "run.json", record)
-        if run.compile:
-            agent.compile()
         for network in agent.networks():  # every rank starts from rank 0's weights (also after a resume)
             distributed.broadcast_parameters(network)
         initial_file = run_dir / "initial_eval.json"
@@ -464,6 +462,8 @@ def _train_in(spec: RunSpec, run_dir: Path, names: dict[str, str]) -> dict[str, 
     """``train`` in the run directory it has claimed."""
     _prepare_process(spec.run)
     session = RunSession(spec, run_dir, names)
+    if spec.run.compile:
+        session.agent.compile()
     start = time.perf_counter()
     with training([session]):
         session.agent.learn(spec.run.total_steps, logger=session.logger, callbacks=session.callbacks)
@@ -517,7 +517,7 @@ def train_batch(runs: list[tuple[RunSpec, Path]], names: dict[str, str]) -> list
             runs = [(dataclasses.replace(one, run=dataclasses.replace(one.run, resume=False)), d) for one, d in runs]
         sessions = [RunSession(one, directory, names, step) for one, directory in runs]
         batch = SeedBatch([session.agent for session in sessions])
-        if spec.run.compile:
+        if spec.run.compile:  # the stacked agent, which trains every seed
             batch.stacked.compile()
         start = time.perf_counter()
         with training(sessions):

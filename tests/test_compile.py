@@ -99,8 +99,7 @@ def test_compile_true_compiles_ppos_run(tmp_path, monkeypatch, n_seeds):
     overrides = ("algo=ppo", "compile=true", "total_steps=64", "algo.n_envs=2", "algo.n_steps=32",
                  "algo.batch_size=32", "algo.n_epochs=1", "eval.episodes=1", f"n_seeds={n_seeds}")  # fmt: skip
     (train if n_seeds == 1 else train_seeds)(resolve(composed(*overrides)), tmp_path / "run")
-    # a seed batch compiles its stacked agent (each seed's session compiles its own agent too, which never runs)
-    assert backends == ["inductor"] * (1 if n_seeds == 1 else n_seeds + 1)
+    assert backends == ["inductor"]  # the run's agent, or the seed batch's stacked agent (not each seed's)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2  # the acting step and the minibatch loss
 
 
