@@ -1,6 +1,6 @@
 """On-policy speed: GAE on a 2048×8 rollout, one A2C update, A2C's collect-and-update loop, one PPO epoch, PPO's
-rollout and update at rl-baselines3-zoo's HalfCheetah settings and at rlzoo's CartPole defaults (one seed or a
-16-seed batch), eager and compiled (``compile=true``), and one TRPO update.
+rollout and update at rl-baselines3-zoo's HalfCheetah settings eager and compiled (``compile=true``), and one TRPO
+update. PPO compiled vs eager for one seed and a seed batch, alternating: ``benchmarks/compiled_ppo_speed.py``.
 
 Side-by-side throughput against Stable-Baselines3 lives in ``benchmarks/peers/sb3_a2c.py`` and
 ``benchmarks/peers/sb3_trust_region.py``.
@@ -18,7 +18,6 @@ import yaml
 from rlzoo import make_agent
 from rlzoo.buffers import gae
 from rlzoo.logging import RunLogger
-from rlzoo.seed_batch import SeedBatch
 
 
 def test_gae_2048x8(benchmark):
@@ -69,26 +68,6 @@ def test_ppo_halfcheetah_rollout_and_update(benchmark, compiled):
 
     benchmark.pedantic(rollout_and_update, rounds=7, iterations=1)
     benchmark.extra_info["steps_per_s"] = 512 / benchmark.stats["median"]
-
-
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("seeds", [1, 16], ids=["1-seed", "16-seeds"])
-def test_ppo_cartpole_rollout_and_update(benchmark, compiled, seeds):
-    """One rollout (8 envs × 32 steps per seed) and its update (20 epochs of one 256-sample minibatch, 64×64) at
-    rlzoo's CartPole defaults, of one agent or of a 16-seed batch (``n_seeds=16``); ``steps_per_s`` counts every
-    seed's env steps."""
-    agents = [make_agent("ppo", gym.make("CartPole-v1"), seed=k, log_every=10**9) for k in range(seeds)]
-    trainer = SeedBatch(agents) if seeds > 1 else agents[0]
-    driven = trainer.stacked if seeds > 1 else trainer
-    if compiled:
-        driven.compile()
-    trainer.learn(256)  # the first rollout and update (compiled: the compilation) before the clock starts
-
-    def rollout_and_update():
-        trainer.learn(driven.num_timesteps + 256)
-
-    benchmark.pedantic(rollout_and_update, rounds=15, iterations=1)
-    benchmark.extra_info["steps_per_s"] = seeds * 256 / benchmark.stats["median"]
 
 
 def test_trpo_one_update(benchmark):
