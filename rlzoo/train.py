@@ -32,7 +32,7 @@ import rlzoo
 from rlzoo import distributed, live_state, run_lock
 from rlzoo.agents import AGENTS, Agent, NumericalError, TabularAgent, agent_class, make_agent
 from rlzoo.agents.base import set_global_rng_state
-from rlzoo.agents.registry import compile_unavailable
+from rlzoo.agents.registry import compile_unavailable, seed_batch_compile_unavailable
 from rlzoo.atomic import atomic_write_json
 from rlzoo.callbacks import PeriodicEvaluation
 from rlzoo.checkpoint import (
@@ -89,8 +89,7 @@ def resolve(cfg: DictConfig | dict[str, Any]) -> RunSpec:
     if run.compile and not agent_class(name).has_compiled_update:
         raise ConfigError(compile_unavailable(name))
     if run.compile and run.n_seeds > 1 and not agent_class(name).seed_batch_compiles:
-        raise ConfigError(f"compile=true with n_seeds={run.n_seeds} is not supported for algo={name}: its seed batch "
-                          "runs its updates eagerly (ppo's compiles); set compile=false")  # fmt: skip
+        raise ConfigError(seed_batch_compile_unavailable(name, run.n_seeds))
     agent_class(name).place(run.device)  # device=cuda for an algorithm that runs on the CPU: one line
     return RunSpec(run, name, algo, build_env_config(env_raw))
 

@@ -44,3 +44,13 @@ def compile_unavailable(name: str) -> str:
     """Why ``compile=true`` is refused for ``algo=name``: the algorithms that have a compiled update."""
     have = sorted(n for n, cls in AGENTS.items() if cls.has_compiled_update)
     return f"compile=true is not available for algo={name}: the update of {', '.join(have)} compiles"
+
+
+def seed_batch_compile_unavailable(name: str, n_seeds: int) -> str:
+    """Why ``compile=true`` with ``n_seeds`` > 1 is refused for ``algo=name``: the algorithms whose seed batch
+    compiles."""
+    have = sorted(n for n, cls in AGENTS.items() if cls.seed_batch_compiles)
+    return (
+        f"compile=true with n_seeds={n_seeds} is not supported for algo={name}: its seed batch runs its updates "
+        f"eagerly (the seed batches of {', '.join(have)} compile); set compile=false"
+    )
