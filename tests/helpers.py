@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -25,9 +28,12 @@ def composed(*overrides: str, hydra: bool = False):
 def run_cli(
     *args: str, module: str = "rlzoo.train", timeout: float = 240, cwd: Path = REPO
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in a subprocess (no TTY) in ``cwd`` (its modules importable), capturing
-    output."""
+    """Run ``python -m <module> <args>`` as a process of its own (no TTY) in ``cwd`` (its modules importable),
+    capturing output: rlzoo's modules in a child of the fork server (``cli_server.py``: a process that has imported
+    them already), any other in a new interpreter."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    if module.startswith("rlzoo."):
+        return _SERVER.run(module, list(args), cwd=Path(cwd), env=env, timeout=timeout)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
@@ -37,6 +43,42 @@ def run_cli(
         env=env,
         stdin=subprocess.DEVNULL,
     )
+
+
+class ForkServer:
+    """The test process's end of ``cli_server.py``, started on first use and restarted if it has died."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def _server(self) -> subprocess.Popen:
+        if self.process is None or self.process.poll() is not None:
+            script = Path(__file__).with_name("cli_server.py")
+            self.process = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True, bufsize=1)  # fmt: skip
+        return self.process
+
+    def run(self, module: str, args: list[str], *, cwd: Path, env: dict[str, str],
+            timeout: float) -> subprocess.CompletedProcess:  # fmt: skip
+        """``python -m module args`` forked from the server; ``subprocess.TimeoutExpired`` (the child killed)
+        after ``timeout`` s."""
+        with self.lock, tempfile.TemporaryDirectory() as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            server = self._server()
+            request = {"module": module, "args": args, "cwd": str(cwd.resolve()), "env": env,
+                       "stdout": str(out), "stderr": str(err), "timeout": timeout}  # fmt: skip
+            server.stdin.write(json.dumps(request) + "\n")
+            server.stdin.flush()
+            answer = json.loads(server.stdout.readline())
+            command = [sys.executable, "-m", module, *args]
+            stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+            if answer["expired"]:
+                raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
+            return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(answer["status"]), stdout, stderr)
+
+
+_SERVER = ForkServer()
 
 
 def readme_example(section: str) -> tuple[dict[str, str], list[str]]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +105,17 @@ def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle)
     assert proc.returncode != 0
     assert needle in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "r" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("args", [["algo.gamma=2"], ["--info", "searchpath"]])
+def test_a_forked_command_line_run_is_what_a_new_interpreter_gives(tmp_path, args):
+    """``run_cli``'s fork server (tests/cli_server.py) against ``python -m rlzoo.train`` in a new interpreter: the same
+    exit code, output and error stream, and the same working directory seen by Hydra."""
+    forked = run_cli(*args, f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
+    fresh = subprocess.run([sys.executable, "-m", "rlzoo.train", *args, f"hydra.run.dir={tmp_path / 'r'}"],
+                           capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                           env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"})  # fmt: skip
+    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
 
 
 def test_existing_run_is_never_overwritten(tmp_path):

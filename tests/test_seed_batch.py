@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -29,7 +27,7 @@ from rlzoo.seed_stack import (
 )
 from rlzoo.train import check_run_for, common_checkpoint_step, resolve, train_seeds
 
-from .helpers import composed, scalars
+from .helpers import composed, run_cli, scalars
 from .test_exact_resume import WALL_CLOCK_TAGS, Killed, same
 
 
@@ -234,8 +232,7 @@ def test_seeds_a_batch_cannot_train_run_one_after_another_from_the_command_line(
     """algo=sarsa n_seeds=2: one line says why the seeds are not batched; each seed's directory is its single run's."""
     run_dir, single = tmp_path / "job", tmp_path / "single"
     common = ["algo=sarsa", "env=gridworld", "total_steps=2000", "eval.episodes=2"]
-    result = subprocess.run([sys.executable, "-m", "rlzoo.train", *common, "n_seeds=2", f"hydra.run.dir={run_dir}"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = run_cli(*common, "n_seeds=2", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr
     lines = [line for line in (result.stdout + result.stderr).splitlines() if "has no seed batch" in line]
     assert len(lines) == 1 and lines[0].endswith("its 2 seeds train one after another in this process"), lines
