@@ -3,15 +3,23 @@ it with the unwritten positions masked, the same logits as running every prefix 
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from rlzoo.llm.decoding import sample_completions
-from rlzoo.llm.models import decoding_cache, extend, load_pretrained, prefill, save_tiny_hf_model, save_tiny_qwen2_model
+from rlzoo.llm.models import (
+    cache_argument,
+    decoding_cache,
+    extend,
+    load_pretrained,
+    prefill,
+    save_tiny_hf_model,
+    save_tiny_qwen2_model,
+)
 
 from .test_llm_models_memory import uncached
-
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # transformers' renamed arguments
 
 
 def hf_model(kind: str, tmp_path) -> torch.nn.Module:
@@ -23,6 +31,20 @@ def hf_model(kind: str, tmp_path) -> torch.nn.Module:
     model = load_pretrained(directory)[0].eval()
     model.set_attn_implementation("eager")  # what sampling on the CPU decodes with
     return model
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "qwen2"])
+@pytest.mark.filterwarnings("error")
+def test_the_cache_is_passed_under_the_name_the_installed_transformers_takes(tmp_path, kind):
+    """``prefill`` and ``extend`` use the model's own name for the cache (``cache``, or ``past_key_values`` before
+    transformers renamed it): no deprecation warning now, no break when the old name is removed (transformers 5.40)."""
+    model = hf_model(kind, tmp_path)
+    name = cache_argument(model)
+    assert name in inspect.signature(type(model).forward).parameters
+    with torch.no_grad():
+        logits, cache = prefill(model, torch.tensor([[1, 5, 6]]), 2)
+        step = extend(model, logits.argmax(-1, keepdim=True), cache)
+    assert step.shape == (2, 1, logits.shape[-1]) and cache.get_seq_length() == 4
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "qwen2"])

@@ -21,8 +21,6 @@ from rlzoo.llm.models import (
 )
 from rlzoo.llm.packing import assign_rows, completion_lengths, fit_segments, pack
 
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # transformers' renamed arguments
-
 EOS, PAD = 2, 0
 
 

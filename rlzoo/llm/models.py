@@ -6,6 +6,7 @@ Radford et al., 2019) with its key-value cache (``prefill`` / ``extend``), gradi
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -307,7 +308,7 @@ def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tens
         logits = model(input_ids, cache)[:, -1]
     else:
         out = model(input_ids, use_cache=True)
-        logits, cache = out.logits[:, -1], out.past_key_values
+        logits, cache = out.logits[:, -1], out[cache_argument(inner)]
     if not (isinstance(repeats, int) and repeats == 1):
         rows = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(repeats)
         cache.batch_select_indices(rows)
@@ -318,9 +319,17 @@ def prefill(model: nn.Module, input_ids: torch.Tensor, repeats: int | torch.Tens
 def extend(model: nn.Module, input_ids: torch.Tensor, cache: Any) -> torch.Tensor:
     """Logits (B, t, V) of ``input_ids`` continuing the sequences in ``cache`` (from :func:`prefill` or
     :func:`decoding_cache`), which takes their keys and values."""
-    if isinstance(base_model(model), TinyGPT):
+    inner = base_model(model)
+    if isinstance(inner, TinyGPT):
         return model(input_ids, cache)
-    return model(input_ids, past_key_values=cache, use_cache=True).logits
+    return model(input_ids, **{cache_argument(inner): cache}, use_cache=True).logits
+
+
+def cache_argument(model: nn.Module) -> str:
+    """The name a Hugging Face ``model``'s forward takes its key-value cache by and its output returns it under:
+    ``cache`` where transformers has renamed ``past_key_values`` (deprecated there, removed in transformers 5.40),
+    else ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
 def decoding_cache(model: nn.Module, cache: Any) -> Any:
