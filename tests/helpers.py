@@ -68,9 +68,17 @@ class ForkServer:
             server = self._server()
             request = {"module": module, "args": args, "cwd": str(cwd.resolve()), "env": env,
                        "stdout": str(out), "stderr": str(err), "timeout": timeout}  # fmt: skip
-            server.stdin.write(json.dumps(request) + "\n")
-            server.stdin.flush()
-            answer = json.loads(server.stdout.readline())
+            try:
+                server.stdin.write(json.dumps(request) + "\n")
+                server.stdin.flush()
+                line = server.stdout.readline()
+            except BaseException:  # e.g. pytest-timeout's interrupt: the answer would be read by the next run
+                server.kill()
+                self.process = None
+                raise
+            if not line:
+                raise RuntimeError("the command-line fork server (tests/cli_server.py) ended: its error is above")
+            answer = json.loads(line)
             command = [sys.executable, "-m", module, *args]
             stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
             if answer["expired"]:
