@@ -192,6 +192,27 @@ def test_bad_lora_and_precision_values_are_one_line_errors():
         make_agent("grpo", env, precision="fp16", **TINY)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_products_says_so_in_one_line(monkeypatch, caplog, native):
+    """An x86 CPU without AVX512-BF16 or AMX computes bfloat16 matrix products in a slow fallback (measured: 70×
+    float32's time): a bf16 agent there logs one warning naming the precision and the alternative; fp32 logs none,
+    nor does a CPU with native bf16."""
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    env = task_env(starts_with_a_digit, DIGITS, max_len=2)
+    for precision in ("fp32", "bf16", "bf16_pure"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="rlzoo"):
+            make_agent("grpo", env, precision=precision, **TINY)
+        lines = [r.getMessage() for r in caplog.records if "bfloat16" in r.getMessage()]
+        if precision == "fp32" or native:
+            assert lines == []
+        else:
+            assert len(lines) == 1 and "\n" not in lines[0]
+            assert lines[0].startswith(f"precision={precision} on a CPU without native bfloat16") and "fp32" in lines[0]
+
+
 @pytest.mark.parametrize("kind", ["qwen2", "gpt2"])
 def test_a_hugging_face_model_trains_in_bf16_with_checkpointing_lora_and_packing(tmp_path, kind):
     if kind == "qwen2":

@@ -6,6 +6,7 @@ evaluation and persistence. GRPO and its family (``rlzoo.llm.grpo``, ``rlzoo.llm
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,13 @@ from rlzoo.llm.models import (
     transformer_blocks,
 )
 from rlzoo.llm.policy import LanguagePolicy
-from rlzoo.llm.precision import PRECISIONS, autocast, cast_parameters
+from rlzoo.llm.precision import PRECISIONS, autocast, cast_parameters, slow_bf16_reason
 from rlzoo.llm.prompts import PromptBuckets, Row, chat_template_of, check_prompts_fit
 from rlzoo.llm.warm_start import supervised_warm_start
 from rlzoo.logging import RunLogger
 from rlzoo.seeding import seeded_torch
+
+log = logging.getLogger("rlzoo")
 
 
 @dataclass
@@ -106,6 +109,8 @@ class LMAgent(Agent):
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
         cast_parameters(self.model, cfg.precision)
+        if (reason := slow_bf16_reason(cfg.precision, self.device)) is not None:
+            log.warning(reason)
         self.model.to(self.device)  # (in place: the peft wrapper holds the same modules) before any wrapper shards it
         strategy = self.parallel_strategy()
         if strategy == "fsdp" and self.peft_model is not None:
