@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import select
 import signal
 import sys
+import time
 
 PRELOADED = ("rlzoo.train", "rlzoo.evaluate", "rlzoo.benchmark")  # what the command-line tests run
 
@@ -36,14 +36,23 @@ def serve() -> dict:
         pid = os.fork()
         if pid == 0:
             return request
-        ended = os.pidfd_open(pid)
-        expired = not select.select([ended], [], [], request["timeout"])[0]
-        if expired:
-            os.kill(pid, signal.SIGKILL)
-        os.close(ended)
-        answers.write(json.dumps({"status": os.waitpid(pid, 0)[1], "expired": expired}) + "\n")
+        status, expired = wait(pid, request["timeout"])
+        answers.write(json.dumps({"status": status, "expired": expired}) + "\n")
         answers.flush()
     sys.exit(0)
+
+
+def wait(pid: int, timeout: float) -> tuple[int, bool]:
+    """The child's ``os.waitpid`` status and whether it was killed (SIGKILL) for running past ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, False
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1], True
+        time.sleep(0.005)
 
 
 def become(request: dict) -> None:
