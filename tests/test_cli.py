@@ -109,8 +109,9 @@ def test_bad_config_is_one_clear_error_without_traceback(tmp_path, args, needle)
 
 @pytest.mark.parametrize("args", [["algo.gamma=2"], ["--info", "searchpath"]])
 def test_a_forked_command_line_run_is_what_a_new_interpreter_gives(tmp_path, args):
-    """``run_cli``'s fork server (tests/cli_server.py) against ``python -m rlzoo.train`` in a new interpreter: the same
-    exit code, output and error stream, and the same working directory seen by Hydra."""
+    """``run_cli``'s fork server (tests/cli_server.py) against ``python -m rlzoo.train`` in a new interpreter, both in
+    the same working directory: the same exit code, output and error stream (runpy's warning about an already
+    imported module, for one, would differ)."""
     forked = run_cli(*args, f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
     fresh = subprocess.run([sys.executable, "-m", "rlzoo.train", *args, f"hydra.run.dir={tmp_path / 'r'}"],
                            capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL,
