@@ -308,12 +308,12 @@ def peft_forwards(model: torch.nn.Module):
 
 
 class RankUpdateCount(torch.overrides.TorchFunctionMode):
-    """Inside, counts the ``torch.addmm`` calls that add a rank-4 update (the fused adapters' products)."""
+    """Inside, counts the in-place ``addmm_`` calls that add a rank-4 update (the fused adapters' products)."""
 
     count = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func is torch.addmm and args[1].shape[-1] == 4:
+        if func is torch.Tensor.addmm_ and args[1].shape[-1] == 4:
             self.count += 1
         return func(*args, **(kwargs or {}))
 

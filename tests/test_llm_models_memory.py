@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.checkpoint import CheckpointPolicy
 
 from rlzoo.llm.decoding import completion_log_probs, sample_completions
 from rlzoo.llm.models import (
@@ -15,6 +17,7 @@ from rlzoo.llm.models import (
     TinyGPTConfig,
     base_model,
     enable_gradient_checkpointing,
+    keep_attention_outputs,
     load_pretrained,
     model_uses_checkpointing,
     qwen2_config,
@@ -121,6 +124,41 @@ def test_checkpointing_recomputes_every_block_but_the_last(tmp_path, kind):
     assert calls == [1, 1, 1]
     logp.sum().backward()
     assert calls == [2, 2, 1]  # the backward pass reran the first two
+
+
+class FusedAttentionCalls(TorchDispatchMode):
+    """Inside, counts the calls of torch's fused CPU attention kernel (forward)."""
+
+    count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_checkpointing_keeps_each_blocks_attention_output(tmp_path, kind):
+    model = enable_gradient_checkpointing(make_model(kind, tmp_path)).train()
+    prompts, ids = batch()
+    with FusedAttentionCalls() as attention:
+        logp, _ = completion_log_probs(model, prompts, ids)
+        assert attention.count == 3
+        logp.sum().backward()
+    assert attention.count == 3  # blocks 1 and 2 were recomputed around their kept attention outputs
+
+
+def test_checkpointing_recomputes_an_attention_kernel_with_dropout():
+    # on a GPU the fused kernels draw their dropout masks themselves: kept, the recomputation would skip the draw and
+    # the ops after it would draw other masks than the forward pass did (the CPU kernel has no dropout)
+    efficient, cpu = (getattr(torch.ops.aten, f"_scaled_dot_product_{name}").default
+                      for name in ("efficient_attention", "flash_attention_for_cpu"))  # fmt: skip
+    q = torch.zeros(1, 1, 2, 4)
+    assert keep_attention_outputs(None, efficient, q, q, q, None, True, 0.0) == CheckpointPolicy.MUST_SAVE
+    assert keep_attention_outputs(None, efficient, q, q, q, None, True, 0.1) == CheckpointPolicy.PREFER_RECOMPUTE
+    assert keep_attention_outputs(None, cpu, q, q, q, dropout_p=0.1) == CheckpointPolicy.PREFER_RECOMPUTE
+    assert keep_attention_outputs(None, cpu, q, q, q) == CheckpointPolicy.MUST_SAVE
+    assert keep_attention_outputs(None, torch.ops.aten.mm.default, q, q) == CheckpointPolicy.PREFER_RECOMPUTE
 
 
 def test_checkpointing_replays_tinygpt_dropout_with_the_same_masks():

@@ -98,7 +98,8 @@ def merged(peft_model: Any) -> nn.Module:
 
 def fuse_adapters(model: nn.Module) -> nn.Module:
     """Make each LoRA layer of ``model`` (peft's, one active plain adapter) compute W x + x Aᵀ ((α/r) B)ᵀ with
-    the addition done by the second product's ``addmm`` (its instance's ``forward``; :func:`add_adapters` does this):
+    the second product added in place to the first by one ``addmm_`` (:func:`_add_low_rank_`; its instance's
+    ``forward``; :func:`add_adapters` does this):
     the same function and gradients as peft's W x + (B (A x)) · α/r, without its separate scaling and addition of
     the (tokens × d_out) update in the forward pass, the recomputation of gradient checkpointing and the backward
     pass. Under autocast every product runs in its dtype as peft's does, from one cast of the input instead of one
@@ -115,7 +116,7 @@ def fuse_adapters(model: nn.Module) -> nn.Module:
 @contextlib.contextmanager
 def fused_for_sampling(model: nn.Module) -> Iterator[None]:
     """Inside, each LoRA layer of ``model`` (as :func:`fuse_adapters`) computes its base layer, x Aᵀ, then one
-    ``addmm`` with (α/r) Bᵀ prepared once (in autocast's dtype when it is on) rather than at every call, for many
+    ``addmm_`` with (α/r) Bᵀ prepared once (in autocast's dtype when it is on) rather than at every call, for many
     forward passes with unchanged adapters (sampling token by token: 64 × 256 tokens of a 19M Qwen2 with 42 adapted
     layers spent 1.4 s of 10.5 s in peft's adapters). The same policy; the numbers differ from peft's by a rounding
     of the low-precision dtype. Without gradients only; a layer in training mode (adapter dropout) or whose
@@ -166,8 +167,10 @@ def _fused_forward(layer: Any, outer: Any) -> Any:
             return outer(self, x, *args, **kwargs)
         if autocast:  # one cast of the input for both products, not one in each
             x = x.to(torch.get_autocast_dtype(device))
-        y = self.base_layer(x, *args, **kwargs)
-        return _plus_low_rank(y, F.linear(self.lora_dropout[name](x), a), (b * self.scaling[name]).t())
+        rows = x.reshape(-1, x.shape[-1])
+        y = self.base_layer(rows, *args, **kwargs)
+        low = F.linear(self.lora_dropout[name](rows), a)
+        return _add_low_rank_(y, low, (b * self.scaling[name]).t()).view(*x.shape[:-1], y.shape[-1])
 
     return forward
 
@@ -182,12 +185,17 @@ def _prepared_forward(layer: Any, outer: Any) -> Any:
     def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters or self.merged or self.training:  # training mode: adapter dropout
             return outer(self, x, *args, **kwargs)
-        y = self.base_layer(x, *args, **kwargs)
-        return _plus_low_rank(y, (x.to(dtype) @ a_t).to(y.dtype), b_t.to(y.dtype))
+        rows = x.reshape(-1, x.shape[-1])
+        y = self.base_layer(rows, *args, **kwargs)
+        return _add_low_rank_(y, (rows.to(dtype) @ a_t), b_t).view(*x.shape[:-1], y.shape[-1])
 
     return forward
 
 
-def _plus_low_rank(y: torch.Tensor, low: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
-    """y + low · update for y (…, d_out), low (…, r) and update (r, d_out), as one ``addmm`` over the flattened rows."""
-    return torch.addmm(y.reshape(-1, y.shape[-1]), low.reshape(-1, low.shape[-1]), update).view(y.shape)
+def _add_low_rank_(y: torch.Tensor, low: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+    """y += low · update in place, as one ``addmm_``, for the base layer's output y (n, d_out), low (n, r) and
+    update (r, d_out), both cast to y's dtype (autocast leaves in-place products alone): a linear layer's backward
+    needs its input and weight, not its output, so y is free to write. An out-of-place ``addmm`` would allocate
+    another (n × d_out) tensor and copy y into it: a 19M Qwen2's GRPO loss pass, bf16 with LoRA on every linear
+    layer, spent 18 ms on each (8384 × 1376) one, 5 ms in place."""
+    return y.addmm_(low.to(y.dtype), update.to(y.dtype))

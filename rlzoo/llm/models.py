@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
 
 from rlzoo.envs.text_tasks import CHARSET as DEFAULT_ALPHABET  # every character the text tasks use
 
@@ -191,7 +191,7 @@ class TinyGPT(nn.Module):
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
             if recompute and i < len(self.blocks) - 1:  # the last block: see enable_gradient_checkpointing
-                x = checkpoint(block, x, None, i, attn_mask, use_reentrant=False)
+                x = checkpoint(block, x, None, i, attn_mask, **CHECKPOINT_KWARGS)
             else:
                 x = block(x, cache, i, attn_mask)
         return self.ln(x) @ self.tok.weight.T
@@ -252,21 +252,55 @@ def supports_cache(model: nn.Module) -> bool:
     return isinstance(inner, TinyGPT) or hasattr(getattr(inner, "config", None), "use_cache")
 
 
+# the fused attention kernels (CPU, FlashAttention, memory-efficient, cuDNN) whose outputs checkpointing keeps
+FUSED_ATTENTION_OPS = ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                       "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention")  # fmt: skip
+
+
+@functools.cache
+def _fused_attention_ops() -> frozenset[Any]:
+    return frozenset(getattr(torch.ops.aten, name).default for name in FUSED_ATTENTION_OPS
+                     if hasattr(torch.ops.aten, name))  # fmt: skip
+
+
+def keep_attention_outputs(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
+    """Selective activation checkpointing's policy (``torch.utils.checkpoint.create_selective_checkpoint_contexts``):
+    keep the outputs of a fused attention kernel without dropout (the attention output and its log-sum-exp, as
+    much memory as a block's input) and recompute everything else. The attention is the costliest part of a block
+    to recompute for the memory it holds (a 19M Qwen2's GRPO loss pass, 64 × 263 tokens: its CPU kernel's forward
+    took 77 ms per block, 1.7 s of 19 s); with dropout it is recomputed, as its random mask has to be replayed."""
+    if op in _fused_attention_ops():
+        index = [a.name for a in op._schema.arguments].index("dropout_p")
+        dropout = kwargs.get("dropout_p", args[index] if index < len(args) else 0.0)
+        if dropout == 0:
+            return CheckpointPolicy.MUST_SAVE
+    return CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def _selective_contexts() -> tuple[Any, Any]:
+    return create_selective_checkpoint_contexts(keep_attention_outputs)
+
+
+# torch.utils.checkpoint's arguments for a block: non-reentrant, the attention kept (keep_attention_outputs)
+CHECKPOINT_KWARGS: dict[str, Any] = {"use_reentrant": False, "context_fn": _selective_contexts}
+
+
 def enable_gradient_checkpointing(model: nn.Module) -> nn.Module:
-    """Turn on gradient checkpointing (activations recomputed block by block in the backward pass, non-reentrant)
-    for ``model`` or the model inside its wrappers: a ``TinyGPT``'s flag, a Hugging Face model's
-    ``activation_checkpointing_enable`` (``gradient_checkpointing_enable`` before transformers 5). Every block but
-    the last is checkpointed: the backward pass starts by recomputing the last block, so its activations would be
-    rebuilt at once, at the same point of the memory profile (a 19M Qwen2's GRPO loss pass: 0.6 s of 19 s saved).
-    Returns ``model``; ``ValueError`` for a model that has neither."""
+    """Turn on gradient checkpointing (activations recomputed block by block in the backward pass, non-reentrant,
+    each block's attention output kept: :func:`keep_attention_outputs`) for ``model`` or the model inside its
+    wrappers: a ``TinyGPT``'s flag, a Hugging Face model's ``activation_checkpointing_enable``
+    (``gradient_checkpointing_enable`` before transformers 5). Every block but the last is checkpointed: the backward
+    pass starts by recomputing the last block, so its activations would be rebuilt at once, at the same point of the
+    memory profile (a 19M Qwen2's GRPO loss pass: 0.6 s of 19 s saved). Returns ``model``; ``ValueError`` for a
+    model that has neither."""
     inner = base_model(model)
     if isinstance(inner, TinyGPT):
         inner.gradient_checkpointing = True
         return model
     if hasattr(inner, "activation_checkpointing_enable"):  # transformers ≥ 5.x's name
-        inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        inner.activation_checkpointing_enable(activation_checkpointing_kwargs=dict(CHECKPOINT_KWARGS))
     elif hasattr(inner, "gradient_checkpointing_enable"):
-        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(CHECKPOINT_KWARGS))
     else:
         raise ValueError(f"{type(inner).__name__} has no gradient checkpointing (a TinyGPT or a Hugging Face model)")
     blocks = checkpointed_blocks(inner)
