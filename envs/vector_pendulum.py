@@ -15,9 +15,10 @@ RESET_HIGH = np.array([np.pi, 1.0])  # gymnasium's DEFAULT_X, DEFAULT_Y: θ ~ U(
 
 
 def scalar_square(x: np.ndarray) -> np.ndarray:
-    """x ** 2 element by element as numpy computes it for one scalar (C ``pow``), which gymnasium's one-env arithmetic
-    uses; an array's ``x ** 2`` is x · x, different in the last bit for about 1 value in 1000."""
-    return np.power(x, np.full(x.shape, 2, dtype=x.dtype))
+    """x ** 2 element by element, each as a numpy scalar's ``** 2`` (gymnasium's one-env arithmetic): an array's
+    ``x ** 2`` is x · x, and ``np.power`` of an array may take a SIMD ``pow`` (AVX-512 builds of numpy 2.x), each
+    different from the scalar's C ``pow`` in the last bit for some values."""
+    return np.fromiter((v**2 for v in x), dtype=x.dtype, count=len(x))
 
 
 def angle_normalize(x: np.ndarray) -> np.ndarray:
