@@ -258,9 +258,10 @@ FUSED_ATTENTION_OPS = ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_d
 
 
 @functools.cache
-def _fused_attention_ops() -> frozenset[Any]:
-    return frozenset(getattr(torch.ops.aten, name).default for name in FUSED_ATTENTION_OPS
-                     if hasattr(torch.ops.aten, name))  # fmt: skip
+def _fused_attention_ops() -> dict[Any, int]:
+    """Each fused attention kernel this torch has → the position of its ``dropout_p`` argument."""
+    ops = (getattr(torch.ops.aten, name).default for name in FUSED_ATTENTION_OPS if hasattr(torch.ops.aten, name))
+    return {op: [a.name for a in op._schema.arguments].index("dropout_p") for op in ops}
 
 
 def keep_attention_outputs(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> CheckpointPolicy:
@@ -269,8 +270,7 @@ def keep_attention_outputs(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Chec
     much memory as a block's input) and recompute everything else. The attention is the costliest part of a block
     to recompute for the memory it holds (a 19M Qwen2's GRPO loss pass, 64 × 263 tokens: its CPU kernel's forward
     took 77 ms per block, 1.7 s of 19 s); with dropout it is recomputed, as its random mask has to be replayed."""
-    if op in _fused_attention_ops():
-        index = [a.name for a in op._schema.arguments].index("dropout_p")
+    if (index := _fused_attention_ops().get(op)) is not None:
         dropout = kwargs.get("dropout_p", args[index] if index < len(args) else 0.0)
         if dropout == 0:
             return CheckpointPolicy.MUST_SAVE
