@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -37,6 +38,18 @@ def build(seeds: int, compiled: bool) -> tuple[Agent | SeedBatch, Agent]:
     return trainer, agent
 
 
+def median_ms(cases: dict[Any, tuple[Agent | SeedBatch, Agent]], rounds: int) -> dict[Any, float]:
+    """Median milliseconds of one more rollout and update (``STEPS`` env steps a seed) for every case's (trainer,
+    agent that trains), the cases taking turns in each of ``rounds`` rounds."""
+    times: dict[Any, list[float]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case, (trainer, agent) in cases.items():
+            start = time.perf_counter()
+            trainer.learn(agent.num_timesteps + STEPS)
+            times[case].append(time.perf_counter() - start)
+    return {case: 1000 * statistics.median(t) for case, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=16)
@@ -44,13 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = {(seeds, compiled): build(seeds, compiled) for seeds in (1, args.seeds) for compiled in (False, True)}
-    times: dict[tuple[int, bool], list[float]] = {case: [] for case in cases}
-    for _ in range(args.rounds):
-        for case, (trainer, agent) in cases.items():
-            start = time.perf_counter()
-            trainer.learn(agent.num_timesteps + STEPS)
-            times[case].append(time.perf_counter() - start)
-    ms = {case: 1000 * statistics.median(t) for case, t in times.items()}
+    ms = median_ms(cases, args.rounds)
     for (seeds, compiled), value in ms.items():
         print(f"{seeds:3d} seed(s), {'compiled' if compiled else 'eager':8s}: {value:7.1f} ms a rollout and update")
     k = args.seeds

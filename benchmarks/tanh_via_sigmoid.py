@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import torch
@@ -26,7 +28,9 @@ import torch.nn as nn
 from rlzoo import approximators, make_agent
 from rlzoo.seed_batch import SeedBatch
 
-STEPS = 256  # env steps per seed of one rollout at rlzoo's CartPole PPO defaults (8 envs × 32 steps)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compiled_ppo_speed import STEPS, median_ms
+
 MIN_ELEMENTS = 4096
 
 
@@ -93,13 +97,7 @@ def build(seeds: int, activation: type[nn.Module]):
 def training_timings(seeds: int, rounds: int) -> None:
     cases = {(k, name): build(k, module) for k in (1, seeds) for name, module in
              (("nn.Tanh", nn.Tanh), ("2σ(2x) − 1", SigmoidTanh))}  # fmt: skip
-    times: dict = {case: [] for case in cases}
-    for _ in range(rounds):
-        for case, (trainer, agent) in cases.items():
-            start = time.perf_counter()
-            trainer.learn(agent.num_timesteps + STEPS)
-            times[case].append(time.perf_counter() - start)
-    ms = {case: 1000 * statistics.median(t) for case, t in times.items()}
+    ms = median_ms(cases, rounds)
     for (k, name), value in ms.items():
         print(f"{k:3d} seed(s), {name:11s}: {value:7.1f} ms a rollout and update")
     for k in (1, seeds):
