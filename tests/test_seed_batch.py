@@ -274,10 +274,19 @@ def test_a_resumed_job_of_seeds_in_turn_keeps_its_finished_seeds_and_continues_t
 
 
 def test_a_seed_batch_learns(tmp_path):
-    """Three seeds of PPO on CartPole in one process: every seed's greedy policy balances the pole for 300 of 500
-    steps or more at 12k steps (the random initial policies: 9 to 192)."""
-    spec = resolve(composed("algo=ppo", "env=cartpole", "n_seeds=3", "total_steps=12288", "checkpoint.every=0",
-                            "eval.episodes=5"))  # fmt: skip
+    """Three seeds of PPO on CartPole in one process: every seed's training episodes in the last quarter of 12k steps
+    last at least 3× as long on average as in its first 2 048 steps (20–31 steps there, near a random policy's 22).
+
+    Measured on training episodes, not on the final greedy evaluation: at 12k steps PPO's greedy policy still swings
+    (seed 0's final evaluation was 426 at the code's numbers and 170 when tanh was computed as 2σ(2x) − 1, 2e-7
+    away), while seeds 0–2's late training episodes averaged 148–227 under both numbers (seeds 3–8: 97–289; with
+    learning_rate 1e-9, 22–23: no learning fails this test)."""
+    steps = 12288
+    spec = resolve(composed("algo=ppo", "env=cartpole", "n_seeds=3", f"total_steps={steps}", "checkpoint.every=0",
+                            "eval.episodes=1"))  # fmt: skip
     summaries = train_seeds(spec, tmp_path)
-    starts_and_ends = [(s["eval_return_initial"], s["eval_return_mean"]) for s in summaries]
-    assert all(end >= 300 for _, end in starts_and_ends), starts_and_ends
+    for summary in summaries:
+        returns = scalars(tmp_path / f"seed{summary['seed']}")["charts/episodic_return"]
+        early = np.mean([value for step, value in returns if step <= 2048])
+        late = np.mean([value for step, value in returns if step > 0.75 * steps])
+        assert late >= 3 * early, (summary["seed"], early, late)
