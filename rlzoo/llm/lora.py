@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,7 @@ def merged(peft_model: Any) -> nn.Module:
 
 def fuse_adapters(model: nn.Module) -> nn.Module:
     """Make each LoRA layer of ``model`` (peft's, one active plain adapter) compute W x + x Aᵀ ((α/r) B)ᵀ with
-    the second product added in place to the first by one ``addmm_`` (:func:`_add_low_rank_`; its instance's
+    the second product added in place to the first by one ``addmm_`` (:func:`_base_plus_low_rank`; its instance's
     ``forward``; :func:`add_adapters` does this):
     the same function and gradients as peft's W x + (B (A x)) · α/r, without its separate scaling and addition of
     the (tokens × d_out) update in the forward pass, the recomputation of gradient checkpointing and the backward
@@ -167,10 +167,11 @@ def _fused_forward(layer: Any, outer: Any) -> Any:
             return outer(self, x, *args, **kwargs)
         if autocast:  # one cast of the input for both products, not one in each
             x = x.to(torch.get_autocast_dtype(device))
-        rows = x.reshape(-1, x.shape[-1])
-        y = self.base_layer(rows, *args, **kwargs)
-        low = F.linear(self.lora_dropout[name](rows), a)
-        return _add_low_rank_(y, low, (b * self.scaling[name]).t()).view(*x.shape[:-1], y.shape[-1])
+
+        def low_rank(rows: torch.Tensor) -> torch.Tensor:
+            return F.linear(self.lora_dropout[name](rows), a)
+
+        return _base_plus_low_rank(self, x, args, kwargs, low_rank, (b * self.scaling[name]).t())
 
     return forward
 
@@ -185,17 +186,21 @@ def _prepared_forward(layer: Any, outer: Any) -> Any:
     def forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters or self.merged or self.training:  # training mode: adapter dropout
             return outer(self, x, *args, **kwargs)
-        rows = x.reshape(-1, x.shape[-1])
-        y = self.base_layer(rows, *args, **kwargs)
-        return _add_low_rank_(y, (rows.to(dtype) @ a_t), b_t).view(*x.shape[:-1], y.shape[-1])
+        return _base_plus_low_rank(self, x, args, kwargs, lambda rows: rows.to(dtype) @ a_t, b_t)
 
     return forward
 
 
-def _add_low_rank_(y: torch.Tensor, low: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
-    """y += low · update in place, as one ``addmm_``, for the base layer's output y (n, d_out), low (n, r) and
-    update (r, d_out), both cast to y's dtype (autocast leaves in-place products alone): a linear layer's backward
-    needs its input and weight, not its output, so y is free to write. An out-of-place ``addmm`` would allocate
-    another (n × d_out) tensor and copy y into it: a 19M Qwen2's GRPO loss pass, bf16 with LoRA on every linear
-    layer, spent 18 ms on each (8384 × 1376) one, 5 ms in place."""
-    return y.addmm_(low.to(y.dtype), update.to(y.dtype))
+def _base_plus_low_rank(layer: Any, x: torch.Tensor, args: tuple, kwargs: dict[str, Any],
+                        low_rank: Callable[[torch.Tensor], torch.Tensor], update: torch.Tensor
+                        ) -> torch.Tensor:  # fmt: skip
+    """``layer``'s base layer of x (…, d_in) plus low_rank(x) · update, where ``low_rank`` maps x's rows (n, d_in) to
+    (n, r) and ``update`` is (r, d_out). The base layer runs on the rows, and the low-rank product is added into its
+    output y (n, d_out) in place by one ``addmm_``, both factors cast to y's dtype (autocast leaves in-place products
+    alone): a linear layer's backward needs its input and weight, not its output, so y is free to write. An
+    out-of-place ``addmm`` would allocate another (n × d_out) tensor and copy y into it: a 19M Qwen2's GRPO loss
+    pass, bf16 with LoRA on every linear layer, spent 18 ms on each (8384 × 1376) one, 5 ms in place."""
+    rows = x.reshape(-1, x.shape[-1])
+    y = layer.base_layer(rows, *args, **kwargs)
+    y.addmm_(low_rank(rows).to(y.dtype), update.to(y.dtype))
+    return y.view(*x.shape[:-1], y.shape[-1])
