@@ -23,11 +23,11 @@ def grid() -> gym.Env:
     return gym.make("rlzoo/GridWorld-v0", max_episode_steps=50)
 
 
-def assert_same_run(algo: str, make_env, backend: str) -> None:
-    eager = make_agent(algo, make_env(), seed=0, **TINY).learn(150)
+def assert_same_run(algo: str, make_env, backend: str, **config) -> None:
+    eager = make_agent(algo, make_env(), seed=0, **TINY, **config).learn(150)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    compiled = make_agent(algo, make_env(), seed=0, **TINY).compile(backend).learn(150)
+    compiled = make_agent(algo, make_env(), seed=0, **TINY, **config).compile(backend).learn(150)
     # the critic's and the actor's loss, whole, and the actor's forward pass that acts
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 3
     assert compiled.n_critic_updates == eager.n_critic_updates == 100
@@ -39,11 +39,13 @@ def assert_same_run(algo: str, make_env, backend: str) -> None:
         assert compiled.stats[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
 
 
-@pytest.mark.parametrize(("algo", "env"), [("sac", PointReach), ("sac", grid), ("td3", PointReach)],
-                         ids=["sac-box", "sac-discrete", "td3"])  # fmt: skip
-def test_losses_trace_as_whole_graphs_and_match_eager(algo, env):
+@pytest.mark.parametrize(("algo", "env", "config"),
+                         [("sac", PointReach, {}), ("sac", grid, {}), ("td3", PointReach, {}),
+                          ("ddpg", PointReach, {"spg_samples": 4})],
+                         ids=["sac-box", "sac-discrete", "td3", "ddpg-sampled-policy-gradient"])  # fmt: skip
+def test_losses_trace_as_whole_graphs_and_match_eager(algo, env, config):
     # AOTAutograd without code generation: the same graphs (fullgraph=True: no break), in a second
-    assert_same_run(algo, env, "aot_eager")
+    assert_same_run(algo, env, "aot_eager", **config)
 
 
 @pytest.mark.slow

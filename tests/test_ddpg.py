@@ -168,6 +168,27 @@ def test_ou_noise_reverts_to_zero_with_its_stationary_variance():
 # ---- learning -----------------------------------------------------------------------------------
 
 
+def step_critic(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Q(s, a) = 1 where a > 0.6, else 0: flat on both sides, so its action gradient is zero everywhere."""
+    return (actions[..., 0] > 0.6).to(actions.dtype) + 0.0 * actions[..., 0]
+
+
+@pytest.mark.parametrize("spg_samples", [0, 16])
+def test_sampled_policy_gradient_leaves_a_flat_region_the_deterministic_gradient_cannot(spg_samples):
+    agent = make_agent("ddpg", PointReach(), seed=0, spg_samples=spg_samples, **SMALL)
+    agent.critic.first = step_critic
+    obs = torch.linspace(-1.0, 1.0, 64)[:, None]
+    before = greedy(agent, obs)
+    for _ in range(300):
+        agent.actor_step(obs, len(obs))
+    after = greedy(agent, obs)
+    assert (before < 0.6).all()
+    if spg_samples:  # the sampled actions found the better region and pulled μ into it
+        assert (after > 0.6).all(), after.min()
+    else:  # the deterministic policy gradient of a flat critic is zero: μ stays where it was
+        np.testing.assert_array_equal(after, before)
+
+
 @pytest.mark.parametrize("algo", ["ddpg", "td3"])
 def test_learns_to_reach_a_point_on_a_line(algo):
     agent = make_agent(algo, PointReach(), seed=0, gamma=0.9, learning_starts=300, hidden=[64, 64], batch_size=64)

@@ -266,6 +266,7 @@ CONTEXT: dict[str, dict[str, Any]] = {
     "ou_theta": {"noise": "ou"},
     "ou_dt": {"noise": "ou"},
     "target_noise_clip": {"target_policy_noise": 0.5},
+    "spg_std": {"spg_samples": 4},  # the candidates' spread acts when there are candidates
     "features": {"approximator": "linear"},
     "feature_order": {"approximator": "linear", "features": "fourier"},
     "tilings": {"approximator": "linear", "features": "tile"},

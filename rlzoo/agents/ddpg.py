@@ -5,13 +5,17 @@ Critic: minimise Σ_i (Q_i(s, a) − y)² with y = R + d · min_i Q⁻_i(s', ã'
 ε = clip(N(0, σ̃²), −c, c) (target policy smoothing; ε = 0 when ``target_policy_noise`` = 0), d = γ or
 0 after a termination, and i over one critic (DDPG) or two (``twin_critics``: clipped double Q).
 Actor, every ``policy_delay`` critic steps: ascend the deterministic policy gradient
-∇_θ E[Q_1(s, μ_θ(s))] (Silver et al., 2014); then both target networks move by Polyak averaging
+∇_θ E[Q_1(s, μ_θ(s))] (Silver et al., 2014) — with ``spg_samples`` M > 0 also descend the sampled policy
+gradient's pull E[1[Q_1(s, a*) > Q_1(s, μ(s))] ‖μ_θ(s) − a*‖²] toward the best a* of M candidates
+clip(μ(s) + σ ε_j, −1, 1) (Wiehe et al., 2018), which crosses regions where Q_1 is flat in a (a piecewise-constant
+action map: the continuous GridWorld's moves) and ∇_a Q_1 is zero; then both target networks move by Polyak averaging
 θ⁻ ← τ θ + (1 − τ) θ⁻. DDPG is this with one critic, ``policy_delay`` 1 and no smoothing; TD3 turns
 the three on. Actions live in [−1, 1]^d (tanh actor) and are mapped affinely onto the env's Box.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +40,8 @@ class DDPGConfig(ReplayActorCriticConfig):
     policy_delay: int = param(1, ge=1, help="TD3: critic steps per actor (and target) update")
     target_policy_noise: float = param(0.0, ge=0.0, help="TD3: sigma of the target smoothing noise; 0: off")
     target_noise_clip: float = param(0.5, ge=0.0, help="TD3: the smoothing noise is clipped to [-c, c]")
+    spg_samples: int = param(0, ge=0, help="sampled policy gradient: candidate actions per state; 0: off")
+    spg_std: float = param(0.5, gt=0.0, help="sampled policy gradient: sigma of the candidates around mu(s)")
 
 
 @dataclass
@@ -117,9 +123,42 @@ class DDPG(ReplayActorCritic):
                                                cfg.target_noise_clip)  # fmt: skip
         return rewards + discounts * self.critic_target(next_obs, next_actions).amin(dim=0)
 
+    def actor_noise(self, n: int) -> torch.Tensor | None:
+        """ε ~ N(0, I), (``spg_samples``, n, d), for the sampled policy gradient's candidates (None when off)."""
+        m = self.config.spg_samples
+        return self.normal_draw((m, n, self.action_dim)) if m else None
+
     def actor_loss(self, obs: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, None]:
-        """−E[Q_1(s, μ_θ(s))]: its gradient is the deterministic policy gradient (Silver et al., 2014)."""
-        return -self.critic.first(obs, self.actor(obs)).mean(dim=-1), None
+        """−E[Q_1(s, μ_θ(s))]: its gradient is the deterministic policy gradient (Silver et al., 2014); with
+        ``spg_samples`` candidates per state, plus the sampled policy gradient's pull E[1_better ‖μ_θ(s) − a*‖²]."""
+        mu = self.actor(obs)
+        q_mu = self.critic.first(obs, mu)
+        loss = -q_mu.mean(dim=-1)
+        if noise is None:
+            return loss, None
+        best, better = best_sampled_actions(self.critic.first, obs, mu, q_mu, noise, self.config.spg_std)
+        return loss + (better * (mu - best).square().sum(dim=-1)).mean(dim=-1), None
+
+
+@torch.no_grad()
+def best_sampled_actions(q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], obs: torch.Tensor,
+                         mu: torch.Tensor, q_mu: torch.Tensor, noise: torch.Tensor, sigma: float
+                         ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The sampled policy gradient's target (Wiehe et al., 2018, arXiv:1809.05763): for each state s, the best of the
+    M candidates a_j = clip(μ(s) + σ ε_j, −1, 1) under ``q``, a* = argmax_j q(s, a_j), and whether it beats μ(s):
+    1[q(s, a*) > q(s, μ(s))].
+
+    Shapes: ``mu`` (..., B, d) and ``q_mu`` (..., B) for the B states ``obs`` (..., B, *obs_shape); ``noise``
+    (..., M, B, d). Returns a* (..., B, d) and the indicator (..., B) as ``mu``'s dtype.
+    """
+    lead = mu.dim() - 2  # a seed batch's lane axis, or none
+    m = noise.shape[-3]
+    candidates = (mu.unsqueeze(-3) + sigma * noise).clamp(-1.0, 1.0)  # (..., M, B, d)
+    repeated = obs.unsqueeze(lead).expand(*obs.shape[:lead], m, *obs.shape[lead:])  # (..., M, B, *obs_shape)
+    values = q(repeated.flatten(lead, lead + 1), candidates.flatten(lead, lead + 1)).unflatten(-1, (m, -1))
+    top, index = values.max(dim=-2)  # (..., B)
+    best = torch.take_along_dim(candidates, index[..., None, :, None], dim=-3).squeeze(-3)
+    return best, (top > q_mu).to(mu.dtype)
 
 
 @register_agent
