@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from gymnasium import spaces
 
+from rlzoo.seed_stack import linear_columns
+
 
 class _ListTable:
     """Tabular storage in (nested) Python lists, ``data``; numpy in and out."""
@@ -193,6 +195,9 @@ class Critic(nn.Module):
         return out.squeeze(-1) if self.scalar else out
 
 
+CANDIDATE_CHUNK_ELEMENTS = 1 << 18  # hidden activations per chunk of ``first_candidates``: 1 MiB, cache-sized
+
+
 class ActionValueCritic(nn.Module):
     """``n`` independent critics Q_i(s, a) = MLP_i([enc(s), a]) for a continuous action; output (n, B).
 
@@ -216,6 +221,17 @@ class ActionValueCritic(nn.Module):
     def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q_1(s, a), shape (B,) (a seed batch's: (K, B))."""
         return self.qs[0](torch.cat([self.encoder(obs), actions], dim=-1)).squeeze(-1)
+
+    def first_candidates(self, obs: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """Q_1(s, a_j) for M candidate actions per state: ``candidates`` (..., M, B, d) for the B states ``obs``
+        (..., B, *obs_shape) → (..., M, B). ``first`` on each candidate up to float rounding, but the first layer's
+        state block W_s enc(s) + b is computed once per state and only the action block W_a a_j once per candidate,
+        a few candidates at a time (``CANDIDATE_CHUNK_ELEMENTS``)."""
+        net, n = self.qs[0], self.encoder.size
+        state = linear_columns(net[0], self.encoder(obs), slice(0, n), bias=True).unsqueeze(-3)  # (..., 1, B, h)
+        per_chunk = max(1, CANDIDATE_CHUNK_ELEMENTS // state.numel())  # candidates whose activations stay in cache
+        return torch.cat([net[1:](state + linear_columns(net[0], part, slice(n, None), bias=False)).squeeze(-1)
+                          for part in candidates.split(per_chunk, dim=-3)], dim=-2)  # fmt: skip
 
 
 class DiscreteActionValueCritic(nn.Module):

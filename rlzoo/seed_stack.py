@@ -43,6 +43,18 @@ class SeedLinear(nn.Module):
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
+def linear_columns(layer: nn.Module, x: torch.Tensor, columns: slice, bias: bool) -> torch.Tensor:
+    """An ``nn.Linear`` or ``SeedLinear`` on the input columns ``columns`` alone: x W[:, columns]ᵀ (+ b when ``bias``),
+    with ``x`` holding only those columns. An affine layer on a concatenated input [u, v] is the sum of its two
+    column blocks' products and the bias, so a block shared by many rows can be computed once."""
+    if isinstance(layer, SeedLinear):
+        weight, k = layer.weight[:, columns, :], x.shape[0]
+        flat = x.reshape(k, -1, x.shape[-1])
+        out = torch.baddbmm(layer.bias, flat, weight) if bias and layer.bias is not None else torch.bmm(flat, weight)
+        return out.reshape(*x.shape[:-1], out.shape[-1])
+    return nn.functional.linear(x, layer.weight[:, columns], layer.bias if bias else None)
+
+
 def stack_lanes(parts: Sequence[torch.Tensor], transposed: bool) -> torch.Tensor:
     """K seeds' tensors of one parameter as its stacked tensor: a linear weight's (out, in) as (K, in, out)
     (``transposed``), any other's as (K, 1, *shape), broadcast over the batch axis."""

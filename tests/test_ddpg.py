@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlzoo import ConfigError, make_agent
+from rlzoo import ConfigError, approximators, make_agent
 from rlzoo.action_scaling import ActionScaler
 from rlzoo.agents import Agent, NumericalError
 from rlzoo.agents.ddpg import smoothed_target_actions
@@ -18,6 +18,7 @@ from rlzoo.approximators import polyak_update
 from rlzoo.envs import move_of
 from rlzoo.evaluate import evaluate
 from rlzoo.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from rlzoo.seed_stack import stack_modules
 
 SMALL = {"hidden": [32, 32], "learning_starts": 100, "batch_size": 64, "log_every": 200}
 
@@ -173,10 +174,32 @@ def step_critic(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     return (actions[..., 0] > 0.6).to(actions.dtype) + 0.0 * actions[..., 0]
 
 
+@pytest.mark.parametrize("space", [gym.spaces.Discrete(25), gym.spaces.Box(-1.0, 1.0, (3,))])
+@pytest.mark.parametrize("chunk", [1 << 18, 64 * 8])  # all 16 candidates at once; 1 candidate a chunk
+def test_candidate_scores_are_the_critic_on_each_candidate(monkeypatch, space, chunk):
+    """``first_candidates`` (the state block of the first layer once per state, candidates in chunks) gives Q_1 of
+    every (state, candidate) pair, for one critic and for a seed batch's stacked critics (each lane its own)."""
+    monkeypatch.setattr(approximators, "CANDIDATE_CHUNK_ELEMENTS", chunk)
+    critics = []
+    for k in range(3):
+        torch.manual_seed(k)
+        critics.append(approximators.ActionValueCritic(space, 2, [64, 64], "relu", n_critics=2))
+    stacked = stack_modules(critics)
+    g = torch.Generator().manual_seed(0)
+    obs = torch.stack([torch.as_tensor(np.stack([space.sample() for _ in range(8)])) for _ in range(3)])  # (K, B, …)
+    candidates = torch.rand(3, 16, 8, 2, generator=g) * 2 - 1  # (K, M, B, d)
+    with torch.no_grad():
+        batched = stacked.first_candidates(obs, candidates)
+        for k, critic in enumerate(critics):
+            each = torch.stack([critic.first(obs[k], candidates[k, j]) for j in range(16)])
+            torch.testing.assert_close(critic.first_candidates(obs[k], candidates[k]), each, rtol=0, atol=1e-5)
+            torch.testing.assert_close(batched[k], each, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("spg_samples", [0, 16])
 def test_sampled_policy_gradient_leaves_a_flat_region_the_deterministic_gradient_cannot(spg_samples):
     agent = make_agent("ddpg", PointReach(), seed=0, spg_samples=spg_samples, **SMALL)
-    agent.critic.first = step_critic
+    agent.critic.first = agent.critic.first_candidates = step_critic
     obs = torch.linspace(-1.0, 1.0, 64)[:, None]
     before = greedy(agent, obs)
     for _ in range(300):

@@ -136,27 +136,24 @@ class DDPG(ReplayActorCritic):
         loss = -q_mu.mean(dim=-1)
         if noise is None:
             return loss, None
-        best, better = best_sampled_actions(self.critic.first, obs, mu, q_mu, noise, self.config.spg_std)
+        best, better = best_sampled_actions(self.critic.first_candidates, obs, mu, q_mu, noise, self.config.spg_std)
         return loss + (better * (mu - best).square().sum(dim=-1)).mean(dim=-1), None
 
 
 @torch.no_grad()
-def best_sampled_actions(q: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], obs: torch.Tensor,
+def best_sampled_actions(q_candidates: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], obs: torch.Tensor,
                          mu: torch.Tensor, q_mu: torch.Tensor, noise: torch.Tensor, sigma: float
                          ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """The sampled policy gradient's target (Wiehe et al., 2018, arXiv:1809.05763): for each state s, the best of the
-    M candidates a_j = clip(μ(s) + σ ε_j, −1, 1) under ``q``, a* = argmax_j q(s, a_j), and whether it beats μ(s):
+    M candidates a_j = clip(μ(s) + σ ε_j, −1, 1) under the critic, a* = argmax_j q(s, a_j), and whether it beats μ(s):
     1[q(s, a*) > q(s, μ(s))].
 
     Shapes: ``mu`` (..., B, d) and ``q_mu`` (..., B) for the B states ``obs`` (..., B, *obs_shape); ``noise``
-    (..., M, B, d). Returns a* (..., B, d) and the indicator (..., B) as ``mu``'s dtype.
+    (..., M, B, d); ``q_candidates(obs, candidates)`` scores candidates (..., M, B, d) as (..., M, B)
+    (``ActionValueCritic.first_candidates``). Returns a* (..., B, d) and the indicator (..., B) as ``mu``'s dtype.
     """
-    lead = mu.dim() - 2  # a seed batch's lane axis, or none
-    m = noise.shape[-3]
     candidates = (mu.unsqueeze(-3) + sigma * noise).clamp(-1.0, 1.0)  # (..., M, B, d)
-    repeated = obs.unsqueeze(lead).expand(*obs.shape[:lead], m, *obs.shape[lead:])  # (..., M, B, *obs_shape)
-    values = q(repeated.flatten(lead, lead + 1), candidates.flatten(lead, lead + 1)).unflatten(-1, (m, -1))
-    top, index = values.max(dim=-2)  # (..., B)
+    top, index = q_candidates(obs, candidates).max(dim=-2)  # (..., B)
     best = torch.take_along_dim(candidates, index[..., None, :, None], dim=-3).squeeze(-3)
     return best, (top > q_mu).to(mu.dtype)
 
