@@ -186,6 +186,7 @@ def test_candidate_scores_are_the_critic_on_each_candidate(monkeypatch, space, c
         critics.append(approximators.ActionValueCritic(space, 2, [64, 64], "relu", n_critics=2))
     stacked = stack_modules(critics)
     g = torch.Generator().manual_seed(0)
+    space.seed(0)
     obs = torch.stack([torch.as_tensor(np.stack([space.sample() for _ in range(8)])) for _ in range(3)])  # (K, B, …)
     candidates = torch.rand(3, 16, 8, 2, generator=g) * 2 - 1  # (K, M, B, d)
     with torch.no_grad():
